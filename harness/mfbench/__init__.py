@@ -1,0 +1,23 @@
+"""mfbench: benchmark matrix-factorization algorithms for rating prediction.
+
+Plugin authors need ``hookimpl``, the spec records and, for algorithms, ``Algorithm``::
+
+    import mfbench
+
+    @mfbench.hookimpl
+    def mfbench_algorithms():
+        return [mfbench.AlgorithmSpec("my_mf", MyMF, "my method", devices=("cpu",))]
+"""
+
+from .algorithm import Algorithm, Baseline
+from .data import Dataset, Ratings, Split
+from .errors import DataError, DeviceUnavailable, MfbenchError, UnknownNameError
+from .plugins import get_registry, hookimpl
+from .specs import AlgorithmSpec, DatasetSpec, ExecutorSpec, MetricSpec
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Algorithm", "AlgorithmSpec", "Baseline", "DataError", "Dataset", "DatasetSpec", "DeviceUnavailable",
+    "ExecutorSpec", "MetricSpec", "MfbenchError", "Ratings", "Split", "UnknownNameError", "get_registry", "hookimpl",
+]

@@ -1,0 +1,204 @@
+"""The algorithm protocol and the base class the built-ins share.
+
+An algorithm is constructed with keyword hyper-parameters plus ``device`` and ``seed``;
+``__init__`` stores them unchanged and does no work. Learned arrays (names ending in ``_``)
+appear in ``prepare``/``fit``. The harness drives the epochs::
+
+    algo = Biases(reg_user=15.0, device="cpu", seed=0)
+    algo.prepare(train)                # transfers, compilation, warm-up: timed apart
+    for info in algo.fit(train, valid):  # yields once per epoch: {"train_loss": ...}
+        ...
+    algo.predict(users, items)         # float32, clipped to the rating scale
+
+Subclasses implement ``_prepare``, ``fit`` and ``_predict`` (for pairs whose user and item both
+have training ratings); the base class applies the unseen rule (see ``mfbench.data``), clips to
+the rating scale, and provides ``recommend``, ``params``, ``state`` and ``load_state``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Iterator
+
+import numpy as np
+
+from . import devices
+from .data import Ratings
+from .specs import signature_defaults
+
+__all__ = ["Algorithm", "Baseline", "fit_biases"]
+
+
+def fit_biases(xp: Any, users: Any, items: Any, values: Any, n_users: int, n_items: int,
+               reg_user: float, reg_item: float, passes: int) -> Iterator[tuple[float, Any, Any]]:
+    """Regularized user and item biases by alternating exact minimization (Koren 2010, sec. 2.1).
+
+    Minimizes ``sum (r - mu - b_u - b_i)^2 + reg_user * sum b_u^2 + reg_item * sum b_i^2``
+    one block at a time: items given users, then users given items. Yields
+    ``(mu, b_user, b_item)`` after each pass, so callers can time and report passes.
+    """
+    mu = float(values.mean())
+    bu = xp.zeros(n_users, dtype=xp.float32)
+    bi = xp.zeros(n_items, dtype=xp.float32)
+    n_u = xp.bincount(users, minlength=n_users).astype(xp.float32)
+    n_i = xp.bincount(items, minlength=n_items).astype(xp.float32)
+    resid = values - mu
+    for _ in range(passes):
+        bi = (xp.bincount(items, weights=resid - bu[users], minlength=n_items) / (reg_item + n_i)).astype(xp.float32)
+        bu = (xp.bincount(users, weights=resid - bi[items], minlength=n_users) / (reg_user + n_u)).astype(xp.float32)
+        yield mu, bu, bi
+
+
+@dataclass
+class Baseline:
+    """The training baseline ``mu + b_u + b_i`` that predicts cold pairs (damped, two passes)."""
+
+    mu: float
+    user_bias: np.ndarray
+    item_bias: np.ndarray
+
+    REG: ClassVar[float] = 10.0
+
+    @classmethod
+    def fit(cls, train: Ratings) -> "Baseline":
+        *_, (mu, bu, bi) = fit_biases(np, train.users, train.items, train.values, train.n_users, train.n_items,
+                                      cls.REG, cls.REG, passes=2)
+        return cls(mu, bu, bi)
+
+    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        return (self.mu + self.user_bias[users] + self.item_bias[items]).astype(np.float32)
+
+
+class Algorithm:
+    """Base class of the built-in algorithms (third-party ones may use it or follow the protocol).
+
+    Parameters
+    ----------
+    device
+        ``"cpu"`` (numpy, numba) or ``"gpu"`` (cupy).
+    seed
+        Seed for every random choice the algorithm makes.
+    """
+
+    #: Names of the learned arrays that ``state()`` saves, besides the baseline's.
+    state_attrs: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, *, device: str = "cpu", seed: int = 0):
+        self.device = device
+        self.seed = seed
+
+    # -- parameters ----------------------------------------------------------------------------
+    @classmethod
+    def param_names(cls) -> list[str]:
+        return list(signature_defaults(cls))
+
+    def params(self) -> dict[str, Any]:
+        """Hyper-parameters as given (device and seed excluded)."""
+        return {name: getattr(self, name) for name in self.param_names()}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
+        return f"{type(self).__name__}({args})"
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def prepare(self, train: Ratings) -> None:
+        """Everything before the first epoch: the device's namespace, the baseline, ``_prepare``."""
+        self.xp = devices.array_namespace(self.device)
+        self.n_users_, self.n_items_ = train.n_users, train.n_items
+        self.rating_scale_ = train.rating_scale
+        self.baseline_ = Baseline.fit(train)
+        self.seen_users_ = train.user_counts() > 0
+        self.seen_items_ = train.item_counts() > 0
+        self._seen_by_user: Any = None
+        self._prepare(train)
+
+    def _prepare(self, train: Ratings) -> None:
+        """Subclass hook: allocate, transfer, compile. Default: nothing."""
+
+    def fit(self, train: Ratings, valid: Ratings | None = None) -> Iterator[dict[str, float]]:
+        """Train, yielding ``{"train_loss": ...}`` (or ``{}``) after each epoch."""
+        raise NotImplementedError
+
+    # -- prediction ----------------------------------------------------------------------------
+    def predict(self, users: Any, items: Any) -> np.ndarray:
+        """Predicted ratings (float32 numpy), cold pairs from the baseline, clipped to the scale."""
+        users = np.asarray(users, dtype=np.int32)
+        items = np.asarray(items, dtype=np.int32)
+        warm = self.seen_users_[users] & self.seen_items_[items]
+        out = self.baseline_.predict(users, items)
+        if warm.any():
+            out[warm] = devices.to_numpy(self._predict(users[warm], items[warm]))
+        return self._clip(out)
+
+    def _predict(self, users: np.ndarray, items: np.ndarray) -> Any:
+        raise NotImplementedError
+
+    def _clip(self, out: np.ndarray) -> np.ndarray:
+        if self.rating_scale_ is not None:
+            np.clip(out, *self.rating_scale_, out=out)
+        return out.astype(np.float32, copy=False)
+
+    def score_users(self, users: np.ndarray) -> np.ndarray:
+        """Predicted ratings of ``users`` for every item, shape ``(len(users), n_items)``."""
+        users = np.asarray(users, dtype=np.int32)
+        u = np.repeat(users, self.n_items_)
+        i = np.tile(np.arange(self.n_items_, dtype=np.int32), len(users))
+        return self.predict(u, i).reshape(len(users), self.n_items_)
+
+    def recommend(self, users: Any, n: int = 10, exclude_seen: bool = True, train: Ratings | None = None,
+                  block: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``n`` items per user by predicted rating, scored in blocks of ``block`` users.
+
+        Returns ``(items, scores)``, each ``(len(users), n)``; when fewer than ``n`` items are
+        eligible the rest is ``-1`` / ``-inf``. ``exclude_seen`` needs the training ratings.
+        """
+        users = np.asarray(users, dtype=np.int32)
+        if exclude_seen and train is None:
+            raise ValueError("recommend(exclude_seen=True) needs train= (the ratings whose items to exclude)")
+        n = min(n, self.n_items_)
+        seen = None
+        if exclude_seen:
+            from scipy import sparse
+
+            seen = sparse.csr_matrix((np.ones(len(train), bool), (train.users, train.items)), shape=(train.n_users, train.n_items))
+        out_items = np.full((len(users), n), -1, np.int32)
+        out_scores = np.full((len(users), n), -np.inf, np.float32)
+        for start in range(0, len(users), block):
+            ub = users[start:start + block]
+            scores = self.score_users(ub).astype(np.float32)
+            if seen is not None:
+                scores[seen[ub].toarray()] = -np.inf
+            top = np.argpartition(-scores, n - 1, axis=1)[:, :n]
+            top_scores = np.take_along_axis(scores, top, axis=1)
+            order = np.argsort(-top_scores, axis=1, kind="stable")
+            top, top_scores = np.take_along_axis(top, order, 1), np.take_along_axis(top_scores, order, 1)
+            top[~np.isfinite(top_scores)] = -1
+            out_items[start:start + len(ub)] = top
+            out_scores[start:start + len(ub)] = top_scores
+        return out_items, out_scores
+
+    # -- state ---------------------------------------------------------------------------------
+    def state(self) -> dict[str, np.ndarray]:
+        """Learned arrays by name (host numpy copies), enough to restore predictions."""
+        out = {name: devices.to_numpy(getattr(self, name)).copy() for name in self.state_attrs}
+        out["baseline.mu"] = np.asarray(self.baseline_.mu)
+        out["baseline.user_bias"] = self.baseline_.user_bias.copy()
+        out["baseline.item_bias"] = self.baseline_.item_bias.copy()
+        out["seen_users"] = self.seen_users_.copy()
+        out["seen_items"] = self.seen_items_.copy()
+        out["rating_scale"] = np.asarray(self.rating_scale_ or (), dtype=np.float64)
+        return out
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore what ``state()`` returned (onto this object's device)."""
+        xp = getattr(self, "xp", None) or devices.array_namespace(self.device)
+        self.xp = xp
+        for name in self.state_attrs:
+            value = state[name]
+            setattr(self, name, xp.asarray(value) if np.ndim(value) else value.item())
+        self.baseline_ = Baseline(float(state["baseline.mu"]), state["baseline.user_bias"].copy(), state["baseline.item_bias"].copy())
+        self.seen_users_ = state["seen_users"].copy()
+        self.seen_items_ = state["seen_items"].copy()
+        self.n_users_, self.n_items_ = len(self.seen_users_), len(self.seen_items_)
+        scale = state.get("rating_scale", np.empty(0))
+        self.rating_scale_ = (float(scale[0]), float(scale[1])) if len(scale) == 2 else None

@@ -1,0 +1,108 @@
+"""The command line: ``mfbench run | list | report``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .errors import MfbenchError
+
+__all__ = ["main", "cli"]
+
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="mfbench")
+def cli() -> None:
+    """Benchmark matrix-factorization algorithms: speed, memory and accuracy, per backend.
+
+    \b
+    mfbench run                                   # biases and global_mean on synthetic data
+    mfbench run --algos biases --dataset ml-100k  # MovieLens 100K, official folds u1..u5
+    mfbench list                                  # what is installed
+    """
+
+
+@cli.command()
+@click.option("--algos", default="global_mean,biases", show_default=True, help="Algorithms, comma-separated (mfbench list).")
+@click.option("--dataset", "datasets", default="synthetic", show_default=True,
+              help="Datasets, comma-separated: synthetic, ml-100k, ml-latest-small, file:PATH, ...")
+@click.option("--device", "devices_", default="cpu", show_default=True, help="cpu, gpu, or both: cpu,gpu.")
+@click.option("--seeds", default="1", show_default=True, help="A count (3 = seeds 0,1,2) or a list (1,5,7).")
+@click.option("--folds", default=None, metavar="PROTOCOL",
+              help="official | holdout[:FRACTION] | kfold[:K] | last, optionally @1,3 to keep some folds "
+                   "[default: the dataset's own, e.g. official for ml-100k, holdout:0.2 for synthetic].")
+@click.option("--param", "params", multiple=True, metavar="ALGO.KEY=VALUE", help="Set a hyper-parameter (repeatable).")
+@click.option("--data-param", "data_params", multiple=True, metavar="DATASET.KEY=VALUE",
+              help="Set a dataset option, e.g. synthetic.n_ratings=1000000 or file.rating=stars (repeatable).")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="MFBENCH_DATA_DIR",
+              help="Folder with local dataset copies (ml-100k/, ml-latest-small/) [env: MFBENCH_DATA_DIR].")
+@click.option("--metrics", default="rmse,mae", show_default=True, help="Metrics, comma-separated.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True,
+              help="Folder for run folders.")
+@click.option("--run-id", default=None, help="Name of the run folder [default: the start time].")
+@click.option("--resume", default=None, metavar="RUN_ID", help="Continue a run: skip its cells already recorded ok.")
+@click.option("--executor", default="local", show_default=True, help="local (a process per cell) or inline.")
+@click.option("--timeout", type=float, default=None, help="Kill a cell after this many seconds (local executor).")
+@click.option("--threads", type=int, default=None, help="numba and BLAS threads per cell [default: all cores].")
+@click.option("--valid", "valid_fraction", type=float, default=0.0, show_default=True,
+              help="Fraction of train held out for validation RMSE curves and early stopping.")
+@click.option("--patience", type=int, default=None, help="Early stopping after N epochs without validation gain.")
+@click.option("--min-delta", type=float, default=0.0, show_default=True, help="Smallest validation-RMSE gain that counts.")
+@click.option("--max-epochs", type=int, default=None, help="Stop every cell after this many epochs.")
+@click.option("--time-budget", type=float, default=None, help="Stop training a cell after this many seconds of epochs.")
+@click.option("--split-seed", type=int, default=42, show_default=True, help="Seed of random splits (not of algorithms).")
+@click.option("--format", "fmt", type=click.Choice(["table", "md", "csv", "json"]), default="table", show_default=True)
+@click.option("-q", "--quiet", is_flag=True, help="No progress output, only the table.")
+def run(**opts: Any) -> None:
+    """Run algorithms x datasets x devices x seeds (x folds) and print the comparison table.
+
+    Each cell runs in its own process; its record is appended to OUT/RUN_ID/runs.jsonl the moment
+    it ends, so an interrupted run loses nothing (continue it with --resume RUN_ID). Exits 1 when
+    any cell failed, timed out or diverged.
+    """
+    from .commands import run_command
+
+    sys.exit(run_command(**opts))
+
+
+@cli.command(name="list")
+@click.argument("kind", required=False, type=click.Choice(["algorithms", "datasets", "metrics", "executors"]))
+def list_(kind: str | None) -> None:
+    """List installed algorithms, datasets, metrics and executors, with where each comes from."""
+    from .commands import list_command
+
+    list_command(kind)
+
+
+@cli.command()
+@click.argument("run_ref", metavar="RUN")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "md", "csv", "json"]), default="table", show_default=True)
+def report(run_ref: str, out: Path, fmt: str) -> None:
+    """Print the comparison table of RUN (a run id under --out, or a run folder)."""
+    from .commands import report_command
+
+    report_command(run_ref, out, fmt)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="mfbench", standalone_mode=False)
+    except MfbenchError as exc:
+        click.echo(f"mfbench: error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""Devices: ``cpu`` maps to numpy, ``gpu`` to cupy. The only harness module that imports cupy.
+
+cupy is imported lazily, when a GPU is asked for, so ``import mfbench`` never pulls it in.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from .errors import DeviceUnavailable, MfbenchError
+
+__all__ = ["DEVICES", "array_namespace", "require", "synchronize", "to_numpy", "memory_info", "GpuPeakMemory", "describe_gpu"]
+
+DEVICES = ("cpu", "gpu")
+GPU_INSTALL_HINT = 'pip install "mfbench[gpu]"'
+
+
+def _check_name(device: str) -> None:
+    if device not in DEVICES:
+        raise MfbenchError(f"unknown device {device!r}; use one of: {', '.join(DEVICES)}")
+
+
+def _cupy() -> Any:
+    try:
+        import cupy
+    except ImportError as exc:
+        raise DeviceUnavailable(f"--device gpu needs cupy, which is not installed ({exc.name or exc}); {GPU_INSTALL_HINT}") from None
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # cupy raises CUDARuntimeError without a driver
+        raise DeviceUnavailable(f"--device gpu: cupy is installed but no usable NVIDIA GPU was found ({exc})") from None
+    if count < 1:
+        raise DeviceUnavailable("--device gpu: cupy is installed but no NVIDIA GPU was found")
+    return cupy
+
+
+def require(device: str) -> None:
+    """Fail in one line, before any work, when ``device`` cannot be used here."""
+    _check_name(device)
+    if device == "gpu":
+        _cupy()
+
+
+def array_namespace(device: str) -> Any:
+    """numpy for ``cpu``, cupy for ``gpu``."""
+    _check_name(device)
+    return np if device == "cpu" else _cupy()
+
+
+def is_gpu_array(a: Any) -> bool:
+    return type(a).__module__.startswith("cupy")
+
+
+def to_numpy(a: Any) -> np.ndarray:
+    """A host numpy copy (or view) of a numpy or cupy array."""
+    return a.get() if is_gpu_array(a) else np.asarray(a)
+
+
+def synchronize(device: str) -> None:
+    """Wait for queued device work, so that a clock read after it is honest."""
+    if device == "gpu":
+        _cupy().cuda.get_current_stream().synchronize()
+
+
+def memory_info(device: str) -> tuple[int, int]:
+    """``(free_bytes, total_bytes)`` of host memory or of the current GPU."""
+    _check_name(device)
+    if device == "gpu":
+        free, total = _cupy().cuda.runtime.memGetInfo()
+        pool = _cupy().get_default_memory_pool()
+        return int(free + pool.free_bytes()), int(total)
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    free = total
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    free = int(line.split()[1]) * 1024
+                    break
+    except OSError:
+        pass
+    return int(free), int(total)
+
+
+class GpuPeakMemory:
+    """High-water mark of cupy's default memory pool while the ``with`` block runs.
+
+    cupy keeps no peak figure, so a memory hook samples the pool's total after every allocation.
+    """
+
+    def __init__(self) -> None:
+        self.peak_bytes = 0
+
+    def __enter__(self) -> "GpuPeakMemory":
+        cupy = _cupy()
+        pool = cupy.get_default_memory_pool()
+        outer = self
+
+        class _Hook(cupy.cuda.MemoryHook):
+            name = "mfbench_peak"
+
+            def malloc_postprocess(self, device_id: int, size: int, mem_size: int, mem_ptr: int = 0, pmem_id: int = 0) -> None:
+                outer.peak_bytes = max(outer.peak_bytes, int(pool.total_bytes()))
+
+        self.peak_bytes = int(pool.total_bytes())
+        self._hook = _Hook()
+        self._hook.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._hook.__exit__(*exc)
+
+
+def nvml_used_bytes() -> int | None:
+    """Device memory in use according to NVML (all processes), or ``None`` without pynvml."""
+    try:
+        import pynvml
+    except ImportError:
+        return None
+    try:
+        pynvml.nvmlInit()
+        handle = pynvml.nvmlDeviceGetHandleByIndex(int(os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0] or 0))
+        return int(pynvml.nvmlDeviceGetMemoryInfo(handle).used)
+    except Exception:
+        return None
+
+
+def describe_gpu() -> dict[str, Any] | None:
+    """Name, memory, driver and CUDA versions of the current GPU; ``None`` without cupy or a GPU."""
+    try:
+        cupy = _cupy()
+    except DeviceUnavailable:
+        return None
+    rt = cupy.cuda.runtime
+    props = rt.getDeviceProperties(cupy.cuda.Device().id)
+    name = props["name"]
+    return {
+        "name": name.decode() if isinstance(name, bytes) else str(name),
+        "total_memory_bytes": int(props["totalGlobalMem"]),
+        "compute_capability": f"{props['major']}.{props['minor']}",
+        "driver_version": rt.driverGetVersion(),
+        "runtime_version": rt.runtimeGetVersion(),
+        "cupy_version": cupy.__version__,
+    }

@@ -1,0 +1,151 @@
+"""From what the user asked for to the jobs of a run, validating everything before any work."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import devices
+from .data import Dataset, make_splits, parse_protocol
+from .errors import MfbenchError
+from .plugins import Registry
+from .runner import Cell, Control, Job, code_version
+
+__all__ = ["RunRequest", "Plan", "plan_run", "parse_assignments", "parse_seeds"]
+
+
+@dataclass
+class RunRequest:
+    """Everything ``mfbench run`` was asked for, before validation."""
+
+    algorithms: Sequence[str]
+    datasets: Sequence[str] = ("synthetic",)
+    devices: Sequence[str] = ("cpu",)
+    seeds: Sequence[int] = (0,)
+    folds: str | None = None
+    params: Sequence[str] = ()
+    data_params: Sequence[str] = ()
+    data_dir: Path | None = None
+    metrics: Sequence[str] = ("rmse", "mae")
+    split_seed: int = 42
+    valid_fraction: float = 0.0
+    control: Control = field(default_factory=Control)
+
+
+@dataclass
+class Plan:
+    cells: list[Cell]
+    jobs: list[Job]
+    datasets: dict[str, Dataset]
+
+
+def parse_value(text: str) -> Any:
+    """``true``/``false``, numbers, JSON lists, or the text itself."""
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    if text.strip().startswith(("[", "{")):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            pass
+    return text
+
+
+def _coerce(value: Any, default: Any, where: str) -> Any:
+    if default is None or value is None:
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise MfbenchError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(default, int) and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(default, (int, float)) and not isinstance(value, (int, float)):
+        raise MfbenchError(f"{where}: expected a number, got {value!r}")
+    if isinstance(default, tuple) and isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def parse_assignments(items: Sequence[str], known: dict[str, dict[str, Any]], option: str) -> dict[str, dict[str, Any]]:
+    """``NAME.key=value`` items into ``{NAME: {key: value}}``, checked against ``known`` defaults."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        target, sep, raw = item.partition("=")
+        name, dot, key = target.partition(".")
+        if not sep or not dot or not key:
+            raise MfbenchError(f"{option} {item!r}: use {option} NAME.KEY=VALUE, e.g. {option} biases.reg_user=10")
+        if name not in known:
+            raise MfbenchError(f"{option} {item!r}: {name!r} is not in this run ({', '.join(known)})")
+        if key not in known[name]:
+            raise MfbenchError(f"{option} {item!r}: {name} has no parameter {key!r}; "
+                               f"its parameters: {', '.join(known[name]) or '(none)'}")
+        out.setdefault(name, {})[key] = _coerce(parse_value(raw), known[name][key], f"{option} {item}")
+    return out
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``3`` means seeds 0, 1, 2; ``1,5,7`` means those seeds."""
+    try:
+        if "," in text:
+            return [int(s) for s in text.split(",") if s.strip()]
+        n = int(text)
+    except ValueError:
+        raise MfbenchError(f"--seeds {text!r}: give a count (3 means seeds 0,1,2) or a list (1,5,7)") from None
+    if n < 1:
+        raise MfbenchError(f"--seeds {text!r}: at least one seed")
+    return list(range(n))
+
+
+def plan_run(req: RunRequest, registry: Registry, run_id: str) -> Plan:
+    """Validate names, devices and parameters, then load data and expand the cells."""
+    if not req.algorithms:
+        raise MfbenchError("no algorithm given; use --algos NAME[,NAME...] (see mfbench list)")
+    algos = {name: registry.algorithm(name) for name in req.algorithms}
+    dspecs = {name: registry.dataset(name) for name in req.datasets}
+    metrics = {name: registry.metric(name).function for name in req.metrics}
+    for device in req.devices:
+        devices.require(device)
+        for name, spec in algos.items():
+            if device not in spec.devices:
+                raise MfbenchError(f"{name} does not run on {device} (it runs on: {', '.join(spec.devices)})")
+    params = parse_assignments(req.params, {n: s.defaults for n, s in algos.items()}, "--param")
+    dataset_defaults = {name.split(":", 1)[0]: spec.options for name, spec in dspecs.items()}
+    data_params = parse_assignments(req.data_params, dataset_defaults, "--data-param")
+    protocols = {}
+    for name, spec in dspecs.items():
+        if spec.parametric and ":" not in name:
+            raise MfbenchError(f"dataset {name!r} needs an argument: --dataset {name}:VALUE ({spec.description})")
+        protocols[name] = parse_protocol(req.folds or spec.default_split)
+    if not 0 <= req.valid_fraction < 1:
+        raise MfbenchError(f"--valid {req.valid_fraction}: the validation fraction must be in [0, 1)")
+
+    cells: list[Cell] = []
+    jobs: list[Job] = []
+    loaded: dict[str, Dataset] = {}
+    for dname, spec in dspecs.items():
+        arg = dname.split(":", 1)[1] if spec.parametric else None
+        dataset = spec.loader(arg, req.data_dir, **data_params.get(dname.split(":", 1)[0], {}))
+        loaded[dname] = dataset
+        for split in make_splits(dataset, protocols[dname], req.split_seed, req.valid_fraction):
+            for aname, aspec in algos.items():
+                full = {**aspec.defaults, **params.get(aname, {})}
+                version = code_version(aspec.factory)
+                for device in req.devices:
+                    for seed in req.seeds:
+                        cell = Cell(aname, full, dname, split.name, device, seed)
+                        cells.append(cell)
+                        jobs.append(Job(run_id, cell, split, aspec.factory, metrics, req.control, version))
+    return Plan(cells, jobs, loaded)

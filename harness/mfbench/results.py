@@ -1,0 +1,181 @@
+"""Results as plain files: one JSON line per cell, appended and flushed the moment it ends.
+
+A run folder holds ``runs.jsonl`` (one record per finished cell, the last record of a cell wins)
+and ``environment.json`` (the machine and library versions, written atomically). An interrupted
+run loses only the cell in flight; ``--resume RUN_ID`` skips the cells already recorded ok.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from .errors import MfbenchError
+
+__all__ = ["SCHEMA_VERSION", "RunStore", "write_json_atomic", "capture_environment", "new_run_id"]
+
+#: Version of the record layout; bump it (and teach ``upgrade_record``) when fields change meaning.
+SCHEMA_VERSION = 1
+
+
+def new_run_id() -> str:
+    return dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write ``obj`` as JSON to a temporary file beside ``path``, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(obj, fh, indent=2, default=_jsonable)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
+def upgrade_record(record: dict[str, Any]) -> dict[str, Any]:
+    """Bring a record of an older schema to the current one, step by step."""
+    version = record.get("schema", 1)
+    if version > SCHEMA_VERSION:
+        raise MfbenchError(f"a record has schema {version}, newer than this mfbench ({SCHEMA_VERSION}); upgrade mfbench")
+    return record
+
+
+class RunStore:
+    """The files of one run: ``<out>/<run_id>/runs.jsonl`` and ``environment.json``."""
+
+    def __init__(self, out: Path, run_id: str):
+        self.run_id = run_id
+        self.path = Path(out) / run_id
+        self.records_path = self.path / "runs.jsonl"
+
+    @classmethod
+    def open(cls, ref: str | Path, out: Path = Path("results")) -> "RunStore":
+        """A run by folder path or by id under ``out``; a clear error when it does not exist."""
+        ref_path = Path(ref)
+        if (ref_path / "runs.jsonl").exists():
+            return cls(ref_path.parent, ref_path.name)
+        if (Path(out) / str(ref) / "runs.jsonl").exists():
+            return cls(Path(out), str(ref))
+        raise MfbenchError(f"no run {str(ref)!r}: neither {ref_path}/runs.jsonl nor {Path(out) / str(ref)}/runs.jsonl exists")
+
+    def create(self) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Append one record as a JSON line, flushed and synced before returning."""
+        line = json.dumps(record, default=_jsonable, allow_nan=True)
+        with open(self.records_path, "a") as fh:
+            fh.write(line + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every record in file order. A torn last line (a run killed mid-write) is ignored."""
+        if not self.records_path.exists():
+            return []
+        out = []
+        lines = self.records_path.read_text().splitlines()
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                out.append(upgrade_record(json.loads(line)))
+            except json.JSONDecodeError as exc:
+                if n == len(lines):
+                    continue
+                raise MfbenchError(f"{self.records_path}:{n}: not a JSON record ({exc.msg}); remove that line") from None
+        return out
+
+    def latest(self) -> list[dict[str, Any]]:
+        """The last record of each cell, in the order cells first appeared."""
+        by_cell: dict[str, dict[str, Any]] = {}
+        for rec in self.records():
+            by_cell[rec["cell_id"]] = rec  # a re-run replaces the record, keeps the position
+        return list(by_cell.values())
+
+    def finished_ok(self) -> set[str]:
+        return {r["cell_id"] for r in self.latest() if r.get("status") == "ok"}
+
+    def write_environment(self, env: dict[str, Any]) -> None:
+        write_json_atomic(self.path / "environment.json", env)
+
+    def write_json(self, name: str, obj: Any) -> None:
+        write_json_atomic(self.path / name, obj)
+
+
+def _versions(names: Iterable[str]) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def library_versions() -> dict[str, str | None]:
+    """Versions of the libraries that shape the numbers (without importing cupy)."""
+    return _versions(["mfbench", "numpy", "scipy", "numba", "pandas", "llvmlite", "cupy-cuda12x", "cupy-cuda13x", "cupy"])
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def capture_environment(devices_used: Iterable[str] = ("cpu",)) -> dict[str, Any]:
+    """The machine and software a run measured on, for ``environment.json``."""
+    from threadpoolctl import threadpool_info
+
+    from .devices import describe_gpu, memory_info
+
+    _, total = memory_info("cpu")
+    env: dict[str, Any] = {
+        "schema": SCHEMA_VERSION,
+        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "hostname": platform.node(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "memory_total_bytes": total,
+        "blas": [
+            {k: info.get(k) for k in ("internal_api", "version", "num_threads", "threading_layer", "architecture")}
+            for info in threadpool_info() if info.get("user_api") == "blas"
+        ],
+        "versions": library_versions(),
+        "gpu": describe_gpu() if "gpu" in devices_used else None,
+    }
+    return env

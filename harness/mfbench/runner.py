@@ -1,0 +1,260 @@
+"""Expand the matrix into cells, run each cell (isolated by the executor), record the results.
+
+A *cell* is one algorithm with its parameters, on one split of one dataset, on one device, with
+one seed. ``run_cell`` does the work of a cell wherever the executor puts it: it builds the
+algorithm, times ``prepare`` apart from the epochs, drives ``fit`` epoch by epoch (timing each,
+computing the validation RMSE outside the epoch's clock, stopping early or on divergence),
+predicts the test split and scores it. Whatever happens, it returns a record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import inspect
+import json
+import math
+import platform
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator, Protocol
+
+import numpy as np
+
+from . import devices
+from .data import Split
+from .measure import Stopwatch, current_rss_bytes, peak_rss_bytes
+from .results import SCHEMA_VERSION, library_versions
+
+__all__ = ["Cell", "Control", "Job", "Executor", "run_cell", "cell_id"]
+
+Emit = Callable[[dict[str, Any]], None]
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+def cell_id(algorithm: str, params: dict[str, Any], dataset: str, split: str, device: str, seed: int) -> str:
+    """A stable id: the same cell in another run (or after ``--resume``) has the same id."""
+    return f"{algorithm}[{_digest(params)}]|{dataset}|{split}|{device}|seed={seed}"
+
+
+@dataclass(frozen=True, eq=False)
+class Cell:
+    algorithm: str
+    params: dict[str, Any]
+    dataset: str
+    split: str
+    device: str
+    seed: int
+
+    @property
+    def id(self) -> str:
+        return cell_id(self.algorithm, self.params, self.dataset, self.split, self.device, self.seed)
+
+    def label(self) -> str:
+        return f"{self.algorithm} · {self.dataset} {self.split} · {self.device} · seed {self.seed}"
+
+
+@dataclass(frozen=True)
+class Control:
+    """Training control of every cell.
+
+    Parameters
+    ----------
+    patience
+        Stop after this many epochs without a validation-RMSE improvement of ``min_delta``, and
+        restore the best epoch's state (needs a validation split); ``None`` disables it.
+    max_epochs
+        Stop after this many epochs whatever the algorithm's own setting.
+    time_budget
+        Stop training after this many seconds of epochs (the cell still predicts and scores).
+    timeout
+        Kill the cell after this many seconds in all (the executor enforces it); recorded as
+        ``timed_out``.
+    threads
+        numba and BLAS threads in the cell; ``None`` leaves the libraries' defaults.
+    """
+
+    patience: int | None = None
+    min_delta: float = 0.0
+    max_epochs: int | None = None
+    time_budget: float | None = None
+    timeout: float | None = None
+    threads: int | None = None
+
+
+@dataclass(eq=False)
+class Job:
+    """All a worker needs to run a cell, picklable: no registry lookup happens in the worker."""
+
+    run_id: str
+    cell: Cell
+    split: Split
+    factory: Callable[..., Any]
+    metrics: dict[str, Callable[..., float]]
+    control: Control = field(default_factory=Control)
+    code_version: str = ""
+
+
+class Executor(Protocol):
+    """Runs jobs and yields one record per job; a crash or timeout is that job's failed record."""
+
+    def run(self, jobs: Iterable[Job], emit: Emit) -> Iterator[dict[str, Any]]: ...
+
+
+def code_version(factory: Callable[..., Any]) -> str:
+    """Hash of the source of the module that defines the algorithm (asv's benchmark version)."""
+    try:
+        module = inspect.getmodule(factory)
+        return hashlib.sha1(inspect.getsource(module).encode()).hexdigest()[:12] if module else ""
+    except (OSError, TypeError):
+        return ""
+
+
+def base_record(job: Job) -> dict[str, Any]:
+    c = job.cell
+    return {
+        "schema": SCHEMA_VERSION,
+        "run_id": job.run_id,
+        "cell_id": c.id,
+        "algorithm": c.algorithm,
+        "params": c.params,
+        "code_version": job.code_version,
+        "dataset": c.dataset,
+        "split": job.split.describe(),
+        "device": c.device,
+        "seed": c.seed,
+        "threads": job.control.threads,
+        "status": "failed",
+        "error": None,
+        "traceback": None,
+        "hostname": platform.node(),
+        "versions": library_versions(),
+        "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _set_threads(threads: int | None) -> Any:
+    if threads is None:
+        return None
+    from threadpoolctl import threadpool_limits
+
+    limits = threadpool_limits(limits=threads)
+    import numba
+
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    return limits
+
+
+def _rmse(y: np.ndarray, p: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((y.astype(np.float64) - p) ** 2)))
+
+
+def run_cell(job: Job, emit: Emit = lambda e: None) -> dict[str, Any]:
+    """Run one cell here and return its record (never raises for the cell's own failures)."""
+    rec = base_record(job)
+    cell, split, control = job.cell, job.split, job.control
+    rec["rss_at_start_bytes"] = current_rss_bytes()
+    emit({"event": "start", "cell_id": cell.id, "label": cell.label()})
+    gpu_peak = None
+    try:
+        _set_threads(control.threads)
+        clock = Stopwatch(cell.device)
+        if cell.device == "gpu":
+            gpu_peak = devices.GpuPeakMemory().__enter__()
+        algo = job.factory(**cell.params, device=cell.device, seed=cell.seed)
+
+        t0 = clock.now()
+        algo.prepare(split.train)
+        rec["prepare_seconds"] = clock.now() - t0
+
+        curve: list[dict[str, Any]] = []
+        rec["curve"] = curve
+        rec["stopped"] = "completed"
+        best = (math.inf, -1, None)  # (valid rmse, epoch, state)
+        fit_seconds = 0.0
+        gen = algo.fit(split.train, split.valid)
+        epoch = 0
+        while True:
+            t0 = clock.now()
+            try:
+                info = next(gen)
+            except StopIteration:
+                break
+            seconds = clock.now() - t0
+            fit_seconds += seconds
+            epoch += 1
+            point: dict[str, Any] = {"epoch": epoch, "seconds": seconds, "elapsed_seconds": fit_seconds}
+            point.update({k: float(v) for k, v in (info or {}).items()})
+            if split.valid is not None:
+                point["valid_rmse"] = _rmse(split.valid.values, algo.predict(split.valid.users, split.valid.items))
+            curve.append(point)
+            emit({"event": "epoch", "cell_id": cell.id, **point})
+            watched = [v for k, v in point.items() if k in ("train_loss", "valid_rmse")]
+            if any(not math.isfinite(v) for v in watched):
+                rec["stopped"] = "diverged"
+                break
+            if control.patience is not None and split.valid is not None:
+                if point["valid_rmse"] < best[0] - control.min_delta:
+                    best = (point["valid_rmse"], epoch, algo.state())
+                elif epoch - best[1] >= control.patience:
+                    rec["stopped"] = "early_stopping"
+                    break
+            if control.max_epochs is not None and epoch >= control.max_epochs:
+                rec["stopped"] = "max_epochs"
+                break
+            if control.time_budget is not None and fit_seconds >= control.time_budget:
+                rec["stopped"] = "time_budget"
+                break
+        gen.close()
+        rec["fit_seconds"] = fit_seconds
+        rec["epochs"] = epoch
+        rec["epoch_seconds"] = [p["seconds"] for p in curve]
+        if best[2] is not None:
+            algo.load_state(best[2])
+            rec["best_epoch"] = best[1]
+
+        if rec["stopped"] == "diverged":
+            rec["status"] = "diverged"
+            rec["error"] = f"training diverged at epoch {epoch} (non-finite loss)"
+        else:
+            t0 = clock.now()
+            pred = algo.predict(split.test.users, split.test.items)
+            rec["predict_seconds"] = clock.now() - t0
+            if pred.shape != split.test.values.shape or pred.dtype != np.float32:
+                raise TypeError(f"predict returned {pred.dtype}{pred.shape}, expected float32{split.test.values.shape}")
+            rec["metrics"] = {name: float(fn(split.test.values, pred)) for name, fn in job.metrics.items()}
+            rec["status"] = "ok"
+    except Exception as exc:
+        rec["status"] = "failed"
+        rec["error"] = f"{type(exc).__name__}: {exc}"
+        rec["traceback"] = traceback.format_exc()
+    finally:
+        if gpu_peak is not None:
+            gpu_peak.__exit__(None, None, None)
+            rec["peak_gpu_bytes"] = gpu_peak.peak_bytes
+            rec["nvml_used_bytes"] = devices.nvml_used_bytes()
+    rec["peak_rss_bytes"] = peak_rss_bytes()
+    rec["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return rec
+
+
+def timed_out_record(job: Job, seconds: float) -> dict[str, Any]:
+    rec = base_record(job)
+    rec.update(status="timed_out", error=f"cell killed after its timeout of {seconds:g} s")
+    return rec
+
+
+def crashed_record(job: Job, exitcode: int | None) -> dict[str, Any]:
+    rec = base_record(job)
+    why = f"signal {-exitcode}" if exitcode is not None and exitcode < 0 else f"exit code {exitcode}"
+    hint = " (killed: out of memory?)" if exitcode == -9 else ""
+    rec.update(status="failed", error=f"worker process died with {why}{hint} before reporting")
+    return rec
+
+
+def wall_clock() -> float:
+    return time.perf_counter()

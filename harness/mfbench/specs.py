@@ -1,0 +1,109 @@
+"""The small frozen records that plugins return from their hooks."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal
+
+__all__ = ["AlgorithmSpec", "DatasetSpec", "ExecutorSpec", "MetricSpec"]
+
+#: Parameters every algorithm takes that are set by the harness, not by ``--param``.
+HARNESS_PARAMS = ("device", "seed")
+
+
+@dataclass(frozen=True)
+class AlgorithmSpec:
+    """An algorithm a plugin offers.
+
+    Parameters
+    ----------
+    name
+        The name users type (``--algos als``): lower case, digits, ``_``.
+    factory
+        A callable (usually the class) taking keyword hyper-parameters plus ``device`` and
+        ``seed`` and returning an object with the algorithm protocol (see ``mfbench.Algorithm``).
+    description
+        One line for ``mfbench list``.
+    devices
+        The devices the algorithm runs on, among ``"cpu"`` and ``"gpu"``.
+    """
+
+    name: str
+    factory: Callable[..., Any]
+    description: str = ""
+    devices: tuple[str, ...] = ("cpu",)
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """Hyper-parameters and their defaults, read from the factory's signature."""
+        return signature_defaults(self.factory)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset a plugin offers.
+
+    Parameters
+    ----------
+    name
+        The name users type (``--dataset ml-100k``). A *parametric* dataset takes an argument
+        after a colon (``file:ratings.csv``).
+    loader
+        ``loader(arg, data_dir, **options) -> mfbench.Dataset``. ``arg`` is the text after the
+        colon (``None`` when absent), ``data_dir`` the folder given by ``--data-dir`` or
+        ``MFBENCH_DATA_DIR`` (``None`` when neither is set), ``options`` the
+        ``--data-param NAME.key=value`` settings.
+    default_split
+        The split protocol used when ``--folds`` is not given (see ``mfbench.data.parse_protocol``).
+    licence
+        What users must know before using or sharing the data.
+    parametric
+        Whether ``NAME:ARG`` is accepted (and required).
+    """
+
+    name: str
+    loader: Callable[..., Any]
+    description: str = ""
+    default_split: str = "holdout:0.2"
+    licence: str = ""
+    parametric: bool = False
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """Loader options and their defaults, read from the loader's signature."""
+        return {k: v for k, v in signature_defaults(self.loader).items() if k not in ("arg", "data_dir")}
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metric a plugin offers: ``function(y_true, y_pred) -> float`` on the test ratings."""
+
+    name: str
+    function: Callable[..., float]
+    direction: Literal["lower", "higher"] = "lower"
+    needs: Literal["ratings", "ranking"] = "ratings"
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ExecutorSpec:
+    """A way to run cells: ``factory(**options)`` returns an ``mfbench.runner.Executor``."""
+
+    name: str
+    factory: Callable[..., Any]
+    description: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def signature_defaults(fn: Callable[..., Any]) -> dict[str, Any]:
+    """Keyword parameters of ``fn`` (a class's ``__init__`` for a class) with their defaults."""
+    target = fn.__init__ if inspect.isclass(fn) else fn
+    out: dict[str, Any] = {}
+    for name, p in inspect.signature(target).parameters.items():
+        if name == "self" or name in HARNESS_PARAMS:
+            continue
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        out[name] = None if p.default is p.empty else p.default
+    return out

@@ -1,0 +1,1 @@
+"""The built-in algorithms, metrics and executors of mfbench, registered through entry points."""

@@ -1,0 +1,91 @@
+"""Executors: ``local`` runs each cell in a fresh process, one at a time; ``inline`` in this one.
+
+``local`` is the default: a cell that crashes or runs out of memory takes only its own process
+down, its peak RSS is its own, and ``--timeout`` can kill it. Cells run one after another, never
+side by side, so that they do not compete for cores and memory bandwidth while they are timed.
+Processes come from a fork server that has imported the harness once, so a cell starts in
+milliseconds and inherits neither the parent's datasets nor its memory high-water mark.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue
+import time
+from typing import Any, Iterable, Iterator
+
+from mfbench import hookimpl
+from mfbench.runner import Emit, Job, crashed_record, run_cell, timed_out_record
+from mfbench.specs import ExecutorSpec
+
+__all__ = ["InlineExecutor", "LocalExecutor"]
+
+
+class InlineExecutor:
+    """Run cells in this process: for debugging and tests (peak RSS is the whole process's)."""
+
+    def run(self, jobs: Iterable[Job], emit: Emit) -> Iterator[dict[str, Any]]:
+        for job in jobs:
+            yield run_cell(job, emit)
+
+
+def _worker(job: Job, events: Any) -> None:
+    record = run_cell(job, lambda e: events.put(("event", e)))
+    events.put(("record", record))
+
+
+class LocalExecutor:
+    """Run each cell in its own process from a fork server; record crashes and timeouts."""
+
+    def __init__(self, start_method: str = "forkserver"):
+        self.ctx = mp.get_context(start_method)
+        if start_method == "forkserver":
+            self.ctx.set_forkserver_preload(["mfbench.runner", "numpy"])
+
+    def run(self, jobs: Iterable[Job], emit: Emit) -> Iterator[dict[str, Any]]:
+        for job in jobs:
+            yield self._run_one(job, emit)
+
+    def _run_one(self, job: Job, emit: Emit) -> dict[str, Any]:
+        events = self.ctx.Queue()
+        proc = self.ctx.Process(target=_worker, args=(job, events), name=f"mfbench-cell {job.cell.algorithm}", daemon=True)
+        proc.start()
+        deadline = None if job.control.timeout is None else time.monotonic() + job.control.timeout
+        record = None
+        try:
+            while record is None:
+                try:
+                    kind, payload = events.get(timeout=0.2)
+                except queue.Empty:
+                    if deadline is not None and time.monotonic() > deadline:
+                        proc.kill()
+                        proc.join()
+                        return timed_out_record(job, job.control.timeout)
+                    if not proc.is_alive():
+                        # the process may have put its record just before exiting
+                        try:
+                            kind, payload = events.get(timeout=1.0)
+                        except queue.Empty:
+                            proc.join()
+                            return crashed_record(job, proc.exitcode)
+                    else:
+                        continue
+                if kind == "event":
+                    emit(payload)
+                else:
+                    record = payload
+            proc.join(timeout=30)
+            return record
+        finally:
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+            events.close()
+
+
+@hookimpl
+def mfbench_executors() -> list[ExecutorSpec]:
+    return [
+        ExecutorSpec("local", LocalExecutor, "each cell in its own process, one at a time (default)"),
+        ExecutorSpec("inline", InlineExecutor, "every cell in the mfbench process itself (debugging)"),
+    ]
