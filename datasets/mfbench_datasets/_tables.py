@@ -103,10 +103,9 @@ def read_ratings(path: Path, *, sep: str, header: bool, names: Sequence[str] | N
         if missing:
             raise DataError(f"{path}:1: missing column(s) {', '.join(map(repr, missing))}; the header has "
                             f"{', '.join(map(repr, found))}; name the columns with --data-param")
-    cols = [c for c in (user, item, rating, timestamp) if c is not None]
     try:
         df = pd.read_csv(path, sep=sep, header=0 if header else None, names=None if header else names,
-                         usecols=cols, encoding=encoding, engine="c" if len(sep) == 1 else "python",
+                         encoding=encoding, engine="c" if len(sep) == 1 else "python",
                          dtype={rating: np.float64, **({timestamp: np.int64} if timestamp else {})})
         if len(df) == 0:
             raise ValueError("empty")

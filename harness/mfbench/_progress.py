@@ -12,7 +12,8 @@ SLOW_EPOCH_S = 5.0
 
 
 class Progress:
-    def __init__(self, total: int, stream: TextIO = sys.stderr, quiet: bool = False):
+    def __init__(self, total: int, stream: TextIO | None = None, quiet: bool = False):
+        stream = stream or sys.stderr
         self.total, self.stream, self.quiet = total, stream, quiet
         self.done = 0
         self.bar = None

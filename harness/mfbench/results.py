@@ -89,26 +89,28 @@ class RunStore:
     def append(self, record: dict[str, Any]) -> None:
         """Append one record as a JSON line, flushed and synced before returning."""
         line = json.dumps(record, default=_jsonable, allow_nan=True)
-        with open(self.records_path, "a") as fh:
-            fh.write(line + "\n")
+        with open(self.records_path, "a+b") as fh:
+            if fh.tell() > 0:  # a run killed mid-write leaves a torn line: start on a fresh one
+                fh.seek(-1, os.SEEK_END)
+                torn = fh.read(1) != b"\n"
+            else:
+                torn = False
+            fh.write((("\n" if torn else "") + line + "\n").encode())
             fh.flush()
             os.fsync(fh.fileno())
 
     def records(self) -> list[dict[str, Any]]:
-        """Every record in file order. A torn last line (a run killed mid-write) is ignored."""
+        """Every record in file order. Torn lines (a run killed mid-write) are skipped."""
         if not self.records_path.exists():
             return []
         out = []
-        lines = self.records_path.read_text().splitlines()
-        for n, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
+        for line in self.records_path.read_text().splitlines():
             try:
-                out.append(upgrade_record(json.loads(line)))
-            except json.JSONDecodeError as exc:
-                if n == len(lines):
-                    continue
-                raise MfbenchError(f"{self.records_path}:{n}: not a JSON record ({exc.msg}); remove that line") from None
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(rec, dict) and "cell_id" in rec:
+                out.append(upgrade_record(rec))
         return out
 
     def latest(self) -> list[dict[str, Any]]:

@@ -1,0 +1,28 @@
+"""Every registered algorithm, built-in or installed, runs the conformance checks.
+
+A new algorithm is covered without writing a line here; ``SETTINGS`` only makes slow ones fast
+and states the accuracy each must reach on the planted data (noise 0.3, so 0.3 is the floor).
+"""
+
+from __future__ import annotations
+
+from mfbench.plugins import get_registry
+from mfbench.testing import AlgorithmChecks
+
+SETTINGS: dict[str, dict] = {
+    "global_mean": {"expected_rmse": (0.5, 1.5)},
+    "biases": {"expected_rmse": (0.3, 1.0)},
+}
+
+for _name in get_registry().names("algorithm"):
+    _spec = get_registry().algorithm(_name)
+    _extra = SETTINGS.get(_name, {})
+    _cls = type(f"TestConformance_{_name}", (AlgorithmChecks,), {
+        "algorithm": _name,
+        "devices": _spec.devices,
+        "params": _extra.get("params", {}),
+        "expected_rmse": _extra.get("expected_rmse"),
+        "expected_failures": _extra.get("expected_failures", {}),
+        "__module__": __name__,
+    })
+    globals()[_cls.__name__] = _cls

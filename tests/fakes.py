@@ -1,0 +1,54 @@
+"""Fake algorithms with scripted behaviour, for the runner's logic (importable by worker processes)."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Iterator
+
+import numpy as np
+
+from mfbench.algorithm import Algorithm
+
+
+class Scripted(Algorithm):
+    """Predicts ``mu + offsets[epoch]``: a scripted validation curve. ``nan_at`` makes the loss NaN."""
+
+    state_attrs = ("mu_", "offset_")
+
+    def __init__(self, *, offsets: tuple = (1.0, 0.5, 0.2, 0.6, 0.9, 1.2), nan_at: int = 0, sleep: float = 0.0,
+                 device: str = "cpu", seed: int = 0):
+        super().__init__(device=device, seed=seed)
+        self.offsets = offsets
+        self.nan_at = nan_at
+        self.sleep = sleep
+
+    def fit(self, train, valid=None) -> Iterator[dict[str, float]]:
+        self.mu_ = float(train.values.mean())
+        for epoch, off in enumerate(self.offsets, 1):
+            time.sleep(self.sleep)
+            self.offset_ = float(off)
+            yield {"train_loss": float("nan") if epoch == self.nan_at else off}
+
+    def _predict(self, users: Any, items: Any) -> Any:
+        return np.full(len(users), self.mu_ + self.offset_, np.float32)
+
+
+class Raises(Scripted):
+    def fit(self, train, valid=None):
+        self.mu_, self.offset_ = 3.0, 0.0
+        yield {"train_loss": 1.0}
+        raise RuntimeError("boom in epoch 2")
+
+
+class Dies(Scripted):
+    def fit(self, train, valid=None):
+        os._exit(3)
+        yield {}
+
+
+class Hangs(Scripted):
+    def fit(self, train, valid=None):
+        while True:
+            time.sleep(0.05)
+        yield {}

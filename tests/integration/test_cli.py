@@ -1,0 +1,126 @@
+"""End to end through the CLI: the table, runs.jsonl, errors, resume."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from mfbench.cli import main
+
+
+def run_cli(args, capsys):
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def records(path):
+    return [json.loads(l) for l in path.read_text().splitlines()]
+
+
+def test_default_run_on_synthetic(tmp_path, capsys):
+    code, out, err = run_cli(["run", "--out", str(tmp_path), "--run-id", "demo"], capsys)
+    assert code == 0, err
+    header = out.splitlines()[0].split()
+    assert header[:6] == ["algorithm", "dataset", "device", "cells", "rmse", "mae"]
+    rows = {l.split()[0]: l.split() for l in out.splitlines()[2:] if l.strip()}
+    assert set(rows) == {"global_mean", "biases"}
+    assert float(rows["biases"][4]) < float(rows["global_mean"][4])
+    recs = records(tmp_path / "demo" / "runs.jsonl")
+    assert [r["algorithm"] for r in recs] == ["global_mean", "biases"]
+    for r in recs:
+        assert r["status"] == "ok" and r["dataset"] == "synthetic" and r["device"] == "cpu"
+        assert r["split"]["n_train"] + r["split"]["n_test"] == 100_000
+        assert r["peak_rss_bytes"] > 0 and r["fit_seconds"] > 0 and r["versions"]["numpy"]
+    env = json.loads((tmp_path / "demo" / "environment.json").read_text())
+    assert env["cpu_count"] >= 1 and env["memory_total_bytes"] > 0 and env["versions"]["numpy"]
+
+
+@pytest.mark.realdata
+def test_biases_on_ml100k_official_folds(tmp_path, capsys, data_dir):
+    """User + item biases on the u1..u5 folds reach mean test RMSE <= 0.95 (a known bar)."""
+    code, out, err = run_cli(["run", "--algos", "global_mean,biases", "--dataset", "ml-100k", "--folds", "official",
+                              "--data-dir", str(data_dir), "--out", str(tmp_path), "--run-id", "ml", "-q"], capsys)
+    assert code == 0, err
+    recs = records(tmp_path / "ml" / "runs.jsonl")
+    assert len(recs) == 10
+    assert sorted({r["split"]["name"] for r in recs}) == [f"official/u{n}" for n in range(1, 6)]
+    biases = [r["metrics"]["rmse"] for r in recs if r["algorithm"] == "biases"]
+    mean_rmse = sum(biases) / len(biases)
+    assert mean_rmse <= 0.95, f"biases mean RMSE {mean_rmse:.4f}"
+    row = next(l for l in out.splitlines() if l.startswith("biases"))
+    assert "ml-100k" in row and "5/5" in row and f"{mean_rmse:.4f}" in row
+
+
+def test_report_reprints_the_table(tmp_path, capsys):
+    run_cli(["run", "--algos", "biases", "--out", str(tmp_path), "--run-id", "r", "-q"], capsys)
+    code, out, _ = run_cli(["report", "r", "--out", str(tmp_path), "--format", "csv"], capsys)
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("algorithm,dataset,device,cells,rmse,rmse_std")
+    assert lines[1].startswith("biases,synthetic,cpu,1/1,")
+
+
+def test_resume_skips_finished_cells(tmp_path, capsys):
+    args = ["run", "--algos", "biases", "--seeds", "2", "--out", str(tmp_path), "--run-id", "res", "-q"]
+    run_cli(args, capsys)
+    # an interrupted run: drop the second record, leave a torn line behind
+    path = tmp_path / "res" / "runs.jsonl"
+    first = path.read_text().splitlines()[0]
+    path.write_text(first + "\n" + '{"torn": ')
+    code, _, err = run_cli(["run", "--algos", "biases", "--seeds", "2", "--out", str(tmp_path), "--resume", "res"], capsys)
+    assert code == 0, err
+    assert "1 cells, 1 already done" in err
+    recs = [json.loads(l) for l in path.read_text().splitlines() if l.startswith('{"schema')]
+    assert sorted(r["seed"] for r in recs) == [0, 1]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--algos", "biases,nope"], "unknown algorithm 'nope'; known algorithms: biases, global_mean"),
+    (["--dataset", "nope"], "unknown dataset 'nope'"),
+    (["--metrics", "rmse,auc"], "unknown metric 'auc'"),
+    (["--param", "biases.reg=1"], "biases has no parameter 'reg'; its parameters: reg_user, reg_item, epochs"),
+    (["--param", "biases.epochs=many"], "expected a number"),
+    (["--dataset", "file"], "needs an argument: --dataset file:VALUE"),
+    (["--folds", "random"], "--folds 'random' is not a split protocol"),
+    (["--device", "tpu"], "unknown device 'tpu'"),
+    (["--patience", "2"], "--patience needs a validation split"),
+])
+def test_bad_input_fails_before_work_in_one_line(tmp_path, capsys, args, message):
+    code, out, err = run_cli(["run", "--out", str(tmp_path), *args], capsys)
+    assert code == 2
+    assert message in err and err.count("\n") == 1
+    assert not list(tmp_path.iterdir()), "nothing is written before validation passes"
+
+
+def test_gpu_without_cupy_fails_in_one_line_with_the_hint(tmp_path, capsys):
+    try:
+        import cupy  # noqa: F401
+
+        pytest.skip("cupy is installed here; the message is for machines without it")
+    except ImportError:
+        pass
+    code, _, err = run_cli(["run", "--device", "gpu", "--out", str(tmp_path)], capsys)
+    assert code == 2
+    assert err.strip() == 'mfbench: error: --device gpu needs cupy, which is not installed (cupy); pip install "mfbench[gpu]"'
+
+
+def test_failed_cell_is_recorded_and_the_run_goes_on(tmp_path, capsys):
+    # a negative pass count leaves biases without a model: its cell fails, the other cells do not
+    code, out, err = run_cli(["run", "--algos", "global_mean,biases", "--param", "biases.epochs=-1",
+                              "--out", str(tmp_path), "--run-id", "f", "-q"], capsys)
+    recs = records(tmp_path / "f" / "runs.jsonl")
+    assert [r["status"] for r in recs] == ["ok", "failed"]
+    assert code == 1 and "not ok:" in out
+
+
+def test_console_script_help():
+    res = subprocess.run([sys.executable, "-m", "mfbench.cli", "run", "--help"], capture_output=True, text=True)
+    assert res.returncode == 0
+    for opt in ("--algos", "--dataset", "--device", "--seeds", "--folds", "--param", "--out", "--resume"):
+        assert opt in res.stdout

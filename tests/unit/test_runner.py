@@ -1,0 +1,81 @@
+"""The runner's logic on scripted fake algorithms: early stopping, divergence, budgets, failures."""
+
+import numpy as np
+import pytest
+from fakes import Dies, Hangs, Raises, Scripted
+
+from mfbench.data import Dataset, make_splits, parse_protocol
+from mfbench.runner import Cell, Control, Job, run_cell
+from mfbench_datasets.synthetic import generate
+from mfbench_plugins.executors import InlineExecutor, LocalExecutor
+from mfbench_plugins.metrics import mae, rmse
+
+
+@pytest.fixture(scope="module")
+def split():
+    r, _ = generate(n_users=80, n_items=60, n_ratings=2000, seed=0)
+    return next(make_splits(Dataset("tiny", r), parse_protocol("holdout"), valid_fraction=0.2))
+
+
+def job(split, factory, control=Control(), **params):
+    cell = Cell(factory.__name__.lower(), params, "tiny", split.name, "cpu", 0)
+    return Job("test", cell, split, factory, {"rmse": rmse, "mae": mae}, control)
+
+
+def test_record_holds_times_curve_and_metrics(split):
+    rec = run_cell(job(split, Scripted))
+    assert rec["status"] == "ok" and rec["epochs"] == 6 and rec["stopped"] == "completed"
+    assert len(rec["epoch_seconds"]) == 6 and rec["fit_seconds"] == pytest.approx(sum(rec["epoch_seconds"]))
+    assert [p["epoch"] for p in rec["curve"]] == [1, 2, 3, 4, 5, 6]
+    assert all("valid_rmse" in p and "train_loss" in p for p in rec["curve"])
+    assert rec["prepare_seconds"] >= 0 and rec["predict_seconds"] >= 0 and rec["peak_rss_bytes"] > 0
+    assert set(rec["metrics"]) == {"rmse", "mae"}
+    assert rec["split"]["n_valid"] == len(split.valid)
+
+
+def test_early_stopping_restores_the_best_epoch(split):
+    rec = run_cell(job(split, Scripted, Control(patience=2)))
+    assert rec["stopped"] == "early_stopping" and rec["epochs"] == 5 and rec["best_epoch"] == 3
+    # the scored model is the epoch-3 one: mu + 0.2
+    mu = float(split.train.values.mean())
+    expect = rmse(split.test.values, np.clip(np.full(len(split.test), mu + 0.2), 1, 5))
+    assert rec["metrics"]["rmse"] == pytest.approx(expect, rel=1e-5)
+
+
+def test_nan_loss_is_recorded_as_diverged(split):
+    rec = run_cell(job(split, Scripted, nan_at=2))
+    assert rec["status"] == "diverged" and rec["epochs"] == 2 and "epoch 2" in rec["error"]
+    assert "metrics" not in rec
+
+
+def test_time_budget_stops_training(split):
+    rec = run_cell(job(split, Scripted, Control(time_budget=0.05), sleep=0.03))
+    assert rec["status"] == "ok" and rec["stopped"] == "time_budget" and rec["epochs"] == 2
+
+
+def test_max_epochs(split):
+    rec = run_cell(job(split, Scripted, Control(max_epochs=3)))
+    assert rec["epochs"] == 3 and rec["stopped"] == "max_epochs"
+
+
+def test_exception_is_recorded_with_traceback(split):
+    rec = run_cell(job(split, Raises))
+    assert rec["status"] == "failed" and "boom in epoch 2" in rec["error"]
+    assert "RuntimeError" in rec["traceback"]
+
+
+def test_inline_executor_yields_one_record_per_job(split):
+    events = []
+    recs = list(InlineExecutor().run([job(split, Scripted), job(split, Raises)], events.append))
+    assert [r["status"] for r in recs] == ["ok", "failed"]
+    assert sum(e["event"] == "epoch" for e in events) == 6 + 1
+
+
+def test_local_executor_isolates_crashes_and_timeouts(split):
+    events = []
+    jobs = [job(split, Dies), job(split, Hangs, Control(timeout=1.0)), job(split, Scripted)]
+    recs = list(LocalExecutor().run(jobs, events.append))
+    assert recs[0]["status"] == "failed" and "exit code 3" in recs[0]["error"]
+    assert recs[1]["status"] == "timed_out"
+    assert recs[2]["status"] == "ok" and recs[2]["epochs"] == 6
+    assert any(e["event"] == "epoch" for e in events), "epoch events cross the process boundary"
