@@ -12,7 +12,7 @@ import numpy as np
 
 from .errors import DeviceUnavailable, MfbenchError
 
-__all__ = ["DEVICES", "array_namespace", "require", "synchronize", "to_numpy", "memory_info", "GpuPeakMemory", "describe_gpu"]
+__all__ = ["DEVICES", "ensure_dense_fits", "array_namespace", "require", "synchronize", "to_numpy", "memory_info", "GpuPeakMemory", "describe_gpu"]
 
 DEVICES = ("cpu", "gpu")
 GPU_INSTALL_HINT = 'pip install "mfbench[gpu]"'
@@ -83,6 +83,22 @@ def memory_info(device: str) -> tuple[int, int]:
     except OSError:
         pass
     return int(free), int(total)
+
+
+def ensure_dense_fits(device: str, nbytes: int, max_dense_gb: float | None, what: str, instead: str) -> None:
+    """Refuse, before allocating, a dense computation that needs more than its budget.
+
+    The budget is ``max_dense_gb`` GiB when given, else half the device's free memory.
+    """
+    free, _ = memory_info(device)
+    budget = int(max_dense_gb * 2**30) if max_dense_gb is not None else free // 2
+    if nbytes > budget:
+        gib = 2**30
+        raise MfbenchError(
+            f"{what} needs about {nbytes / gib:.2f} GiB of dense {device} memory and its budget is "
+            f"{budget / gib:.2f} GiB ({'max_dense_gb' if max_dense_gb is not None else 'half of the free'} "
+            f"{device} memory; {free / gib:.2f} GiB free); use {instead}, or raise max_dense_gb"
+        )
 
 
 class GpuPeakMemory:

@@ -6,6 +6,9 @@ from mfbench import hookimpl
 from mfbench.specs import AlgorithmSpec
 
 from .baselines import Biases, GlobalMean
+from .masked_gd import MaskedGD
+from .minibatch import AdamaxSGD, AdamSGD, MomentumSGD
+from .sgd import SGD
 
 
 @hookimpl
@@ -13,4 +16,9 @@ def mfbench_algorithms() -> list[AlgorithmSpec]:
     return [
         AlgorithmSpec("global_mean", GlobalMean, "predicts the mean training rating", ("cpu", "gpu")),
         AlgorithmSpec("biases", Biases, "user + item biases, regularized, by alternating exact passes", ("cpu", "gpu")),
+        AlgorithmSpec("sgd", SGD, "biased MF, per-rating SGD with AdaGrad rows, DSGD blocks (numba)", ("cpu",)),
+        AlgorithmSpec("momentum_sgd", MomentumSGD, "biased MF, mini-batch SGD with heavy-ball momentum", ("cpu", "gpu")),
+        AlgorithmSpec("adam_sgd", AdamSGD, "biased MF, mini-batch lazy Adam", ("cpu", "gpu")),
+        AlgorithmSpec("adamax_sgd", AdamaxSGD, "biased MF, mini-batch lazy Adamax", ("cpu", "gpu")),
+        AlgorithmSpec("masked_gd", MaskedGD, "biased MF, full-batch Adam on the dense masked error", ("cpu", "gpu")),
     ]

@@ -1,0 +1,121 @@
+"""Biased MF by full-batch gradient descent on the dense masked error: the vectorized approach.
+
+With ``R`` the dense users x items ratings and ``M`` its 0/1 mask of observed entries::
+
+    E = (mu + b 1^T + 1 c^T + P Q^T - R) * M
+    dL/dP = E Q + reg diag(n_u) P            dL/dQ = E^T P + reg diag(n_i) Q
+    dL/db = E 1 + reg_bias n_u * b           dL/dc = E^T 1 + reg_bias n_i * c
+
+which is the gradient of the loss of ``_mf.py`` (per-rating regularization; ``n_u``, ``n_i``
+rating counts), divided by the number of ratings. Steps are plain gradient descent or Adam
+(Kingma & Ba 2015). Everything is dense matrix algebra written against the array namespace:
+numpy (BLAS) on the CPU, cupy (cuBLAS) on the GPU. Dense means ``n_users x n_items`` floats several
+times over: the memory is estimated first and a run that would not fit is refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import numpy as np
+
+from mfbench.algorithm import Algorithm
+from mfbench.data import Ratings
+from mfbench.devices import ensure_dense_fits
+from mfbench.errors import MfbenchError
+
+from ._mf import Factors, init_factors, predict_pairs
+from .minibatch import Adam
+
+__all__ = ["MaskedGD", "dense_gradient", "DENSE_MATRICES"]
+
+#: Dense float32 matrices alive at once: R, M, the prediction/error E, and a temporary.
+DENSE_MATRICES = 4
+
+
+def dense_gradient(xp: Any, f: Factors, R: Any, M: Any, n_u: Any, n_i: Any, reg: float, reg_bias: float,
+                   biased: bool) -> tuple[float, dict[str, Any]]:
+    """The loss ``L`` of ``_mf.py`` and its gradient, from dense ``R`` and ``M`` (not divided by N)."""
+    E = f.P @ f.Q.T
+    if biased:
+        E += f.mu + f.bu[:, None] + f.bi[None, :]
+    E -= R
+    E *= M
+    sq = float((E.astype(xp.float64) ** 2).sum())
+    reg_term = reg * float((n_u * (f.P.astype(xp.float64) ** 2).sum(1)).sum() + (n_i * (f.Q.astype(xp.float64) ** 2).sum(1)).sum())
+    grads = {"P": E @ f.Q + reg * n_u[:, None] * f.P, "Q": E.T @ f.P + reg * n_i[:, None] * f.Q}
+    if biased:
+        reg_term += reg_bias * float((n_u * f.bu.astype(xp.float64) ** 2).sum() + (n_i * f.bi.astype(xp.float64) ** 2).sum())
+        grads["bu"] = E.sum(1) + reg_bias * n_u * f.bu
+        grads["bi"] = E.sum(0) + reg_bias * n_i * f.bi
+    return 0.5 * (sq + reg_term), grads
+
+
+class MaskedGD(Algorithm):
+    """Biased MF by full-batch gradient steps on dense masked matrices.
+
+    Parameters
+    ----------
+    k, epochs
+        Latent factors; full-batch steps (one per epoch).
+    lr
+        Step size (Adam's, or plain gradient descent's on the mean loss).
+    optimizer
+        ``adam`` or ``gd``.
+    reg, reg_bias, init_std, biased
+        As for ``sgd``.
+    max_dense_gb
+        Memory budget of the dense matrices in GiB; default half the device's free memory.
+    """
+
+    state_attrs = ("P_", "Q_", "bu_", "bi_", "mu_")
+
+    def __init__(self, *, k: int = 64, epochs: int = 100, lr: float = 0.05, optimizer: str = "adam", reg: float = 0.1,
+                 reg_bias: float = 0.01, init_std: float = 0.1, biased: bool = True, max_dense_gb: float | None = None,
+                 device: str = "cpu", seed: int = 0):
+        super().__init__(device=device, seed=seed)
+        self.k, self.epochs, self.lr, self.optimizer = k, epochs, lr, optimizer
+        self.reg, self.reg_bias, self.init_std, self.biased = reg, reg_bias, init_std, biased
+        self.max_dense_gb = max_dense_gb
+
+    def _prepare(self, train: Ratings) -> None:
+        if self.optimizer not in ("adam", "gd"):
+            raise MfbenchError(f"masked_gd: optimizer {self.optimizer!r} is not one of adam, gd")
+        nbytes = DENSE_MATRICES * train.n_users * train.n_items * 4
+        ensure_dense_fits(self.device, nbytes, self.max_dense_gb,
+                          f"masked_gd on {train.n_users:,} x {train.n_items:,}", "sgd or adam_sgd (no dense matrix)")
+        xp = self.xp
+        f = init_factors(xp, train.n_users, train.n_items, self.k, float(train.values.mean()), self.init_std,
+                         self.biased, self.seed)
+        self.P_, self.Q_, self.bu_, self.bi_, self.mu_ = f.P, f.Q, f.bu, f.bi, f.mu
+        R = xp.zeros((train.n_users, train.n_items), xp.float32)
+        M = xp.zeros((train.n_users, train.n_items), xp.float32)
+        u, i = xp.asarray(train.users), xp.asarray(train.items)
+        R[u, i] = xp.asarray(train.values)
+        M[u, i] = 1.0
+        self._R, self._M = R, M
+        self._n_u = xp.asarray(train.user_counts().astype(np.float32))
+        self._n_i = xp.asarray(train.item_counts().astype(np.float32))
+        self._n = len(train)
+        self._adam = Adam(xp, self.lr, 0.9, 0.999, 1e-8) if self.optimizer == "adam" else None
+
+    def fit(self, train: Ratings, valid: Ratings | None = None) -> Iterator[dict[str, float]]:
+        xp = self.xp
+        f = Factors(self.P_, self.Q_, self.bu_, self.bi_, self.mu_)
+        scale = np.float32(1.0 / self._n)
+        everything = {"P": slice(None), "Q": slice(None), "bu": slice(None), "bi": slice(None)}
+        for t in range(1, self.epochs + 1):
+            total, grads = dense_gradient(xp, f, self._R, self._M, self._n_u, self._n_i, np.float32(self.reg),
+                                          np.float32(self.reg_bias), self.biased)
+            for name, g in grads.items():
+                w = getattr(f, name)
+                if self._adam is not None:
+                    self._adam.step(name, w, everything[name], g * scale, t)
+                else:
+                    w -= np.float32(self.lr) * g * scale
+            yield {"train_loss": 2 * total / self._n}
+
+    def _predict(self, users: Any, items: Any) -> Any:
+        xp = self.xp
+        f = Factors(self.P_, self.Q_, self.bu_, self.bi_, float(self.mu_))
+        return predict_pairs(xp, f, xp.asarray(users), xp.asarray(items))

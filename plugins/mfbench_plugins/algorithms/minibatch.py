@@ -1,0 +1,165 @@
+"""Biased MF by mini-batch gradient steps: heavy-ball momentum, Adam, Adamax.
+
+Each step takes ``batch_size`` ratings of a seeded per-epoch shuffle, forms the mean of their
+gradients (the loss of ``_mf.py``, per-rating regularization), adds them up per touched row, and
+updates only those rows. The optimizers are *lazy* (TensorFlow's LazyAdam): moments live per
+row and move only when the row is in a batch; bias corrections use the global step count.
+
+- momentum (Polyak 1964): ``v = beta v + g``; ``w -= lr v``
+- Adam (Kingma & Ba 2015): ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g^2``;
+  ``w -= lr m_hat / (sqrt(v_hat) + eps)``
+- Adamax (Kingma & Ba 2015, sec. 7.1): ``u = max(b2 u, |g|)``; ``w -= lr / (1 - b1^t) m / (u + eps)``
+
+Written once against the array namespace: numpy on the CPU, cupy on the GPU.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Iterator
+
+import numpy as np
+
+from mfbench.algorithm import Algorithm
+from mfbench.data import Ratings
+from mfbench.errors import MfbenchError
+
+from ._mf import Factors, init_factors, predict_pairs, rating_gradients, scatter_rows
+
+__all__ = ["MomentumSGD", "AdamSGD", "AdamaxSGD", "Momentum", "Adam", "Adamax"]
+
+
+class Momentum:
+    def __init__(self, xp: Any, lr: float, beta: float):
+        self.xp, self.lr, self.beta = xp, lr, beta
+        self.v: dict[str, Any] = {}
+
+    def step(self, name: str, w: Any, rows: Any, g: Any, t: int) -> None:
+        v = self.v.setdefault(name, self.xp.zeros_like(w))
+        v[rows] = self.beta * v[rows] + g
+        w[rows] -= self.lr * v[rows]
+
+
+class Adam:
+    def __init__(self, xp: Any, lr: float, beta1: float, beta2: float, eps: float):
+        self.xp, self.lr, self.b1, self.b2, self.eps = xp, lr, beta1, beta2, eps
+        self.m: dict[str, Any] = {}
+        self.v: dict[str, Any] = {}
+
+    def step(self, name: str, w: Any, rows: Any, g: Any, t: int) -> None:
+        xp = self.xp
+        m = self.m.setdefault(name, xp.zeros_like(w))
+        v = self.v.setdefault(name, xp.zeros_like(w))
+        m[rows] = self.b1 * m[rows] + (1 - self.b1) * g
+        v[rows] = self.b2 * v[rows] + (1 - self.b2) * g * g
+        m_hat = m[rows] / (1 - self.b1 ** t)
+        v_hat = v[rows] / (1 - self.b2 ** t)
+        w[rows] -= (self.lr * m_hat / (xp.sqrt(v_hat) + self.eps)).astype(w.dtype)
+
+
+class Adamax(Adam):
+    def step(self, name: str, w: Any, rows: Any, g: Any, t: int) -> None:
+        xp = self.xp
+        m = self.m.setdefault(name, xp.zeros_like(w))
+        u = self.v.setdefault(name, xp.zeros_like(w))
+        m[rows] = self.b1 * m[rows] + (1 - self.b1) * g
+        u[rows] = xp.maximum(self.b2 * u[rows], xp.abs(g))
+        w[rows] -= (self.lr / (1 - self.b1 ** t) * m[rows] / (u[rows] + self.eps)).astype(w.dtype)
+
+
+class _MiniBatchMF(Algorithm):
+    """Shared training loop; subclasses name their optimizer's hyper-parameters."""
+
+    state_attrs = ("P_", "Q_", "bu_", "bi_", "mu_")
+    _defaults: ClassVar[dict[str, Any]] = {}
+
+    def _common(self, k: int, epochs: int, batch_size: int, lr: float, reg: float, reg_bias: float, init_std: float,
+                biased: bool) -> None:
+        self.k, self.epochs, self.batch_size, self.lr = k, epochs, batch_size, lr
+        self.reg, self.reg_bias, self.init_std, self.biased = reg, reg_bias, init_std, biased
+
+    def _optimizer(self, xp: Any) -> Any:
+        raise NotImplementedError
+
+    def _prepare(self, train: Ratings) -> None:
+        if self.batch_size < 1 or self.k < 1:
+            raise MfbenchError(f"{type(self).__name__}: batch_size and k must be at least 1")
+        xp = self.xp
+        f = init_factors(xp, train.n_users, train.n_items, self.k, float(train.values.mean()), self.init_std,
+                         self.biased, self.seed)
+        self.P_, self.Q_, self.bu_, self.bi_, self.mu_ = f.P, f.Q, f.bu, f.bi, f.mu
+        self._u, self._i, self._r = xp.asarray(train.users), xp.asarray(train.items), xp.asarray(train.values)
+        self._rng = np.random.default_rng(self.seed)
+        self._opt = self._optimizer(xp)
+        self._t = 0
+
+    def fit(self, train: Ratings, valid: Ratings | None = None) -> Iterator[dict[str, float]]:
+        xp = self.xp
+        n = len(self._r)
+        f = Factors(self.P_, self.Q_, self.bu_, self.bi_, self.mu_)
+        reg, reg_bias = np.float32(self.reg), np.float32(self.reg_bias)
+        for _ in range(self.epochs):
+            perm = xp.asarray(self._rng.permutation(n).astype(np.int64))
+            sse = 0.0
+            for start in range(0, n, self.batch_size):
+                idx = perm[start:start + self.batch_size]
+                u, i, r = self._u[idx], self._i[idx], self._r[idx]
+                e, dP, dQ, dbu, dbi = rating_gradients(xp, f, u, i, r, reg, reg_bias, self.biased)
+                scale = np.float32(1.0 / len(idx))
+                self._t += 1
+                for name, w, rows, g in self._groups(f, u, i, dP, dQ, dbu, dbi):
+                    uniq, inv = xp.unique(rows, return_inverse=True)
+                    self._opt.step(name, w, uniq, scatter_rows(xp, inv.ravel(), g, len(uniq)) * scale, self._t)
+                sse += float((e * e).sum())
+            yield {"train_loss": sse / n}
+
+    def _groups(self, f: Factors, u: Any, i: Any, dP: Any, dQ: Any, dbu: Any, dbi: Any) -> list[tuple]:
+        groups = [("P", f.P, u, dP), ("Q", f.Q, i, dQ)]
+        if self.biased:
+            groups += [("bu", f.bu, u, dbu), ("bi", f.bi, i, dbi)]
+        return groups
+
+    def _predict(self, users: Any, items: Any) -> Any:
+        xp = self.xp
+        f = Factors(self.P_, self.Q_, self.bu_, self.bi_, float(self.mu_))
+        return predict_pairs(xp, f, xp.asarray(users), xp.asarray(items))
+
+
+class MomentumSGD(_MiniBatchMF):
+    """Biased MF by mini-batch SGD with heavy-ball momentum (see the module docstring)."""
+
+    def __init__(self, *, k: int = 64, epochs: int = 30, batch_size: int = 1024, lr: float = 3.0, momentum: float = 0.9,
+                 reg: float = 0.1, reg_bias: float = 0.01, init_std: float = 0.1, biased: bool = True,
+                 device: str = "cpu", seed: int = 0):
+        super().__init__(device=device, seed=seed)
+        self._common(k, epochs, batch_size, lr, reg, reg_bias, init_std, biased)
+        self.momentum = momentum
+
+    def _optimizer(self, xp: Any) -> Any:
+        return Momentum(xp, self.lr, self.momentum)
+
+
+class AdamSGD(_MiniBatchMF):
+    """Biased MF by mini-batch lazy Adam (see the module docstring)."""
+
+    def __init__(self, *, k: int = 64, epochs: int = 20, batch_size: int = 1024, lr: float = 0.01, beta1: float = 0.9,
+                 beta2: float = 0.999, eps: float = 1e-8, reg: float = 0.1, reg_bias: float = 0.01,
+                 init_std: float = 0.1, biased: bool = True, device: str = "cpu", seed: int = 0):
+        super().__init__(device=device, seed=seed)
+        self._common(k, epochs, batch_size, lr, reg, reg_bias, init_std, biased)
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+
+    def _optimizer(self, xp: Any) -> Any:
+        return Adam(xp, self.lr, self.beta1, self.beta2, self.eps)
+
+
+class AdamaxSGD(AdamSGD):
+    """Biased MF by mini-batch lazy Adamax (see the module docstring)."""
+
+    def __init__(self, *, k: int = 64, epochs: int = 20, batch_size: int = 1024, lr: float = 0.02, beta1: float = 0.9,
+                 beta2: float = 0.999, eps: float = 1e-8, reg: float = 0.1, reg_bias: float = 0.01,
+                 init_std: float = 0.1, biased: bool = True, device: str = "cpu", seed: int = 0):
+        super().__init__(k=k, epochs=epochs, batch_size=batch_size, lr=lr, beta1=beta1, beta2=beta2, eps=eps, reg=reg,
+                         reg_bias=reg_bias, init_std=init_std, biased=biased, device=device, seed=seed)
+
+    def _optimizer(self, xp: Any) -> Any:
+        return Adamax(xp, self.lr, self.beta1, self.beta2, self.eps)

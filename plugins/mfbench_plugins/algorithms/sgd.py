@@ -1,0 +1,176 @@
+"""Per-rating stochastic gradient descent for biased MF (Funk 2006; Koren, Bell & Volinsky 2009).
+
+For each rating, with ``e = r_hat - r`` (the model and loss of ``_mf.py``)::
+
+    b_u -= lr (e + reg_bias b_u)          b_i -= lr (e + reg_bias b_i)
+    p_u -= lr (e q_i + reg p_u)           q_i -= lr (e p_u + reg q_i)
+
+``adaptive=true`` scales each row's step by AdaGrad accumulators, one per user row and item
+row (LIBMF; Chin et al., PAKDD 2015). Order: the ratings are cut into ``blocks x blocks`` blocks
+over randomly permuted users and items; each epoch visits the strata (sets of blocks sharing no
+row or column) in a fresh seeded order, and the blocks of a stratum run in parallel on
+``threads`` threads without locks (DSGD, Gemulla et al., KDD 2011). Inside a block ratings are
+sorted by user for cache locality (LIBMF). The schedule makes results independent of the thread
+count. ``backend="python"`` runs the same updates in the same order in plain Python: the
+readable reference and the test oracle of the numba kernel (small data only).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import numpy as np
+
+from mfbench.algorithm import Algorithm
+from mfbench.data import Ratings
+from mfbench.errors import MfbenchError
+
+from ._mf import Factors, init_factors, predict_pairs
+
+__all__ = ["SGD", "block_order", "python_epoch"]
+
+#: The python backend refuses more ratings than this (it runs at about 100k ratings/s).
+PYTHON_BACKEND_LIMIT = 500_000
+
+
+def block_order(users: np.ndarray, items: np.ndarray, n_users: int, n_items: int, n_blocks: int,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The rating order of the block layout and the ``n_blocks^2 + 1`` block offsets.
+
+    Users and items are spread over blocks by a random permutation (balancing popular rows);
+    ratings are sorted by block, then user, then item.
+    """
+    ublock = (rng.permutation(n_users).astype(np.int64) * n_blocks // max(n_users, 1))[users]
+    iblock = (rng.permutation(n_items).astype(np.int64) * n_blocks // max(n_items, 1))[items]
+    block = ublock * n_blocks + iblock
+    # one int64 key (block, user, item) sorts several times faster than a three-key lexsort
+    order = np.argsort((block * n_users + users) * n_items + items)
+    ptr = np.zeros(n_blocks * n_blocks + 1, np.int64)
+    np.cumsum(np.bincount(block, minlength=n_blocks * n_blocks), out=ptr[1:])
+    return order, ptr
+
+
+def python_epoch(users, items, values, block_ptr, n_blocks, strata, f: Factors, G: dict[str, np.ndarray],
+                 lr: float, reg: float, reg_bias: float, biased: bool, adaptive: bool) -> float:
+    """The reference epoch: the same updates as the numba kernel, one rating at a time."""
+    sse = 0.0
+    k = f.P.shape[1]
+    for s in strata:
+        for a in range(n_blocks):
+            blk = a * n_blocks + (a + s) % n_blocks
+            for j in range(block_ptr[blk], block_ptr[blk + 1]):
+                u, i, r = users[j], items[j], values[j]
+                pu, qi = f.P[u].copy(), f.Q[i].copy()
+                e = np.float32(pu @ qi) + (np.float32(f.mu) + f.bu[u] + f.bi[i] if biased else 0) - r
+                gp, gq = e * qi + reg * pu, e * pu + reg * qi
+                step_p = step_q = lr
+                if adaptive:  # the step uses the accumulator before this rating (LIBMF's order)
+                    step_p, step_q = lr / np.sqrt(G["p"][u]), lr / np.sqrt(G["q"][i])
+                    G["p"][u] += (gp @ gp) / k
+                    G["q"][i] += (gq @ gq) / k
+                f.P[u] = pu - step_p * gp
+                f.Q[i] = qi - step_q * gq
+                if biased:
+                    gbu, gbi = e + reg_bias * f.bu[u], e + reg_bias * f.bi[i]
+                    if adaptive:
+                        f.bu[u] -= lr / np.sqrt(G["bu"][u]) * gbu
+                        f.bi[i] -= lr / np.sqrt(G["bi"][i]) * gbi
+                        G["bu"][u] += gbu * gbu
+                        G["bi"][i] += gbi * gbi
+                    else:
+                        f.bu[u] -= lr * gbu
+                        f.bi[i] -= lr * gbi
+                sse += float(e * e)
+    return sse
+
+
+class SGD(Algorithm):
+    """Biased MF by per-rating SGD.
+
+    Parameters
+    ----------
+    k
+        Number of latent factors.
+    epochs
+        Passes over the training ratings.
+    lr, lr_decay
+        Step size, multiplied by ``lr_decay`` after each epoch. With ``adaptive`` (the default)
+        it is the AdaGrad base step; with ``adaptive=false`` use about 0.01.
+    reg, reg_bias
+        L2 regularization of the factors and of the biases, per rating.
+    init_std
+        Standard deviation of the normal initial factors (centred on ``sqrt(mean / k)`` when
+        unbiased, so that first predictions sit near the mean rating).
+    biased
+        Learn ``mu + b_u + b_i`` besides ``p_u . q_i``.
+    adaptive
+        Per-row AdaGrad step sizes (LIBMF).
+    backend
+        ``numba`` (parallel, float32) or ``python`` (the reference loop; small data only).
+    threads
+        numba threads for the blocks of a stratum; 0 uses numba's default (all cores).
+    blocks
+        The grid is ``blocks x blocks``; at least ``threads`` (2 to 4 times is best).
+    """
+
+    state_attrs = ("P_", "Q_", "bu_", "bi_", "mu_")
+
+    def __init__(self, *, k: int = 100, epochs: int = 20, lr: float = 0.1, lr_decay: float = 1.0, reg: float = 0.1,
+                 reg_bias: float = 0.01, init_std: float = 0.1, biased: bool = True, adaptive: bool = True,
+                 backend: str = "numba", threads: int = 0, blocks: int = 8, device: str = "cpu", seed: int = 0):
+        super().__init__(device=device, seed=seed)
+        self.k, self.epochs, self.lr, self.lr_decay = k, epochs, lr, lr_decay
+        self.reg, self.reg_bias, self.init_std = reg, reg_bias, init_std
+        self.biased, self.adaptive = biased, adaptive
+        self.backend, self.threads, self.blocks = backend, threads, blocks
+
+    def _prepare(self, train: Ratings) -> None:
+        if self.backend not in ("numba", "python"):
+            raise MfbenchError(f"sgd: backend {self.backend!r} is not one of numba, python")
+        if self.backend == "python" and len(train) > PYTHON_BACKEND_LIMIT:
+            raise MfbenchError(f"sgd: backend=python is the reference loop for small data ({len(train):,} ratings "
+                               f"> {PYTHON_BACKEND_LIMIT:,}); use backend=numba")
+        if self.k < 1 or self.blocks < 1:
+            raise MfbenchError(f"sgd: k and blocks must be at least 1 (k={self.k}, blocks={self.blocks})")
+        self._rng = np.random.default_rng(self.seed)
+        order, self._ptr = block_order(train.users, train.items, train.n_users, train.n_items, self.blocks, self._rng)
+        self._u, self._i, self._r = train.users[order], train.items[order], train.values[order]
+        f = init_factors(np, train.n_users, train.n_items, self.k, float(train.values.mean()), self.init_std,
+                         self.biased, self.seed)
+        self.P_, self.Q_, self.bu_, self.bi_, self.mu_ = f.P, f.Q, f.bu, f.bi, np.float32(f.mu)
+        self._G = {"p": np.ones(train.n_users, np.float32), "q": np.ones(train.n_items, np.float32),
+                   "bu": np.ones(train.n_users, np.float32), "bi": np.ones(train.n_items, np.float32)}
+        if self.backend == "numba":
+            self._set_threads()
+            self._run_epoch(np.zeros(0, np.int64), 0.0)  # compile (or load from cache) now, not in epoch 1
+
+    def _set_threads(self) -> None:
+        if self.threads:
+            import numba
+
+            numba.set_num_threads(min(self.threads, numba.config.NUMBA_NUM_THREADS))
+
+    def _run_epoch(self, strata: np.ndarray, lr: float) -> float:
+        G = self._G
+        if self.backend == "python":
+            f = Factors(self.P_, self.Q_, self.bu_, self.bi_, float(self.mu_))
+            return python_epoch(self._u, self._i, self._r, self._ptr, self.blocks, strata, f, G, np.float32(lr),
+                                np.float32(self.reg), np.float32(self.reg_bias), self.biased, self.adaptive)
+        from ._sgd_numba import epoch_blocks
+
+        return epoch_blocks(self._u, self._i, self._r, self._ptr, self.blocks, strata, self.P_, self.Q_, self.bu_,
+                            self.bi_, G["p"], G["q"], G["bu"], G["bi"], np.float32(self.mu_), np.float32(lr),
+                            np.float32(self.reg), np.float32(self.reg_bias), self.biased, self.adaptive)
+
+    def fit(self, train: Ratings, valid: Ratings | None = None) -> Iterator[dict[str, float]]:
+        self._set_threads()
+        lr = self.lr
+        for _ in range(self.epochs):
+            strata = self._rng.permutation(self.blocks).astype(np.int64)
+            sse = self._run_epoch(strata, lr)
+            lr *= self.lr_decay
+            yield {"train_loss": sse / max(len(self._r), 1)}
+
+    def _predict(self, users: Any, items: Any) -> Any:
+        f = Factors(self.P_, self.Q_, self.bu_, self.bi_, float(self.mu_))
+        return predict_pairs(np, f, users, items)
