@@ -1,0 +1,40 @@
+"""Accuracy on MovieLens 100K, official folds u1..u5, with each algorithm's defaults.
+
+The bars are the ones the field knows for these methods on these folds (see README); the
+measured values go in the run records, and `mfbench run ... --folds official` reproduces them.
+"""
+
+import numpy as np
+import pytest
+
+from mfbench.data import make_splits, parse_protocol
+from mfbench.plugins import get_registry
+from mfbench_plugins.metrics import rmse
+
+pytestmark = pytest.mark.realdata
+
+BARS = {
+    "biases": 0.95,
+    "sgd": 0.925,
+    "adam_sgd": 0.935,
+    "masked_gd": 0.93,
+}
+
+
+@pytest.fixture(scope="module")
+def folds(ml100k):
+    return list(make_splits(ml100k, parse_protocol("official")))
+
+
+@pytest.mark.parametrize("name", list(BARS))
+def test_mean_test_rmse_on_official_folds(folds, name):
+    factory = get_registry().algorithm(name).factory
+    scores = []
+    for split in folds:
+        algo = factory(seed=0)
+        algo.prepare(split.train)
+        for _ in algo.fit(split.train):
+            pass
+        scores.append(rmse(split.test.values, algo.predict(split.test.users, split.test.items)))
+    mean = float(np.mean(scores))
+    assert mean <= BARS[name], f"{name}: mean test RMSE {mean:.4f} over u1..u5 > {BARS[name]}"
