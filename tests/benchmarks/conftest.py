@@ -1,14 +1,10 @@
 """Benchmarks: run only when named (``pytest tests/benchmarks``); compare runs with
 ``--benchmark-autosave`` and ``--benchmark-compare``. Sizes shrink with ``MFBENCH_BENCH_SCALE``."""
 
-import os
-
-import numpy as np
 import pytest
 
+from _bench import SCALE
 from mfbench_datasets.synthetic import generate
-
-SCALE = float(os.environ.get("MFBENCH_BENCH_SCALE", "1"))
 
 
 @pytest.fixture(scope="session")
@@ -18,22 +14,3 @@ def uniform_10m():
     r, _ = generate(n_users=70_000, n_items=10_000, n_ratings=n, user_alpha=0.0, item_alpha=0.0, seed=0)
     return r
 
-
-def epoch_runner(algo, ratings):
-    """Prepare once (compile, layout), then return a callable that runs one epoch."""
-    algo.epochs = 10**9
-    algo.prepare(ratings)
-    it = algo.fit(ratings)
-    return lambda: next(it)
-
-
-def report_throughput(benchmark, n_ratings):
-    stats = benchmark.stats.stats
-    benchmark.extra_info["M_ratings_per_s_median"] = round(n_ratings / stats.median / 1e6, 2)
-    benchmark.extra_info["n_ratings"] = n_ratings
-    return n_ratings / stats.median / 1e6
-
-
-@pytest.fixture
-def rng():
-    return np.random.default_rng(0)

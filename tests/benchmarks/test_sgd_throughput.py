@@ -1,7 +1,7 @@
 """Per-rating SGD epoch throughput on 10M uniform ratings: M ratings/s at k = 32, 64, 128, 1 and 2 threads."""
 
 import pytest
-from conftest import epoch_runner, report_throughput
+from _bench import epoch_runner, report_throughput
 
 from mfbench_plugins.algorithms.sgd import SGD
 
