@@ -5,10 +5,12 @@ from __future__ import annotations
 from mfbench import hookimpl
 from mfbench.specs import AlgorithmSpec
 
+from .als import ALS
 from .baselines import Biases, GlobalMean
 from .masked_gd import MaskedGD
 from .minibatch import AdamaxSGD, AdamSGD, MomentumSGD
 from .sgd import SGD
+from .svd import ImputedSVD
 
 
 @hookimpl
@@ -20,5 +22,7 @@ def mfbench_algorithms() -> list[AlgorithmSpec]:
         AlgorithmSpec("momentum_sgd", MomentumSGD, "biased MF, mini-batch SGD with heavy-ball momentum", ("cpu", "gpu")),
         AlgorithmSpec("adam_sgd", AdamSGD, "biased MF, mini-batch lazy Adam", ("cpu", "gpu")),
         AlgorithmSpec("adamax_sgd", AdamaxSGD, "biased MF, mini-batch lazy Adamax", ("cpu", "gpu")),
+        AlgorithmSpec("als", ALS, "explicit ALS-WR with biases, Cholesky or CG row solves (numba)", ("cpu",)),
+        AlgorithmSpec("svd", ImputedSVD, "truncated SVD of the baseline-imputed matrix, never densified", ("cpu", "gpu")),
         AlgorithmSpec("masked_gd", MaskedGD, "biased MF, full-batch Adam on the dense masked error", ("cpu", "gpu")),
     ]

@@ -1,0 +1,188 @@
+"""ALS and imputed truncated SVD: monotone half-sweeps, exact solves, CG, recovery, spectra."""
+
+import numpy as np
+import pytest
+
+from mfbench.errors import MfbenchError
+from mfbench_datasets.synthetic import generate
+from mfbench_plugins.algorithms.als import ALS, als_loss
+from mfbench_plugins.algorithms.svd import FilledMatrix, ImputedSVD, energy_rank
+from mfbench_plugins.metrics import rmse
+
+
+@pytest.fixture(scope="module")
+def small():
+    r, _ = generate(n_users=120, n_items=80, n_ratings=3000, rank=3, seed=5)
+    return r
+
+
+def loss_of(algo, r):
+    return als_loss(r.users, r.items, r.values, algo.X_, algo.Y_, float(algo.mu_), algo.reg, algo.reg_bias,
+                    algo.weighted, algo.biased)
+
+
+@pytest.mark.parametrize("biased", [True, False])
+@pytest.mark.parametrize("weighted", [True, False])
+def test_each_half_sweep_lowers_the_loss(small, biased, weighted):
+    algo = ALS(k=5, biased=biased, weighted=weighted, reg=0.1, seed=0)
+    algo.prepare(small)
+    losses = [loss_of(algo, small)]
+    for _ in range(4):
+        algo._half(algo._csr_u, algo.X_, algo.Y_, "users")
+        losses.append(loss_of(algo, small))
+        algo._half(algo._csr_i, algo.Y_, algo.X_, "items")
+        losses.append(loss_of(algo, small))
+    assert all(b <= a * (1 + 1e-6) for a, b in zip(losses, losses[1:])), losses
+
+
+def test_numba_solve_equals_numpy_reference(small):
+    algo = ALS(k=4, biased=False, reg=0.2, seed=1)
+    algo.prepare(small)
+    Y = algo.Y_.astype(np.float64)
+    before = algo.X_.copy()
+    algo._half(algo._csr_u, algo.X_, algo.Y_, "users")
+    indptr, indices, targets = algo._csr_u
+    for u in (0, 7, 33):
+        J = indices[indptr[u]:indptr[u + 1]]
+        Yj, t = Y[J], targets[indptr[u]:indptr[u + 1]].astype(np.float64)
+        x = np.linalg.solve(Yj.T @ Yj + 0.2 * len(J) * np.eye(4), Yj.T @ t)
+        np.testing.assert_allclose(algo.X_[u], x, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(before, algo.X_)
+
+
+def test_biased_solve_equals_numpy_reference(small):
+    algo = ALS(k=3, biased=True, reg=0.1, reg_bias=0.05, seed=2)
+    algo.prepare(small)
+    algo._half(algo._csr_u, algo.X_, algo.Y_, "users")
+    indptr, indices, targets = algo._csr_u
+    u = 5
+    J = indices[indptr[u]:indptr[u + 1]]
+    Y = algo.Y_.astype(np.float64)
+    D = np.c_[Y[J, :3], np.ones(len(J))]
+    t = targets[indptr[u]:indptr[u + 1]] - Y[J, 4]
+    lam = np.diag([0.1, 0.1, 0.1, 0.05]) * len(J)
+    x = np.linalg.solve(D.T @ D + lam, D.T @ t)
+    np.testing.assert_allclose(algo.X_[u, :4], x, rtol=1e-4, atol=1e-5)
+    assert algo.X_[u, 4] == 1.0
+
+
+def test_cg_reaches_the_cholesky_loss_within_one_percent(small):
+    exact, cg = ALS(k=8, epochs=10, seed=0), ALS(k=8, epochs=10, solver="cg", cg_steps=3, seed=0)
+    for a in (exact, cg):
+        a.prepare(small)
+        for _ in a.fit(small):
+            pass
+    assert loss_of(cg, small) <= 1.01 * loss_of(exact, small)
+
+
+def test_als_is_deterministic_across_thread_counts(small):
+    a, b = ALS(k=5, epochs=3, threads=1, seed=4), ALS(k=5, epochs=3, threads=2, seed=4)
+    for algo in (a, b):
+        algo.prepare(small)
+        for _ in algo.fit(small):
+            pass
+    np.testing.assert_array_equal(a.X_, b.X_)
+
+
+def test_als_epoch_records_half_sweep_times(small):
+    algo = ALS(k=4, epochs=2)
+    algo.prepare(small)
+    infos = list(algo.fit(small))
+    assert len(infos) == 2 and all(i["users_seconds"] > 0 and i["items_seconds"] > 0 for i in infos)
+
+
+def test_als_recovers_planted_structure():
+    r, _ = generate(n_users=400, n_items=300, n_ratings=40_000, rank=4, noise=0.1, step=0.001, seed=11,
+                    user_alpha=0.2, item_alpha=0.2, scale=(-10.0, 10.0))
+    test = np.random.default_rng(0).random(len(r)) < 0.1
+    algo = ALS(k=4, epochs=15, reg=0.01, seed=0)
+    algo.prepare(r.take(~test))
+    for _ in algo.fit(r.take(~test)):
+        pass
+    t = r.take(test)
+    assert rmse(t.values, algo.predict(t.users, t.items)) < 0.16
+
+
+# -- svd -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("center", [True, False])
+def test_implicit_operator_matches_the_dense_svd(small, center):
+    implicit = ImputedSVD(k=6, center=center)
+    dense = ImputedSVD(k=6, center=center, dense=True)
+    for a in (implicit, dense):
+        a.prepare(small)
+        list(a.fit(small))
+    np.testing.assert_allclose(implicit.singular_values_, dense.singular_values_, rtol=1e-6)
+    # factors equal up to the sign of each singular pair: compare the reconstructions
+    np.testing.assert_allclose(implicit.U_ @ implicit.V_.T, dense.U_ @ dense.V_.T, atol=1e-4)
+
+
+def test_randomized_solver_matches_arpack(small):
+    a, b = ImputedSVD(k=5), ImputedSVD(k=5, solver="randomized")
+    for algo in (a, b):
+        algo.prepare(small)
+        list(algo.fit(small))
+    np.testing.assert_allclose(b.singular_values_, a.singular_values_, rtol=1e-3)
+
+
+def test_filled_matrix_products_and_norm_match_dense(small):
+    algo = ImputedSVD(center=False)
+    algo.prepare(small)
+    op = FilledMatrix(np, algo._S, algo.row_.astype(float), algo.col_.astype(float), include_fill=True)
+    X = op.dense()
+    V = np.random.default_rng(0).normal(size=(X.shape[1], 3))
+    W = np.random.default_rng(1).normal(size=(X.shape[0], 3))
+    np.testing.assert_allclose(op.matmat(V), X @ V, rtol=1e-10)
+    np.testing.assert_allclose(op.rmatmat(W), X.T @ W, rtol=1e-10)
+    assert op.frobenius2() == pytest.approx((X ** 2).sum(), rel=1e-10)
+
+
+def test_energy_rule_on_a_known_spectrum():
+    s = np.array([4.0, 2.0, 1.0, 1.0])  # energies 16, 4, 1, 1 of 22
+    assert energy_rank(s, 22.0, 0.70) == 1
+    assert energy_rank(s, 22.0, 0.90) == 2
+    assert energy_rank(s, 22.0, 0.95) == 3
+    assert energy_rank(s, 22.0, 1.0) == 4
+
+
+def test_energy_k_is_chosen_and_recorded():
+    rng = np.random.default_rng(0)
+    U, _ = np.linalg.qr(rng.normal(size=(60, 4)))
+    V, _ = np.linalg.qr(rng.normal(size=(40, 4)))
+    X = (U * [10.0, 5.0, 1.0, 0.5]) @ V.T
+    from mfbench.data import Ratings
+
+    uu, ii = np.meshgrid(np.arange(60), np.arange(40), indexing="ij")
+    r = Ratings.from_ids(uu.ravel(), ii.ravel(), X.ravel())
+    algo = ImputedSVD(k="energy:0.95", center=False, fill="item_mean")
+    algo.prepare(r)
+    (info,) = list(algo.fit(r))
+    # a complete matrix has nothing to fill: the filled matrix is X itself, whose spectrum is known
+    assert info["k"] == energy_rank(np.array([10.0, 5.0, 1.0, 0.5]), 10**2 + 5**2 + 1 + 0.25, 0.95) == 2
+
+
+@pytest.mark.parametrize("k", [0, "energy:2", "many", True])
+def test_bad_k_is_refused(small, k):
+    with pytest.raises(MfbenchError, match="energy:FRACTION"):
+        ImputedSVD(k=k).prepare(small)
+
+
+def test_dense_path_is_memory_checked(small):
+    with pytest.raises(MfbenchError, match="dense=false"):
+        ImputedSVD(dense=True, max_dense_gb=1e-9).prepare(small)
+
+
+def test_svd_never_densifies_a_matrix_too_big_to_fit():
+    """200,000 x 50,000 would be 80 GB dense; the implicit operator stays far below that."""
+    from mfbench.data import Split
+    from mfbench.runner import Cell, Job
+    from mfbench_plugins.executors import LocalExecutor
+
+    r, _ = generate(n_users=200_000, n_items=50_000, n_ratings=1_000_000, seed=3)
+    test = np.random.default_rng(0).random(len(r)) < 0.05
+    split = Split(train=r.take(~test), test=r.take(test), name="holdout")
+    cell = Cell("svd", {"k": 10}, "big", "holdout", "cpu", 0)
+    job = Job("t", cell, split, ImputedSVD, {"rmse": rmse})
+    (rec,) = LocalExecutor().run([job], lambda e: None)
+    assert rec["status"] == "ok", rec["error"]
+    assert rec["peak_rss_bytes"] < 1.5 * 2**30, rec["peak_rss_bytes"]
