@@ -81,7 +81,7 @@ def test_resume_skips_finished_cells(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--algos", "biases,nope"], "unknown algorithm 'nope'; known algorithms: biases, global_mean"),
+    (["--algos", "biases,nope"], "unknown algorithm 'nope'; known algorithms: adam_sgd, adamax_sgd, als, biases"),
     (["--dataset", "nope"], "unknown dataset 'nope'"),
     (["--metrics", "rmse,auc"], "unknown metric 'auc'"),
     (["--param", "biases.reg=1"], "biases has no parameter 'reg'; its parameters: reg_user, reg_item, epochs"),
