@@ -4,68 +4,99 @@ For row ``u`` with rated columns ``J`` and targets ``t_J``, the new factors solv
 
     (Y_J^T Y_J + lam_u I) x = Y_J^T t_J,    lam_u = reg * |J| (ALS-WR) or reg
 
-``solve_rows`` builds the k x k system from the gathered rows (BLAS ``Y_J^T Y_J``) and solves it by
-Cholesky; ``cg_rows`` takes ``steps`` conjugate-gradient steps from the current factors, without
+``solve_rows`` builds the k x k system from the gathered rows with BLAS ``ssyrk`` (one triangle:
+half the flops of a general product) and solves it with LAPACK's Cholesky (``spotrf``/``spotrs``),
+all in float32; ``cg_rows`` takes ``steps`` conjugate-gradient steps from the current factors, without
 forming the matrix (each step costs ``2 |J| k``, against ``|J| k^2`` for the build). Rows are
 independent, so the result does not depend on the thread count.
 """
 
 from __future__ import annotations
 
+import ctypes
+
 import numpy as np
 from numba import njit, prange
+from numba.extending import get_cython_function_address
 
-__all__ = ["solve_rows", "cg_rows", "cholesky_solve"]
+__all__ = ["solve_rows", "cg_rows", "squared_error", "LAPACK"]
+
+_p = ctypes.c_void_p
+# scipy's BLAS/LAPACK, called from numba through ctypes pointers. They are passed to the kernels
+# as arguments (not read as globals) so that numba can cache the compiled kernels on disk.
+LAPACK = (
+    ctypes.CFUNCTYPE(None, _p, _p, _p, _p, _p, _p, _p, _p, _p, _p)(get_cython_function_address("scipy.linalg.cython_blas", "ssyrk")),
+    ctypes.CFUNCTYPE(None, _p, _p, _p, _p, _p)(get_cython_function_address("scipy.linalg.cython_lapack", "spotrf")),
+    ctypes.CFUNCTYPE(None, _p, _p, _p, _p, _p, _p, _p, _p)(get_cython_function_address("scipy.linalg.cython_lapack", "spotrs")),
+)
 
 
-@njit(cache=True, fastmath=False)
-def cholesky_solve(A, b):
-    """Solve ``A x = b`` for symmetric positive definite ``A`` (k x k), in float64."""
-    L = np.linalg.cholesky(A)
-    k = b.shape[0]
-    y = np.empty(k)
-    for r in range(k):
-        s = b[r]
-        for c in range(r):
-            s -= L[r, c] * y[c]
-        y[r] = s / L[r, r]
-    x = np.empty(k)
-    for r in range(k - 1, -1, -1):
-        s = y[r]
-        for c in range(r + 1, k):
-            s -= L[c, r] * x[c]
-        x[r] = s / L[r, r]
-    return x
+@njit(cache=True, parallel=True, fastmath=True)
+def squared_error(indptr, indices, targets, X, Y):
+    """``sum (t - x_u . y_i)^2`` over a CSR by rows of ``X``, in float64, row by row in parallel."""
+    n_rows = X.shape[0]
+    acc = np.zeros(n_rows)
+    for u in prange(n_rows):
+        s = 0.0
+        x = X[u]
+        for j in range(indptr[u], indptr[u + 1]):
+            e = targets[j] - np.dot(x, Y[indices[j]])
+            s += e * e
+        acc[u] = s
+    return acc.sum()
 
 
 @njit(cache=True, parallel=True)
-def solve_rows(indptr, indices, targets, Y, X, reg, weighted, bias_reg, has_bias):
+def solve_rows(indptr, indices, targets, Y, X, reg, weighted, bias_reg, has_bias, ssyrk, spotrf, spotrs):
     """Overwrite ``X[u]`` with the least-squares solution of each row ``u`` (Cholesky).
 
     With ``has_bias`` the last column of ``X`` is a bias (its design column in ``Y`` is all ones)
-    and is regularized by ``bias_reg`` instead of ``reg``.
+    and is regularized by ``bias_reg`` instead of ``reg``. A row-major ``n x k`` array is a
+    column-major ``k x n`` one, so ``ssyrk('U', 'N')`` on it gives ``Y_J^T Y_J``.
     """
     n_rows, k = X.shape
-    for u in prange(n_rows):
-        start, end = indptr[u], indptr[u + 1]
-        n = end - start
-        if n == 0:
-            continue
-        Yj = np.empty((n, k), np.float64)
-        t = np.empty(n, np.float64)
-        for j in range(n):
-            Yj[j] = Y[indices[start + j]]
-            t[j] = targets[start + j]
-        A = Yj.T @ Yj
-        b = Yj.T @ t
-        scale = n if weighted else 1.0
-        for f in range(k):
-            A[f, f] += reg * scale
-        if has_bias:
-            A[k - 1, k - 1] += (bias_reg - reg) * scale
-        x = cholesky_solve(A, b)
-        for f in range(k):
-            X[u, f] = x[f]
+    uplo = np.array([85], np.int8)  # 'U'
+    trans = np.array([78], np.int8)  # 'N'
+    kk = np.array([k], np.int32)
+    one = np.array([1], np.int32)
+    alpha = np.array([1.0], np.float32)
+    beta = np.array([0.0], np.float32)
+    n_chunks = min(n_rows, 1024)
+    # rows in chunks, each with its own workspace: no allocation per row
+    for c in prange(n_chunks):
+        lo, hi = c * n_rows // n_chunks, (c + 1) * n_rows // n_chunks
+        longest = 0
+        for u in range(lo, hi):
+            longest = max(longest, indptr[u + 1] - indptr[u])
+        Yj = np.empty(max(longest, 1) * k, np.float32)
+        b = np.empty(k, np.float32)
+        A = np.empty((k, k), np.float32)
+        nn = np.zeros(1, np.int32)
+        info = np.zeros(1, np.int32)
+        for u in range(lo, hi):
+            start, end = indptr[u], indptr[u + 1]
+            n = end - start
+            if n == 0:
+                continue
+            b[:] = 0.0
+            for j in range(n):
+                y = Y[indices[start + j]]
+                t = targets[start + j]
+                for f in range(k):
+                    Yj[j * k + f] = y[f]
+                    b[f] += t * y[f]
+            nn[0] = n
+            ssyrk(uplo.ctypes, trans.ctypes, kk.ctypes, nn.ctypes, alpha.ctypes, Yj.ctypes, kk.ctypes, beta.ctypes,
+                  A.ctypes, kk.ctypes)
+            scale = n if weighted else 1.0
+            for f in range(k):
+                A[f, f] += reg * scale
+            if has_bias:
+                A[k - 1, k - 1] += (bias_reg - reg) * scale
+            spotrf(uplo.ctypes, kk.ctypes, A.ctypes, kk.ctypes, info.ctypes)
+            spotrs(uplo.ctypes, kk.ctypes, one.ctypes, A.ctypes, kk.ctypes, b.ctypes, kk.ctypes, info.ctypes)
+            for f in range(k):
+                X[u, f] = b[f]
 
 
 @njit(cache=True, parallel=True, fastmath=True)

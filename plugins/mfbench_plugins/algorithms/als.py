@@ -31,15 +31,23 @@ __all__ = ["ALS", "als_loss"]
 
 def als_loss(users, items, values, X, Y, mu, reg, reg_bias, weighted, biased) -> float:
     """``L`` above for user rows ``X`` and item rows ``Y`` (bias columns included when biased)."""
+    by_user = sparse.csr_matrix(((values - mu).astype(np.float32), (users, items)), shape=(X.shape[0], Y.shape[0]))
+    return _loss(by_user.indptr.astype(np.int64), by_user.indices.astype(np.int32), by_user.data, X, Y, reg, reg_bias,
+                 weighted, biased)
+
+
+def _loss(indptr, indices, targets, X, Y, reg, reg_bias, weighted, biased) -> float:
+    from ._als_numba import squared_error
+
     k = X.shape[1] - (2 if biased else 0)
-    pred = np.einsum("nk,nk->n", X[users].astype(np.float64), Y[items].astype(np.float64)) + mu
-    e = values - pred
-    n_u = np.bincount(users, minlength=X.shape[0]) if weighted else (np.bincount(users, minlength=X.shape[0]) > 0)
-    n_i = np.bincount(items, minlength=Y.shape[0]) if weighted else (np.bincount(items, minlength=Y.shape[0]) > 0)
-    total = (e * e).sum() + reg * ((n_u * (X[:, :k].astype(np.float64) ** 2).sum(1)).sum()
-                                   + (n_i * (Y[:, :k].astype(np.float64) ** 2).sum(1)).sum())
+    n_u = np.diff(indptr)
+    n_i = np.bincount(indices, minlength=Y.shape[0])
+    if not weighted:
+        n_u, n_i = (n_u > 0).astype(np.int64), (n_i > 0).astype(np.int64)
+    total = squared_error(indptr, indices, targets, X, Y)
+    total += reg * (n_u @ (X[:, :k].astype(np.float64) ** 2).sum(1) + n_i @ (Y[:, :k].astype(np.float64) ** 2).sum(1))
     if biased:
-        total += reg_bias * ((n_u * X[:, k].astype(np.float64) ** 2).sum() + (n_i * Y[:, k + 1].astype(np.float64) ** 2).sum())
+        total += reg_bias * (n_u @ X[:, k].astype(np.float64) ** 2 + n_i @ Y[:, k + 1].astype(np.float64) ** 2)
     return 0.5 * float(total)
 
 
@@ -122,7 +130,7 @@ class ALS(Algorithm):
         """
         from threadpoolctl import threadpool_limits
 
-        from ._als_numba import cg_rows, solve_rows
+        from ._als_numba import LAPACK, cg_rows, solve_rows
 
         indptr, indices, targets = csr
         k = self.k
@@ -138,7 +146,7 @@ class ALS(Algorithm):
         reg, bias_reg = np.float32(self.reg), np.float32(self.reg_bias)
         with threadpool_limits(1):  # BLAS inside parallel row solves must not spawn threads of its own
             if self.solver == "cholesky":
-                solve_rows(indptr, indices, tgt, design, rows, reg, self.weighted, bias_reg, self.biased)
+                solve_rows(indptr, indices, tgt, design, rows, reg, self.weighted, bias_reg, self.biased, *LAPACK)
             else:
                 cg_rows(indptr, indices, tgt, design, rows, reg, self.weighted, bias_reg, self.biased, self.cg_steps)
         if self.biased:
@@ -155,9 +163,7 @@ class ALS(Algorithm):
             yield {"train_loss": self._loss() * 2 / len(self._train), "users_seconds": t1 - t0, "items_seconds": t2 - t1}
 
     def _loss(self) -> float:
-        t = self._train
-        return als_loss(t.users, t.items, t.values, self.X_, self.Y_, float(self.mu_), self.reg, self.reg_bias,
-                        self.weighted, self.biased)
+        return _loss(*self._csr_u, self.X_, self.Y_, self.reg, self.reg_bias, self.weighted, self.biased)
 
     def _predict(self, users: Any, items: Any) -> Any:
         return self.mu_ + np.einsum("nk,nk->n", self.X_[users], self.Y_[items])
