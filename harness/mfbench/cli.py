@@ -54,6 +54,11 @@ def cli() -> None:
 @click.option("--min-delta", type=float, default=0.0, show_default=True, help="Smallest validation-RMSE gain that counts.")
 @click.option("--max-epochs", type=int, default=None, help="Stop every cell after this many epochs.")
 @click.option("--time-budget", type=float, default=None, help="Stop training a cell after this many seconds of epochs.")
+@click.option("--repeats", type=int, default=1, show_default=True,
+              help="Run each cell N times; the table shows median [min, max] times.")
+@click.option("--checkpoint", is_flag=True, help="Save each cell's best (or last) state to RUN/checkpoints/.")
+@click.option("--calibrate/--no-calibrate", default=True, show_default=True,
+              help="Time a fixed workload first, so that `mfbench gate` can compare across machines.")
 @click.option("--split-seed", type=int, default=42, show_default=True, help="Seed of random splits (not of algorithms).")
 @click.option("--format", "fmt", type=click.Choice(["table", "md", "csv", "json"]), default="table", show_default=True)
 @click.option("-q", "--quiet", is_flag=True, help="No progress output, only the table.")
@@ -87,6 +92,61 @@ def report(run_ref: str, out: Path, fmt: str) -> None:
     from .commands import report_command
 
     report_command(run_ref, out, fmt)
+
+
+@cli.command()
+@click.argument("run_a", metavar="RUN_A")
+@click.argument("run_b", metavar="RUN_B")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True)
+@click.option("--threshold", type=float, default=0.10, show_default=True,
+              help="A time ratio beyond 1 ± threshold (and beyond every cell's own spread) counts as a change.")
+@click.option("--rmse-tolerance", type=float, default=0.002, show_default=True,
+              help="An RMSE increase beyond this counts as less accurate.")
+def compare(run_a: str, run_b: str, out: Path, threshold: float, rmse_tolerance: float) -> None:
+    """Compare RUN_B against RUN_A: time ratios B/A and metric differences, cell by cell.
+
+    Marks: + slower, - faster, ! newly failing or less accurate, ~ within the noise,
+    x not comparable (the algorithm's code changed between the runs).
+    """
+    from .compare import compare_command
+
+    compare_command(run_a, run_b, out, threshold, rmse_tolerance)
+
+
+@cli.command()
+@click.argument("run_ref", metavar="RUN")
+@click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Baseline JSON file (written by --update).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True)
+@click.option("--max-slowdown", type=float, default=1.30, show_default=True,
+              help="Largest allowed ratio of calibrated fit time, run / baseline.")
+@click.option("--max-rmse-increase", type=float, default=0.005, show_default=True,
+              help="Largest allowed RMSE increase over the baseline.")
+@click.option("--min-seconds", type=float, default=0.05, show_default=True,
+              help="Cells whose baseline fit time is below this are checked for accuracy only (timer noise).")
+@click.option("--update", is_flag=True, help="Write RUN as the new baseline instead of checking it.")
+def gate(run_ref: str, baseline: Path, out: Path, max_slowdown: float, max_rmse_increase: float, min_seconds: float,
+         update: bool) -> None:
+    """Fail (exit 1) when RUN is slower or less accurate than the baseline, naming each cell.
+
+    Times are divided by the calibration workload timed in the same run, so a slower machine
+    is not a regression.
+    """
+    from .gate import gate_command
+
+    sys.exit(gate_command(run_ref, baseline, out, max_slowdown, max_rmse_increase, min_seconds, update))
+
+
+@cli.command()
+@click.argument("run_ref", metavar="RUN")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True)
+@click.option("--to", "to", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for the PNG files [default: RUN/plots].")
+def plot(run_ref: str, out: Path, to: Path | None) -> None:
+    """Write PNG plots of RUN: validation RMSE (or train loss) by epoch and by time; epoch time and memory."""
+    from .plot import plot_command
+
+    plot_command(run_ref, out, to)
 
 
 def main(argv: list[str] | None = None) -> None:

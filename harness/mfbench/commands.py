@@ -26,7 +26,7 @@ def run_command(algos: str, datasets: str, devices_: str, seeds: str, folds: str
                 data_params: tuple[str, ...], data_dir: Path | None, metrics: str, out: Path, run_id: str | None,
                 resume: str | None, executor: str, timeout: float | None, threads: int | None, valid_fraction: float,
                 patience: int | None, min_delta: float, max_epochs: int | None, time_budget: float | None,
-                split_seed: int, fmt: str, quiet: bool) -> int:
+                repeats: int, checkpoint: bool, calibrate: bool, split_seed: int, fmt: str, quiet: bool) -> int:
     """Plan, run and tabulate; returns the exit code (0 all ok, 1 some cell not ok)."""
     registry = get_registry()
     if resume and run_id and resume != run_id:
@@ -45,7 +45,8 @@ def run_command(algos: str, datasets: str, devices_: str, seeds: str, folds: str
     request = RunRequest(
         algorithms=_csv(algos), datasets=_csv(datasets), devices=_csv(devices_), seeds=parse_seeds(seeds),
         folds=folds, params=params, data_params=data_params, data_dir=data_dir, metrics=_csv(metrics),
-        split_seed=split_seed, valid_fraction=valid_fraction, control=control,
+        split_seed=split_seed, valid_fraction=valid_fraction, control=control, repeats=repeats,
+        checkpoint_dir=str(store.path / "checkpoints") if checkpoint else None,
     )
     plan = plan_run(request, registry, run_id)
     for name, ds in plan.datasets.items():
@@ -55,7 +56,18 @@ def run_command(algos: str, datasets: str, devices_: str, seeds: str, folds: str
     done = store.finished_ok() if resume else set()
     jobs = [j for j in plan.jobs if j.cell.id not in done]
     store.create()
-    store.write_environment(capture_environment(request.devices))
+    env = capture_environment(request.devices)
+    if calibrate:
+        from .calibrate import calibration_seconds
+
+        env["calibration_seconds"] = calibration_seconds()
+    if resume and (store.path / "environment.json").exists():
+        import json
+
+        previous = json.loads((store.path / "environment.json").read_text())
+        env.setdefault("calibration_seconds", previous.get("calibration_seconds"))
+        env["resumed_from"] = previous.get("created_at")
+    store.write_environment(env)
     store.write_json("request.json", {"argv": sys.argv, "cwd": os.getcwd(), "cells": [c.id for c in plan.cells]})
     if not quiet:
         skipped = f", {len(plan.jobs) - len(jobs)} already done" if resume else ""

@@ -31,6 +31,8 @@ class RunRequest:
     metrics: Sequence[str] = ("rmse", "mae")
     split_seed: int = 42
     valid_fraction: float = 0.0
+    repeats: int = 1
+    checkpoint_dir: str | None = None
     control: Control = field(default_factory=Control)
 
 
@@ -129,6 +131,8 @@ def plan_run(req: RunRequest, registry: Registry, run_id: str) -> Plan:
         if spec.parametric and ":" not in name:
             raise MfbenchError(f"dataset {name!r} needs an argument: --dataset {name}:VALUE ({spec.description})")
         protocols[name] = parse_protocol(req.folds or spec.default_split)
+    if req.repeats < 1:
+        raise MfbenchError(f"--repeats {req.repeats}: at least 1")
     if not 0 <= req.valid_fraction < 1:
         raise MfbenchError(f"--valid {req.valid_fraction}: the validation fraction must be in [0, 1)")
 
@@ -145,7 +149,9 @@ def plan_run(req: RunRequest, registry: Registry, run_id: str) -> Plan:
                 version = code_version(aspec.factory)
                 for device in req.devices:
                     for seed in req.seeds:
-                        cell = Cell(aname, full, dname, split.name, device, seed)
-                        cells.append(cell)
-                        jobs.append(Job(run_id, cell, split, aspec.factory, metrics, req.control, version))
+                        for repeat in range(req.repeats):
+                            cell = Cell(aname, full, dname, split.name, device, seed, repeat)
+                            cells.append(cell)
+                            jobs.append(Job(run_id, cell, split, aspec.factory, metrics, req.control, version,
+                                            req.checkpoint_dir))
     return Plan(cells, jobs, loaded)

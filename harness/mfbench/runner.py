@@ -36,9 +36,15 @@ def _digest(obj: Any) -> str:
     return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
-def cell_id(algorithm: str, params: dict[str, Any], dataset: str, split: str, device: str, seed: int) -> str:
+def cell_id(algorithm: str, params: dict[str, Any], dataset: str, split: str, device: str, seed: int,
+            repeat: int = 0) -> str:
     """A stable id: the same cell in another run (or after ``--resume``) has the same id."""
-    return f"{algorithm}[{_digest(params)}]|{dataset}|{split}|{device}|seed={seed}"
+    return f"{algorithm}[{_digest(params)}]|{dataset}|{split}|{device}|seed={seed}" + (f"|repeat={repeat}" if repeat else "")
+
+
+def cell_key(record: dict[str, Any]) -> str:
+    """What makes two records comparable across runs: the cell id without the repeat."""
+    return record["cell_id"].split("|repeat=")[0]
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,13 +55,15 @@ class Cell:
     split: str
     device: str
     seed: int
+    repeat: int = 0
 
     @property
     def id(self) -> str:
-        return cell_id(self.algorithm, self.params, self.dataset, self.split, self.device, self.seed)
+        return cell_id(self.algorithm, self.params, self.dataset, self.split, self.device, self.seed, self.repeat)
 
     def label(self) -> str:
-        return f"{self.algorithm} · {self.dataset} {self.split} · {self.device} · seed {self.seed}"
+        rep = f" · repeat {self.repeat + 1}" if self.repeat else ""
+        return f"{self.algorithm} · {self.dataset} {self.split} · {self.device} · seed {self.seed}{rep}"
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,8 @@ class Job:
     metrics: dict[str, Callable[..., float]]
     control: Control = field(default_factory=Control)
     code_version: str = ""
+    checkpoint_dir: str | None = None
+    """Where to save the best (or last) state as ``<cell digest>.npz``; ``None``: no checkpoint."""
 
 
 class Executor(Protocol):
@@ -127,6 +137,7 @@ def base_record(job: Job) -> dict[str, Any]:
         "split": job.split.describe(),
         "device": c.device,
         "seed": c.seed,
+        "repeat": c.repeat,
         "threads": job.control.threads,
         "status": "failed",
         "error": None,
@@ -137,16 +148,41 @@ def base_record(job: Job) -> dict[str, Any]:
     }
 
 
-def _set_threads(threads: int | None) -> Any:
+def _set_threads(threads: int | None) -> None:
+    """Limit numba and BLAS threads when ``threads`` is given (numba is imported only then)."""
     if threads is None:
-        return None
+        return
     from threadpoolctl import threadpool_limits
 
-    limits = threadpool_limits(limits=threads)
     import numba
 
+    threadpool_limits(limits=threads)
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    return limits
+
+
+def _threads_in_force() -> dict[str, Any]:
+    """numba's thread count (when the cell used numba) and BLAS's, as the cell ran."""
+    import sys
+
+    from threadpoolctl import threadpool_info
+
+    blas = [i.get("num_threads") for i in threadpool_info() if i.get("user_api") == "blas"]
+    numba = sys.modules.get("numba")
+    return {"numba": numba.get_num_threads() if numba else None, "blas": max(blas) if blas else None}
+
+
+def save_checkpoint(directory: str, cell: Cell, state: dict[str, Any]) -> str:
+    """Write ``state`` to ``directory/<digest>.npz`` atomically; returns the path."""
+    import os
+    import tempfile
+
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"{_digest(cell.id)}.npz")
+    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".npz.tmp")
+    with os.fdopen(fd, "wb") as fh:
+        np.savez(fh, **{k.replace(".", "__"): v for k, v in state.items()})
+    os.replace(tmp, path)
+    return path
 
 
 def _rmse(y: np.ndarray, p: np.ndarray) -> float:
@@ -216,6 +252,8 @@ def run_cell(job: Job, emit: Emit = lambda e: None) -> dict[str, Any]:
         if best[2] is not None:
             algo.load_state(best[2])
             rec["best_epoch"] = best[1]
+        if job.checkpoint_dir is not None and rec["stopped"] != "diverged":
+            rec["checkpoint"] = save_checkpoint(job.checkpoint_dir, cell, best[2] if best[2] is not None else algo.state())
 
         if rec["stopped"] == "diverged":
             rec["status"] = "diverged"
@@ -228,6 +266,7 @@ def run_cell(job: Job, emit: Emit = lambda e: None) -> dict[str, Any]:
                 raise TypeError(f"predict returned {pred.dtype}{pred.shape}, expected float32{split.test.values.shape}")
             rec["metrics"] = {name: float(fn(split.test.values, pred)) for name, fn in job.metrics.items()}
             rec["status"] = "ok"
+        rec["threads_in_force"] = _threads_in_force()
     except Exception as exc:
         rec["status"] = "failed"
         rec["error"] = f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,122 @@
+"""``mfbench compare RUN_A RUN_B``: how B differs from A, row by row, as ratios measured cell by cell.
+
+Cells are matched by their key (algorithm and parameters, dataset, split, device, seed); the
+repeats of a cell are reduced to their median first. For each row of the table:
+
+- time: the median over matched cells of ``B / A`` of the fit time and of the median epoch time,
+  with the [min, max] of the per-cell ratios;
+- accuracy: ``B - A`` of the mean RMSE and MAE;
+- a mark, in asv's manner: ``+`` slower (every cell's ratio above 1 and the median above
+  ``1 + threshold``), ``-`` faster (the mirror image), ``!`` newly failing or RMSE up by more than
+  the tolerance, ``x`` not comparable (the algorithm's code changed), ``~`` within the noise.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from statistics import mean, median
+from typing import Any
+
+import click
+from tabulate import tabulate
+
+from .report import group_key
+from .results import RunStore
+from .runner import cell_key
+
+__all__ = ["compare_runs", "compare_command"]
+
+
+def _by_key(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        out[cell_key(r)].append(r)
+    return out
+
+
+def _median_of(recs: list[dict[str, Any]], read) -> float | None:
+    values = [v for r in recs if r.get("status") == "ok" and (v := read(r)) is not None]
+    return median(values) if values else None
+
+
+def _epoch(r: dict[str, Any]) -> float | None:
+    return median(r["epoch_seconds"]) if r.get("epoch_seconds") else None
+
+
+def compare_runs(a: list[dict[str, Any]], b: list[dict[str, Any]], threshold: float = 0.10,
+                 rmse_tolerance: float = 0.002) -> list[dict[str, Any]]:
+    """One dict per row of B's table: ratios, differences and the mark."""
+    a_cells = _by_key(a)
+    keys = group_key(b)
+    rows: dict[tuple, dict[str, Any]] = {}
+    for n, rec in enumerate(b):
+        row = rows.setdefault(keys[n], {"algorithm": keys[n][0], "dataset": keys[n][2], "device": keys[n][3],
+                                        "fit": [], "epoch": [], "rmse_a": [], "rmse_b": [], "mae_a": [], "mae_b": [],
+                                        "new_failures": 0, "unmatched": 0, "code_changed": False, "_seen": set()})
+        key = cell_key(rec)
+        if key in row["_seen"]:
+            continue
+        row["_seen"].add(key)
+        old, new = a_cells.get(key), [r for r in b if cell_key(r) == key]
+        if not old:
+            row["unmatched"] += 1
+            continue
+        if any(r.get("code_version") != o.get("code_version") for r in new for o in old):
+            row["code_changed"] = True
+        a_ok, b_ok = any(r["status"] == "ok" for r in old), any(r["status"] == "ok" for r in new)
+        if a_ok and not b_ok:
+            row["new_failures"] += 1
+            continue
+        for name, read in (("fit", lambda r: r.get("fit_seconds")), ("epoch", _epoch)):
+            ta, tb = _median_of(old, read), _median_of(new, read)
+            if ta and tb:
+                row[name].append(tb / ta)
+        for m in ("rmse", "mae"):
+            va = _median_of(old, lambda r: r.get("metrics", {}).get(m))
+            vb = _median_of(new, lambda r: r.get("metrics", {}).get(m))
+            if va is not None and vb is not None:
+                row[f"{m}_a"].append(va)
+                row[f"{m}_b"].append(vb)
+    out = []
+    for row in rows.values():
+        row.pop("_seen")
+        ratios = row["epoch"] or row["fit"]
+        mark = "~"
+        if row["code_changed"]:
+            mark = "x"
+        elif row["new_failures"]:
+            mark = "!"
+        elif row["rmse_a"] and mean(row["rmse_b"]) - mean(row["rmse_a"]) > rmse_tolerance:
+            mark = "!"
+        elif ratios and median(ratios) > 1 + threshold and min(ratios) > 1:
+            mark = "+"
+        elif ratios and median(ratios) < 1 / (1 + threshold) and max(ratios) < 1:
+            mark = "-"
+        row["mark"] = mark
+        out.append(row)
+    return out
+
+
+def _ratio(values: list[float]) -> str:
+    if not values:
+        return "-"
+    text = f"{median(values):.2f}"
+    return text + (f" [{min(values):.2f}, {max(values):.2f}]" if len(values) > 1 else "")
+
+
+def _diff(a: list[float], b: list[float]) -> str:
+    return f"{mean(b) - mean(a):+.4f}" if a else "-"
+
+
+def compare_command(run_a: str, run_b: str, out: Path, threshold: float, rmse_tolerance: float) -> None:
+    a, b = RunStore.open(run_a, out), RunStore.open(run_b, out)
+    rows = compare_runs(a.latest(), b.latest(), threshold, rmse_tolerance)
+    table = [[r["mark"], r["algorithm"], r["dataset"], r["device"], _ratio(r["epoch"]), _ratio(r["fit"]),
+              _diff(r["rmse_a"], r["rmse_b"]), _diff(r["mae_a"], r["mae_b"]),
+              (f"{r['new_failures']} newly failing " if r["new_failures"] else "")
+              + (f"{r['unmatched']} not in A" if r["unmatched"] else "")] for r in rows]
+    headers = ["", "algorithm", "dataset", "device", "epoch B/A", "fit B/A", "Δ rmse", "Δ mae", "notes"]
+    click.echo(f"B = {b.path} against A = {a.path}\n")
+    click.echo(tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True))
+    click.echo("\n+ slower  - faster  ! failing or less accurate  ~ within noise  x code changed")

@@ -1,0 +1,114 @@
+"""``mfbench gate``: fail CI when a run is slower or less accurate than the stored baseline.
+
+Each cell's time is its median fit time over repeats divided by the run's calibration (a fixed
+numpy and numba workload timed in the same run, see ``calibrate.py``): the ratio of a cell to the
+calibration survives a change of machine, the raw seconds do not. A cell regresses when its
+calibrated time exceeds the baseline's by more than ``max_slowdown`` (cells whose baseline fit
+time is under ``min_seconds`` are too short for the timer and are checked for accuracy only),
+when its RMSE rises by more than ``max_rmse_increase``, when it fails, or when it is missing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+import click
+
+from .errors import MfbenchError
+from .results import SCHEMA_VERSION, RunStore, write_json_atomic
+from .runner import cell_key
+
+__all__ = ["make_baseline", "check", "gate_command"]
+
+
+def _calibration(store: RunStore) -> float:
+    env_path = store.path / "environment.json"
+    env = json.loads(env_path.read_text()) if env_path.exists() else {}
+    cal = env.get("calibration_seconds")
+    if not cal:
+        raise MfbenchError(f"{env_path} has no calibration_seconds: run mfbench run without --no-calibrate")
+    return float(cal)
+
+
+def _cells(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        grouped.setdefault(cell_key(r), []).append(r)
+    out = {}
+    for key, recs in grouped.items():
+        ok = [r for r in recs if r.get("status") == "ok"]
+        out[key] = {
+            "algorithm": recs[0]["algorithm"],
+            "status": "ok" if ok else recs[-1].get("status"),
+            "error": None if ok else recs[-1].get("error"),
+            "fit_seconds": median(r["fit_seconds"] for r in ok) if ok else None,
+            "rmse": median(r["metrics"]["rmse"] for r in ok) if ok and "rmse" in ok[0].get("metrics", {}) else None,
+            "code_version": recs[0].get("code_version"),
+        }
+    return out
+
+
+def make_baseline(store: RunStore) -> dict[str, Any]:
+    cal = _calibration(store)
+    cells = _cells(store.latest())
+    bad = [k for k, c in cells.items() if c["status"] != "ok"]
+    if bad:
+        raise MfbenchError(f"cannot make a baseline of a run with cells not ok: {', '.join(bad)}")
+    for c in cells.values():
+        c["calibrated_fit"] = c["fit_seconds"] / cal
+        del c["status"], c["error"]
+    return {"schema": SCHEMA_VERSION, "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "run": str(store.path), "calibration_seconds": cal, "cells": cells}
+
+
+def check(store: RunStore, baseline: dict[str, Any], max_slowdown: float, max_rmse_increase: float,
+          min_seconds: float) -> tuple[list[str], list[str]]:
+    """``(regressions, notes)``: one line per regressed cell, and per cell passed with a remark."""
+    cal = _calibration(store)
+    cells = _cells(store.latest())
+    regressions, notes = [], []
+    for key, base in baseline["cells"].items():
+        cell = cells.get(key)
+        if cell is None:
+            regressions.append(f"{key}: missing from the run")
+            continue
+        if cell["status"] != "ok":
+            regressions.append(f"{key}: {cell['status']}: {cell['error']}")
+            continue
+        if base.get("rmse") is not None and cell["rmse"] is not None and cell["rmse"] - base["rmse"] > max_rmse_increase:
+            regressions.append(f"{key}: RMSE {cell['rmse']:.4f} vs baseline {base['rmse']:.4f} "
+                               f"(+{cell['rmse'] - base['rmse']:.4f} > {max_rmse_increase})")
+        ratio = (cell["fit_seconds"] / cal) / base["calibrated_fit"]
+        if base["fit_seconds"] < min_seconds:
+            notes.append(f"{key}: {base['fit_seconds'] * 1000:.1f} ms fit, below --min-seconds: accuracy only")
+        elif ratio > max_slowdown:
+            regressions.append(f"{key}: {ratio:.2f}x slower than the baseline, calibrated "
+                               f"({cell['fit_seconds']:.3f} s here, {base['fit_seconds']:.3f} s there; "
+                               f"calibration {cal:.3f} s here, {baseline['calibration_seconds']:.3f} s there)")
+        else:
+            notes.append(f"{key}: {ratio:.2f}x the baseline's calibrated time, RMSE {cell['rmse']:.4f}")
+    return regressions, notes
+
+
+def gate_command(run_ref: str, baseline_path: Path, out: Path, max_slowdown: float, max_rmse_increase: float,
+                 min_seconds: float, update: bool) -> int:
+    store = RunStore.open(run_ref, out)
+    if update:
+        write_json_atomic(baseline_path, make_baseline(store))
+        click.echo(f"baseline written: {baseline_path}")
+        return 0
+    if not baseline_path.exists():
+        raise MfbenchError(f"no baseline at {baseline_path}; write one with: mfbench gate {run_ref} --baseline {baseline_path} --update")
+    baseline = json.loads(baseline_path.read_text())
+    regressions, notes = check(store, baseline, max_slowdown, max_rmse_increase, min_seconds)
+    for line in notes:
+        click.echo(f"ok    {line}")
+    for line in regressions:
+        click.echo(f"FAIL  {line}")
+    click.echo(f"\n{len(regressions)} regression(s) in {len(baseline['cells'])} baseline cell(s)"
+               f" (max slowdown {max_slowdown}, max RMSE increase {max_rmse_increase})")
+    return 1 if regressions else 0
