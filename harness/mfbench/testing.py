@@ -85,12 +85,14 @@ class AlgorithmChecks:
         infos = list(algo.fit(split.train, split.valid))
         return algo, infos
 
-    @pytest.fixture(scope="class", params=["cpu", "gpu"])
+    def pytest_generate_tests(self, metafunc: Any) -> None:
+        """One case per device the algorithm declares (a GPU case skips, with its reason, without a GPU)."""
+        if "device" in metafunc.fixturenames:
+            metafunc.parametrize("device", list(self.devices), scope="class")
+
+    @pytest.fixture(scope="class")
     @classmethod
-    def trained(cls, request: Any, factory: Any, split: Split) -> tuple[str, Algorithm, list[Any]]:
-        device = request.param
-        if device not in cls.devices:
-            pytest.skip(f"{cls.algorithm} does not run on {device}")
+    def trained(cls, device: str, factory: Any, split: Split) -> tuple[str, Algorithm, list[Any]]:
         require_device(device)
         algo, infos = cls._train(factory, split, device)
         return device, algo, infos
