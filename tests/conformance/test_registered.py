@@ -9,6 +9,11 @@ from __future__ import annotations
 from mfbench.plugins import get_registry
 from mfbench.testing import AlgorithmChecks
 
+SURPRISE = {
+    "check_state_round_trip": "Surprise keeps its state in its own objects",
+    "check_fit_yields_once_per_epoch": "Surprise trains all its epochs in one call",
+}
+
 SETTINGS: dict[str, dict] = {
     "global_mean": {"expected_rmse": (0.5, 1.5)},
     "biases": {"expected_rmse": (0.3, 1.0)},
@@ -20,6 +25,10 @@ SETTINGS: dict[str, dict] = {
     "als": {"params": {"k": 8, "epochs": 8}, "expected_rmse": (0.3, 0.55)},
     # imputing the missing residuals with zeros shrinks the factors: well above the noise, below biases (0.82)
     "svd": {"params": {"k": 4}, "expected_rmse": (0.3, 0.75)},
+    "surprise_baseline": {"expected_rmse": (0.3, 1.0), "expected_failures": SURPRISE},
+    "surprise_svd": {"params": {"k": 8, "epochs": 20, "lr": 0.02}, "expected_rmse": (0.3, 0.6),
+                     "expected_failures": SURPRISE},
+    "surprise_svdpp": {"params": {"k": 4, "epochs": 5}, "expected_rmse": (0.3, 0.9), "expected_failures": SURPRISE},
     "masked_gd": {"params": {"k": 8, "epochs": 100}, "expected_rmse": (0.3, 0.55)},
 }
 

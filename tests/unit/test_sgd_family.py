@@ -99,3 +99,13 @@ def test_minibatch_optimizers_differ_but_all_learn(small):
     for name, curve in losses.items():
         assert curve[-1] < curve[0], name
     assert len({round(c[-1], 6) for c in losses.values()}) == 3
+
+
+def test_peer_without_its_library_says_what_to_install(monkeypatch, small):
+    import sys
+
+    from mfbench_plugins.peers import SurpriseSVD
+
+    monkeypatch.setitem(sys.modules, "surprise", None)  # as if scikit-surprise were not installed
+    with pytest.raises(MfbenchError, match=r'pip install "mfbench\[peers\]"'):
+        SurpriseSVD().prepare(small)
