@@ -48,6 +48,8 @@ class Ratings:
     item_ids: np.ndarray
     timestamps: np.ndarray | None = None
     rating_scale: tuple[float, float] | None = None
+    item_meta: dict[str, np.ndarray] = field(default_factory=dict)
+    """Arrays by item code (``title``, ``genres`` multi-hot, ``genre_names``), when the dataset has them."""
 
     def __post_init__(self) -> None:
         n = len(self.users)
@@ -204,6 +206,8 @@ def make_splits(dataset: Dataset, protocol: Protocol, split_seed: int = 42, vali
     curves and early stopping); the test part is never touched.
     """
     r = dataset.ratings
+    if dataset.item_meta and not r.item_meta:
+        r = replace(r, item_meta=dataset.item_meta)  # algorithms see item features through the ratings
     rng = np.random.default_rng(split_seed)
     parts: list[tuple[str, np.ndarray]] = []  # (name, test mask)
     if protocol.kind == "official":

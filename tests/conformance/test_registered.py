@@ -29,6 +29,8 @@ SETTINGS: dict[str, dict] = {
     "surprise_svd": {"params": {"k": 8, "epochs": 20, "lr": 0.02}, "expected_rmse": (0.3, 0.6),
                      "expected_failures": SURPRISE},
     "surprise_svdpp": {"params": {"k": 4, "epochs": 5}, "expected_rmse": (0.3, 0.9), "expected_failures": SURPRISE},
+    "dmf": {"params": {"epochs": 10, "batch_size": 256, "reg": 1.0}, "expected_rmse": (0.3, 0.7)},
+    "mf_adam": {"params": {"k": 8, "epochs": 20, "batch_size": 256}, "expected_rmse": (0.3, 0.55)},
     "masked_gd": {"params": {"k": 8, "epochs": 100}, "expected_rmse": (0.3, 0.55)},
 }
 

@@ -20,6 +20,7 @@ BARS = {
     "masked_gd": 0.93,
     "als": 0.922,
     "svd": 0.935,
+    "dmf": 0.95,
 }
 
 
@@ -40,3 +41,21 @@ def test_mean_test_rmse_on_official_folds(folds, name):
         scores.append(rmse(split.test.values, algo.predict(split.test.users, split.test.items)))
     mean = float(np.mean(scores))
     assert mean <= BARS[name], f"{name}: mean test RMSE {mean:.4f} over u1..u5 > {BARS[name]}"
+
+
+def test_dmf_classification_head(folds):
+    """The classification head (softmax over 1..5, expected value) reaches mean RMSE <= 1.00."""
+    from mfbench_plugins.algorithms.deep import DeepMF
+    from mfbench_plugins.metrics import accuracy
+
+    scores, hits = [], []
+    for split in folds:
+        algo = DeepMF(head="classes", seed=0)
+        algo.prepare(split.train)
+        for _ in algo.fit(split.train):
+            pass
+        pred = algo.predict(split.test.users, split.test.items)
+        scores.append(rmse(split.test.values, pred))
+        hits.append(accuracy(split.test.values, pred))
+    assert float(np.mean(scores)) <= 1.00, f"dmf head=classes: mean RMSE {np.mean(scores):.4f}"
+    assert 0.3 < float(np.mean(hits)) < 1.0

@@ -112,3 +112,11 @@ def test_synthetic_is_deterministic_and_planted():
 def test_synthetic_rejects_impossible_sizes():
     with pytest.raises(MfbenchError, match="exceeds"):
         generate(n_users=3, n_items=3, n_ratings=10)
+
+
+def test_accuracy_metric_rounds_to_the_rating_grid():
+    from mfbench_plugins.metrics import accuracy
+
+    y = np.array([1.0, 2.0, 3.0, 4.0, 5.0], np.float32)
+    # 1.2->1 hit, 2.6->3 miss, 3.0 hit, 3.6->4 hit, 5.4->5 hit
+    assert accuracy(y, np.array([1.2, 2.6, 3.0, 3.6, 5.4], np.float32)) == pytest.approx(0.8)

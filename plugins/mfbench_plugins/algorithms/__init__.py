@@ -7,6 +7,7 @@ from mfbench.specs import AlgorithmSpec
 
 from .als import ALS
 from .baselines import Biases, GlobalMean
+from .deep import DeepMF, MFAdam
 from .masked_gd import MaskedGD
 from .minibatch import AdamaxSGD, AdamSGD, MomentumSGD
 from .sgd import SGD
@@ -24,5 +25,7 @@ def mfbench_algorithms() -> list[AlgorithmSpec]:
         AlgorithmSpec("adamax_sgd", AdamaxSGD, "biased MF, mini-batch lazy Adamax", ("cpu", "gpu")),
         AlgorithmSpec("als", ALS, "explicit ALS-WR with biases, Cholesky or CG row solves (numba)", ("cpu",)),
         AlgorithmSpec("svd", ImputedSVD, "truncated SVD of the baseline-imputed matrix, never densified", ("cpu", "gpu")),
+        AlgorithmSpec("dmf", DeepMF, "deep MF: an MLP over concatenated user/item (/genre) embeddings", ("cpu", "gpu")),
+        AlgorithmSpec("mf_adam", MFAdam, "biased MF by mini-batch Adam, trained like dmf", ("cpu", "gpu")),
         AlgorithmSpec("masked_gd", MaskedGD, "biased MF, full-batch Adam on the dense masked error", ("cpu", "gpu")),
     ]

@@ -1,0 +1,93 @@
+"""Deep MF: every parameter tensor's gradient against finite differences, in every variant."""
+
+import numpy as np
+import pytest
+
+from mfbench.data import Ratings
+from mfbench.errors import MfbenchError
+from mfbench_datasets.synthetic import generate
+from mfbench_plugins.algorithms.deep import DeepMF, loss_and_grads
+
+
+def make_params(rng, n_users, n_items, n_genres, dims, hidden, out, batchnorm, genres):
+    p = {"U": rng.normal(0, 0.5, (n_users, dims)), "V": rng.normal(0, 0.5, (n_items, dims))}
+    width = 2 * dims
+    if genres:
+        p["G"] = rng.normal(0, 0.5, (n_genres, 2))
+        width += 2
+    for l, size in enumerate(hidden):
+        p[f"W{l}"] = rng.normal(0, 0.7, (width, size))
+        p[f"b{l}"] = rng.normal(0, 0.1, size)
+        if batchnorm:
+            p[f"gamma{l}"], p[f"beta{l}"] = rng.normal(1, 0.2, size), rng.normal(0, 0.2, size)
+        width = size
+    p["Wo"], p["bo"] = rng.normal(0, 0.5, (width, out)), rng.normal(0, 0.1, out)
+    return p
+
+
+CASES = [
+    ("regression", False, False),
+    ("regression", True, False),
+    ("classes", False, False),
+    ("classes", True, False),
+    ("regression", False, True),
+    ("classes", True, True),
+]
+
+
+@pytest.mark.parametrize("head,batchnorm,genres", CASES)
+def test_every_gradient_matches_finite_differences(head, batchnorm, genres):
+    rng = np.random.default_rng(0)
+    n_users, n_items, n_genres, batch = 6, 5, 4, 9
+    users = rng.integers(0, n_users, batch)
+    items = rng.integers(0, n_items, batch)
+    out = 1 if head == "regression" else 3
+    target = rng.normal(3, 1, batch) if head == "regression" else rng.integers(0, 3, batch)
+    gmat = (rng.random((n_items, n_genres)) < 0.5).astype(float) / 2 if genres else None
+    params = make_params(rng, n_users, n_items, n_genres, 3, (4, 3), out, batchnorm, genres)
+
+    def f():
+        return loss_and_grads(np, params, users, items, target, gmat, head, 3.0, 0.03, 0.2, batchnorm)[0]
+
+    _, grads = loss_and_grads(np, params, users, items, target, gmat, head, 3.0, 0.03, 0.2, batchnorm)
+    assert set(grads) == set(params)
+    h = 1e-6
+    for name, w in params.items():
+        numeric = np.zeros_like(w)
+        for idx in np.ndindex(w.shape):
+            old = w[idx]
+            w[idx] = old + h
+            up = f()
+            w[idx] = old - h
+            down = f()
+            w[idx] = old
+            numeric[idx] = (up - down) / (2 * h)
+        np.testing.assert_allclose(grads[name], numeric, rtol=1e-4, atol=1e-7, err_msg=f"gradient of {name}")
+
+
+@pytest.fixture(scope="module")
+def small():
+    r, _ = generate(n_users=80, n_items=50, n_ratings=2500, seed=2)
+    genres = (np.random.default_rng(0).random((r.n_items, 5)) < 0.3).astype(np.float32)
+    from dataclasses import replace
+
+    return replace(r, item_meta={"genres": genres})
+
+
+@pytest.mark.parametrize("kw", [{}, {"batchnorm": True}, {"head": "classes"}, {"head": "classes", "predict": "argmax"},
+                                {"genre_dim": 3}])
+def test_variants_train_and_predict_on_the_scale(small, kw):
+    algo = DeepMF(epochs=3, batch_size=128, **kw)
+    algo.prepare(small)
+    losses = [i["train_loss"] for i in algo.fit(small)]
+    assert losses[-1] < losses[0]
+    pred = algo.predict(small.users[:50], small.items[:50])
+    assert pred.dtype == np.float32 and np.isfinite(pred).all() and pred.min() >= 1 and pred.max() <= 5
+    if kw.get("predict") == "argmax":
+        assert set(np.unique(pred)) <= set(np.unique(small.values))
+
+
+def test_genres_needed_for_genre_dim():
+    r = Ratings.from_ids([1, 2], [1, 2], [3, 4], rating_scale=(1, 5))
+    with pytest.raises(MfbenchError, match="item genres"):
+        DeepMF(genre_dim=4).prepare(r)
