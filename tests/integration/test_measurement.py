@@ -6,21 +6,9 @@ import shutil
 import numpy as np
 import pytest
 
+from _cli import records, run_cli
+
 from mfbench.cli import main
-
-
-def run_cli(args, capsys):
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def records(path):
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 @pytest.fixture(scope="module")
