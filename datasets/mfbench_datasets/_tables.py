@@ -15,8 +15,7 @@ from mfbench.errors import DataError
 __all__ = ["read_ratings", "read_table", "ratings_from_frame"]
 
 
-def read_table(path: Path, sep: str, names: Sequence[str] | None, header: bool, usecols: Sequence[int] | None = None,
-               encoding: str = "utf-8") -> pd.DataFrame:
+def read_table(path: Path, sep: str, names: Sequence[str] | None, header: bool, encoding: str = "utf-8") -> pd.DataFrame:
     """Read a delimited file as text columns; malformed rows raise ``DataError`` with the line."""
     path = Path(path)
     if not path.exists():
@@ -25,7 +24,7 @@ def read_table(path: Path, sep: str, names: Sequence[str] | None, header: bool, 
         raise DataError(f"{path}: the file is empty")
     try:
         df = pd.read_csv(path, sep=sep, header=0 if header else None, names=None if header else names,
-                         usecols=usecols, dtype=str, engine="c" if len(sep) == 1 else "python",
+                         dtype=str, engine="c" if len(sep) == 1 else "python",
                          encoding=encoding, keep_default_na=False, skip_blank_lines=True)
     except pd.errors.ParserError as exc:
         m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))

@@ -73,8 +73,8 @@ def compare_runs(a: list[dict[str, Any]], b: list[dict[str, Any]], threshold: fl
             if ta and tb:
                 row[name].append(tb / ta)
         for m in ("rmse", "mae"):
-            va = _median_of(old, lambda r: r.get("metrics", {}).get(m))
-            vb = _median_of(new, lambda r: r.get("metrics", {}).get(m))
+            va = _median_of(old, lambda r, m=m: r.get("metrics", {}).get(m))
+            vb = _median_of(new, lambda r, m=m: r.get("metrics", {}).get(m))
             if va is not None and vb is not None:
                 row[f"{m}_a"].append(va)
                 row[f"{m}_b"].append(vb)

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .errors import DataError, MfbenchError
+from .errors import MfbenchError
 
 __all__ = ["Ratings", "Dataset", "Split", "make_splits", "parse_protocol", "Protocol"]
 

@@ -50,8 +50,9 @@ class Registry:
         return self._get("algorithm", name)
 
     def dataset(self, name: str) -> DatasetSpec:
-        base = name.split(":", 1)[0] if ":" in name and name.split(":", 1)[0] in self.entries["dataset"] else name
-        return self._get("dataset", base)
+        """A dataset by name; ``file:PATH`` finds the parametric dataset ``file``."""
+        base = name.split(":", 1)[0]
+        return self._get("dataset", base if base in self.entries["dataset"] else name)
 
     def metric(self, name: str) -> MetricSpec:
         return self._get("metric", name)

@@ -15,7 +15,6 @@ import inspect
 import json
 import math
 import platform
-import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Protocol
@@ -293,7 +292,3 @@ def crashed_record(job: Job, exitcode: int | None) -> dict[str, Any]:
     hint = " (killed: out of memory?)" if exitcode == -9 else ""
     rec.update(status="failed", error=f"worker process died with {why}{hint} before reporting")
     return rec
-
-
-def wall_clock() -> float:
-    return time.perf_counter()

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from .algorithm import Algorithm
-from .data import Ratings, Split
+from .data import Split
 from .errors import DeviceUnavailable
 from .plugins import get_registry
 

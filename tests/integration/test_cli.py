@@ -8,7 +8,6 @@ import pytest
 
 from _cli import records, run_cli
 
-from mfbench.cli import main
 
 
 def test_default_run_on_synthetic(tmp_path, capsys):

@@ -4,7 +4,6 @@ planted structure is recovered, the dense method refuses what does not fit."""
 import numpy as np
 import pytest
 
-from mfbench.data import Ratings
 from mfbench.errors import MfbenchError
 from mfbench_datasets.synthetic import generate
 from mfbench_plugins.algorithms.masked_gd import MaskedGD

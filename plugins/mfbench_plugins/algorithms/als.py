@@ -110,8 +110,7 @@ class ALS(Algorithm):
         self._csr_i = (by_item.indptr.astype(np.int64), by_item.indices.astype(np.int32), by_item.data)
         self._train = train
         self._set_threads()
-        from . import _als_numba  # compile (or load from the cache) here, not in the first epoch
-
+        # compile the kernels (or load them from numba's cache) here, not in the first epoch
         empty = (np.zeros(2, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32))  # one row, no ratings
         tiny = np.zeros((1, kk), np.float32)
         self._half(empty, tiny.copy(), tiny.copy(), "users")
