@@ -64,6 +64,8 @@ class AlgorithmChecks:
     params: ClassVar[dict[str, Any]] = {}
     expected_rmse: ClassVar[tuple[float, float] | None] = None
     expected_failures: ClassVar[dict[str, str]] = {}
+    #: Modules the algorithm needs (an optional extra); the checks skip, with the reason, without them.
+    requires: ClassVar[tuple[str, ...]] = ()
     #: Relative tolerance of the cross-device comparison (cpu vs gpu predictions).
     device_rtol: ClassVar[float] = 1e-3
 
@@ -76,6 +78,8 @@ class AlgorithmChecks:
     @pytest.fixture(scope="class")
     @classmethod
     def factory(cls) -> Any:
+        for module in cls.requires:
+            pytest.importorskip(module, reason=f"{cls.algorithm} needs {module}, which is not installed")
         return get_registry().algorithm(cls.algorithm).factory
 
     @classmethod

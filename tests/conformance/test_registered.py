@@ -25,10 +25,12 @@ SETTINGS: dict[str, dict] = {
     "als": {"params": {"k": 8, "epochs": 8}, "expected_rmse": (0.3, 0.55)},
     # imputing the missing residuals with zeros shrinks the factors: well above the noise, below biases (0.82)
     "svd": {"params": {"k": 4}, "expected_rmse": (0.3, 0.75)},
-    "surprise_baseline": {"expected_rmse": (0.3, 1.0), "expected_failures": SURPRISE},
+    "surprise_baseline": {"expected_rmse": (0.3, 1.0), "expected_failures": SURPRISE, "requires": ("surprise",)},
     "surprise_svd": {"params": {"k": 8, "epochs": 20, "lr": 0.02}, "expected_rmse": (0.3, 0.6),
-                     "expected_failures": SURPRISE},
-    "surprise_svdpp": {"params": {"k": 4, "epochs": 5}, "expected_rmse": (0.3, 0.9), "expected_failures": SURPRISE},
+                     "expected_failures": SURPRISE, "requires": ("surprise",)},
+    "surprise_svdpp": {"params": {"k": 4, "epochs": 5}, "expected_rmse": (0.3, 0.9), "expected_failures": SURPRISE,
+                       "requires": ("surprise",)},
+    "lenskit_als": {"params": {"k": 8, "epochs": 8}, "expected_rmse": (0.3, 0.6), "requires": ("lenskit",)},
     "dmf": {"params": {"epochs": 10, "batch_size": 256, "reg": 1.0}, "expected_rmse": (0.3, 0.7)},
     "mf_adam": {"params": {"k": 8, "epochs": 20, "batch_size": 256}, "expected_rmse": (0.3, 0.55)},
     "masked_gd": {"params": {"k": 8, "epochs": 100}, "expected_rmse": (0.3, 0.55)},
@@ -43,6 +45,7 @@ for _name in get_registry().names("algorithm"):
         "params": _extra.get("params", {}),
         "expected_rmse": _extra.get("expected_rmse"),
         "expected_failures": _extra.get("expected_failures", {}),
+        "requires": _extra.get("requires", ()),
         "__module__": __name__,
     })
     globals()[_cls.__name__] = _cls
