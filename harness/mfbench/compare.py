@@ -13,7 +13,6 @@ repeats of a cell are reduced to their median first. For each row of the table:
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 from statistics import mean, median
 from typing import Any
@@ -23,16 +22,9 @@ from tabulate import tabulate
 
 from .report import group_key
 from .results import RunStore
-from .runner import cell_key
+from .runner import cell_key, group_by_cell
 
 __all__ = ["compare_runs", "compare_command"]
-
-
-def _by_key(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in records:
-        out[cell_key(r)].append(r)
-    return out
 
 
 def _median_of(recs: list[dict[str, Any]], read) -> float | None:
@@ -47,7 +39,7 @@ def _epoch(r: dict[str, Any]) -> float | None:
 def compare_runs(a: list[dict[str, Any]], b: list[dict[str, Any]], threshold: float = 0.10,
                  rmse_tolerance: float = 0.002) -> list[dict[str, Any]]:
     """One dict per row of B's table: ratios, differences and the mark."""
-    a_cells = _by_key(a)
+    a_cells, b_cells = group_by_cell(a), group_by_cell(b)
     keys = group_key(b)
     rows: dict[tuple, dict[str, Any]] = {}
     for n, rec in enumerate(b):
@@ -58,7 +50,7 @@ def compare_runs(a: list[dict[str, Any]], b: list[dict[str, Any]], threshold: fl
         if key in row["_seen"]:
             continue
         row["_seen"].add(key)
-        old, new = a_cells.get(key), [r for r in b if cell_key(r) == key]
+        old, new = a_cells.get(key), b_cells[key]
         if not old:
             row["unmatched"] += 1
             continue

@@ -20,7 +20,7 @@ import click
 
 from .errors import MfbenchError
 from .results import SCHEMA_VERSION, RunStore, write_json_atomic
-from .runner import cell_key
+from .runner import group_by_cell
 
 __all__ = ["make_baseline", "check", "gate_command"]
 
@@ -35,11 +35,8 @@ def _calibration(store: RunStore) -> float:
 
 
 def _cells(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    grouped: dict[str, list[dict[str, Any]]] = {}
-    for r in records:
-        grouped.setdefault(cell_key(r), []).append(r)
     out = {}
-    for key, recs in grouped.items():
+    for key, recs in group_by_cell(records).items():
         ok = [r for r in recs if r.get("status") == "ok"]
         out[key] = {
             "algorithm": recs[0]["algorithm"],

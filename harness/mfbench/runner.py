@@ -46,6 +46,14 @@ def cell_key(record: dict[str, Any]) -> str:
     return record["cell_id"].split("|repeat=")[0]
 
 
+def group_by_cell(records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Records by ``cell_key`` (a cell's repeats together), in the order cells first appear."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        out.setdefault(cell_key(r), []).append(r)
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class Cell:
     algorithm: str
@@ -179,7 +187,7 @@ def save_checkpoint(directory: str, cell: Cell, state: dict[str, Any]) -> str:
     path = os.path.join(directory, f"{_digest(cell.id)}.npz")
     fd, tmp = tempfile.mkstemp(dir=directory, suffix=".npz.tmp")
     with os.fdopen(fd, "wb") as fh:
-        np.savez(fh, **{k.replace(".", "__"): v for k, v in state.items()})
+        np.savez(fh, **state)
     os.replace(tmp, path)
     return path
 

@@ -18,7 +18,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Factors", "init_factors", "predict_pairs", "loss", "rating_gradients", "gradient", "scatter_rows"]
+from mfbench.algorithm import Algorithm
+from mfbench.data import Ratings
+
+__all__ = ["BiasedMF", "Factors", "init_factors", "predict_pairs", "loss", "rating_gradients", "gradient",
+           "scatter_rows", "set_numba_threads"]
 
 
 @dataclass
@@ -95,3 +99,34 @@ def gradient(xp: Any, f: Factors, users: Any, items: Any, values: Any, reg: floa
         out["bu"] = scatter_rows(xp, users, dbu, f.P.shape[0])
         out["bi"] = scatter_rows(xp, items, dbi, f.Q.shape[0])
     return out
+
+
+class BiasedMF(Algorithm):
+    """Base of the algorithms that learn this model (``sgd``, the mini-batch optimizers,
+    ``masked_gd``): its learned arrays, their initialization and the prediction. Subclasses set
+    ``k``, ``init_std`` and ``biased``."""
+
+    state_attrs = ("P_", "Q_", "bu_", "bi_", "mu_")
+
+    def _init_factors(self, train: Ratings) -> Factors:
+        f = init_factors(self.xp, train.n_users, train.n_items, self.k, float(train.values.mean()), self.init_std,
+                         self.biased, self.seed)
+        self.P_, self.Q_, self.bu_, self.bi_, self.mu_ = f.P, f.Q, f.bu, f.bi, f.mu
+        return f
+
+    @property
+    def factors(self) -> Factors:
+        """The learned arrays as a ``Factors`` (the same arrays: updates through it are in place)."""
+        return Factors(self.P_, self.Q_, self.bu_, self.bi_, float(self.mu_))
+
+    def _predict(self, users: Any, items: Any) -> Any:
+        xp = self.xp
+        return predict_pairs(xp, self.factors, xp.asarray(users), xp.asarray(items))
+
+
+def set_numba_threads(threads: int) -> None:
+    """Run numba's parallel loops on ``threads`` threads; 0 keeps numba's current setting."""
+    if threads:
+        import numba
+
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))

@@ -26,6 +26,8 @@ from mfbench.algorithm import Algorithm
 from mfbench.data import Ratings
 from mfbench.errors import MfbenchError
 
+from ._mf import set_numba_threads
+
 __all__ = ["ALS", "als_loss"]
 
 
@@ -109,17 +111,11 @@ class ALS(Algorithm):
         self._csr_u = (by_user.indptr.astype(np.int64), by_user.indices.astype(np.int32), by_user.data)
         self._csr_i = (by_item.indptr.astype(np.int64), by_item.indices.astype(np.int32), by_item.data)
         self._train = train
-        self._set_threads()
+        set_numba_threads(self.threads)
         # compile the kernels (or load them from numba's cache) here, not in the first epoch
         empty = (np.zeros(2, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32))  # one row, no ratings
         tiny = np.zeros((1, kk), np.float32)
         self._half(empty, tiny.copy(), tiny.copy(), "users")
-
-    def _set_threads(self) -> None:
-        if self.threads:
-            import numba
-
-            numba.set_num_threads(min(self.threads, numba.config.NUMBA_NUM_THREADS))
 
     def _half(self, csr, X, Y, side: str) -> None:
         """Solve the rows of ``X`` (the ``side`` being solved) given the other side's ``Y``.
@@ -152,7 +148,7 @@ class ALS(Algorithm):
             X[:, unknown] = rows
 
     def fit(self, train: Ratings, valid: Ratings | None = None) -> Iterator[dict[str, float]]:
-        self._set_threads()
+        set_numba_threads(self.threads)
         for _ in range(self.epochs):
             t0 = time.perf_counter()
             self._half(self._csr_u, self.X_, self.Y_, "users")

@@ -7,9 +7,10 @@ collaborative filtering family, He et al. 2017), trained jointly by mini-batch A
     classes:     p = softmax(h W + c) over the rating values  loss -log p[r]
 
 plus ``weight_decay / 2`` times the squared dense weights and ``reg / 2`` times each embedding
-row's squared norm once per rating it serves (as in ``_mf.py``). Batch normalization (Ioffe & Szegedy 2015) uses the
-batch's statistics in training and running averages at predict time. The classification head
-predicts the expected rating (``predict=mean``) or the most probable one (``predict=argmax``).
+row's squared norm once per rating it serves (as in ``_mf.py``). Batch normalization (Ioffe &
+Szegedy 2015) uses the batch's statistics in training and, at predict time, statistics of a
+sample of the training data taken after each epoch. The classification head predicts the
+expected rating (``predict=mean``) or the most probable one (``predict=argmax``).
 Gradients are derived by hand (``loss_and_grads``) and checked against finite differences; the
 code is written once against the array namespace (numpy or cupy).
 """
@@ -30,7 +31,6 @@ from .minibatch import Adam, AdamSGD
 __all__ = ["DeepMF", "MFAdam", "loss_and_grads", "forward"]
 
 BN_EPS = 1e-5
-BN_MOMENTUM = 0.9
 
 
 def _layers(params: dict[str, Any]) -> int:
@@ -46,7 +46,11 @@ def inputs(xp: Any, params: dict[str, Any], users: Any, items: Any, genres: Any 
 
 def forward(xp: Any, params: dict[str, Any], x: Any, batchnorm: bool, training: bool,
             running: dict[str, Any] | None = None) -> tuple[Any, list[dict[str, Any]]]:
-    """Output of the network for inputs ``x`` and the cache the backward pass needs."""
+    """Output of the network for inputs ``x`` and the cache the backward pass needs.
+
+    Batch normalization uses the batch's statistics when ``training`` (kept in the cache as
+    ``mean`` and ``var``), else the ``running`` ones.
+    """
     caches = []
     h = x
     for l in range(_layers(params)):
@@ -55,14 +59,11 @@ def forward(xp: Any, params: dict[str, Any], x: Any, batchnorm: bool, training: 
         if batchnorm:
             if training:
                 mean, var = z.mean(0), z.var(0)
-                if running is not None:
-                    running[f"mean{l}"] = BN_MOMENTUM * running[f"mean{l}"] + (1 - BN_MOMENTUM) * mean
-                    running[f"var{l}"] = BN_MOMENTUM * running[f"var{l}"] + (1 - BN_MOMENTUM) * var
             else:
                 mean, var = running[f"mean{l}"], running[f"var{l}"]
             inv = 1.0 / xp.sqrt(var + BN_EPS)
             zhat = (z - mean) * inv
-            cache.update(zhat=zhat, inv=inv)
+            cache.update(zhat=zhat, inv=inv, mean=mean, var=var)
             z = params[f"gamma{l}"] * zhat + params[f"beta{l}"]
         cache["pre"] = z
         h = xp.maximum(z, 0)
@@ -234,18 +235,16 @@ class DeepMF(Algorithm):
             yield {"train_loss": total / n}
 
     def _refresh_running(self) -> None:
-        """Running BN statistics from a pass over a sample of the training data (not by momentum)."""
+        """BN statistics for predict time: those of a training-mode pass over a sample of the
+        training data, taken after each epoch (exact, where a momentum average lags)."""
         if not self.batchnorm:
             return
         xp = self.xp
         sample = xp.asarray(self._rng.choice(len(self._t), min(len(self._t), 20_000), replace=False))
         x = inputs(xp, self.params_, self._u[sample], self._i[sample], self._genres)
-        h = x
+        _, caches = forward(xp, self.params_, x, True, training=True)
         for l in range(len(self.hidden)):
-            z = h @ self.params_[f"W{l}"] + self.params_[f"b{l}"]
-            self.running_[f"mean{l}"], self.running_[f"var{l}"] = z.mean(0), z.var(0)
-            zhat = (z - self.running_[f"mean{l}"]) / xp.sqrt(self.running_[f"var{l}"] + BN_EPS)
-            h = xp.maximum(self.params_[f"gamma{l}"] * zhat + self.params_[f"beta{l}"], 0)
+            self.running_[f"mean{l}"], self.running_[f"var{l}"] = caches[l]["mean"], caches[l]["var"]
 
     def _predict(self, users: Any, items: Any) -> Any:
         xp = self.xp

@@ -19,12 +19,11 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from mfbench.algorithm import Algorithm
 from mfbench.data import Ratings
 from mfbench.devices import ensure_dense_fits
 from mfbench.errors import MfbenchError
 
-from ._mf import Factors, init_factors, predict_pairs
+from ._mf import BiasedMF, Factors
 from .minibatch import Adam
 
 __all__ = ["MaskedGD", "dense_gradient", "DENSE_MATRICES"]
@@ -51,7 +50,7 @@ def dense_gradient(xp: Any, f: Factors, R: Any, M: Any, n_u: Any, n_i: Any, reg:
     return 0.5 * (sq + reg_term), grads
 
 
-class MaskedGD(Algorithm):
+class MaskedGD(BiasedMF):
     """Biased MF by full-batch gradient steps on dense masked matrices.
 
     Parameters
@@ -68,8 +67,6 @@ class MaskedGD(Algorithm):
         Memory budget of the dense matrices in GiB; default half the device's free memory.
     """
 
-    state_attrs = ("P_", "Q_", "bu_", "bi_", "mu_")
-
     def __init__(self, *, k: int = 64, epochs: int = 100, lr: float = 0.05, optimizer: str = "adam", reg: float = 0.1,
                  reg_bias: float = 0.01, init_std: float = 0.1, biased: bool = True, max_dense_gb: float | None = None,
                  device: str = "cpu", seed: int = 0):
@@ -85,9 +82,7 @@ class MaskedGD(Algorithm):
         ensure_dense_fits(self.device, nbytes, self.max_dense_gb,
                           f"masked_gd on {train.n_users:,} x {train.n_items:,}", "sgd or adam_sgd (no dense matrix)")
         xp = self.xp
-        f = init_factors(xp, train.n_users, train.n_items, self.k, float(train.values.mean()), self.init_std,
-                         self.biased, self.seed)
-        self.P_, self.Q_, self.bu_, self.bi_, self.mu_ = f.P, f.Q, f.bu, f.bi, f.mu
+        self._init_factors(train)
         R = xp.zeros((train.n_users, train.n_items), xp.float32)
         M = xp.zeros((train.n_users, train.n_items), xp.float32)
         u, i = xp.asarray(train.users), xp.asarray(train.items)
@@ -101,21 +96,15 @@ class MaskedGD(Algorithm):
 
     def fit(self, train: Ratings, valid: Ratings | None = None) -> Iterator[dict[str, float]]:
         xp = self.xp
-        f = Factors(self.P_, self.Q_, self.bu_, self.bi_, self.mu_)
+        f = self.factors
         scale = np.float32(1.0 / self._n)
-        everything = {"P": slice(None), "Q": slice(None), "bu": slice(None), "bi": slice(None)}
         for t in range(1, self.epochs + 1):
             total, grads = dense_gradient(xp, f, self._R, self._M, self._n_u, self._n_i, np.float32(self.reg),
                                           np.float32(self.reg_bias), self.biased)
             for name, g in grads.items():
                 w = getattr(f, name)
                 if self._adam is not None:
-                    self._adam.step(name, w, everything[name], g * scale, t)
+                    self._adam.step(name, w, slice(None), g * scale, t)
                 else:
                     w -= np.float32(self.lr) * g * scale
             yield {"train_loss": 2 * total / self._n}
-
-    def _predict(self, users: Any, items: Any) -> Any:
-        xp = self.xp
-        f = Factors(self.P_, self.Q_, self.bu_, self.bi_, float(self.mu_))
-        return predict_pairs(xp, f, xp.asarray(users), xp.asarray(items))

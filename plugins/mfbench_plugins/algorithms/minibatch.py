@@ -15,15 +15,14 @@ Written once against the array namespace: numpy on the CPU, cupy on the GPU.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
-from mfbench.algorithm import Algorithm
 from mfbench.data import Ratings
 from mfbench.errors import MfbenchError
 
-from ._mf import Factors, init_factors, predict_pairs, rating_gradients, scatter_rows
+from ._mf import BiasedMF, Factors, rating_gradients, scatter_rows
 
 __all__ = ["MomentumSGD", "AdamSGD", "AdamaxSGD", "Momentum", "Adam", "Adamax"]
 
@@ -66,11 +65,8 @@ class Adamax(Adam):
         w[rows] -= (self.lr / (1 - self.b1 ** t) * m[rows] / (u[rows] + self.eps)).astype(w.dtype)
 
 
-class _MiniBatchMF(Algorithm):
+class _MiniBatchMF(BiasedMF):
     """Shared training loop; subclasses name their optimizer's hyper-parameters."""
-
-    state_attrs = ("P_", "Q_", "bu_", "bi_", "mu_")
-    _defaults: ClassVar[dict[str, Any]] = {}
 
     def _common(self, k: int, epochs: int, batch_size: int, lr: float, reg: float, reg_bias: float, init_std: float,
                 biased: bool) -> None:
@@ -84,9 +80,7 @@ class _MiniBatchMF(Algorithm):
         if self.batch_size < 1 or self.k < 1:
             raise MfbenchError(f"{type(self).__name__}: batch_size and k must be at least 1")
         xp = self.xp
-        f = init_factors(xp, train.n_users, train.n_items, self.k, float(train.values.mean()), self.init_std,
-                         self.biased, self.seed)
-        self.P_, self.Q_, self.bu_, self.bi_, self.mu_ = f.P, f.Q, f.bu, f.bi, f.mu
+        self._init_factors(train)
         self._u, self._i, self._r = xp.asarray(train.users), xp.asarray(train.items), xp.asarray(train.values)
         self._rng = np.random.default_rng(self.seed)
         self._opt = self._optimizer(xp)
@@ -95,7 +89,7 @@ class _MiniBatchMF(Algorithm):
     def fit(self, train: Ratings, valid: Ratings | None = None) -> Iterator[dict[str, float]]:
         xp = self.xp
         n = len(self._r)
-        f = Factors(self.P_, self.Q_, self.bu_, self.bi_, self.mu_)
+        f = self.factors
         reg, reg_bias = np.float32(self.reg), np.float32(self.reg_bias)
         for _ in range(self.epochs):
             perm = xp.asarray(self._rng.permutation(n).astype(np.int64))
@@ -117,11 +111,6 @@ class _MiniBatchMF(Algorithm):
         if self.biased:
             groups += [("bu", f.bu, u, dbu), ("bi", f.bi, i, dbi)]
         return groups
-
-    def _predict(self, users: Any, items: Any) -> Any:
-        xp = self.xp
-        f = Factors(self.P_, self.Q_, self.bu_, self.bi_, float(self.mu_))
-        return predict_pairs(xp, f, xp.asarray(users), xp.asarray(items))
 
 
 class MomentumSGD(_MiniBatchMF):

@@ -17,15 +17,14 @@ readable reference and the test oracle of the numba kernel (small data only).
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Iterator
 
 import numpy as np
 
-from mfbench.algorithm import Algorithm
 from mfbench.data import Ratings
 from mfbench.errors import MfbenchError
 
-from ._mf import Factors, init_factors, predict_pairs
+from ._mf import BiasedMF, Factors, set_numba_threads
 
 __all__ = ["SGD", "block_order", "python_epoch"]
 
@@ -84,7 +83,7 @@ def python_epoch(users, items, values, block_ptr, n_blocks, strata, f: Factors, 
     return sse
 
 
-class SGD(Algorithm):
+class SGD(BiasedMF):
     """Biased MF by per-rating SGD.
 
     Parameters
@@ -113,8 +112,6 @@ class SGD(Algorithm):
         The grid is ``blocks x blocks``; at least ``threads`` (2 to 4 times is best).
     """
 
-    state_attrs = ("P_", "Q_", "bu_", "bi_", "mu_")
-
     def __init__(self, *, k: int = 100, epochs: int = 20, lr: float = 0.1, lr_decay: float = 1.0, reg: float = 0.1,
                  reg_bias: float = 0.01, init_std: float = 0.1, biased: bool = True, adaptive: bool = True,
                  backend: str = "numba", threads: int = 0, blocks: int = 8, device: str = "cpu", seed: int = 0):
@@ -135,26 +132,17 @@ class SGD(Algorithm):
         self._rng = np.random.default_rng(self.seed)
         order, self._ptr = block_order(train.users, train.items, train.n_users, train.n_items, self.blocks, self._rng)
         self._u, self._i, self._r = train.users[order], train.items[order], train.values[order]
-        f = init_factors(np, train.n_users, train.n_items, self.k, float(train.values.mean()), self.init_std,
-                         self.biased, self.seed)
-        self.P_, self.Q_, self.bu_, self.bi_, self.mu_ = f.P, f.Q, f.bu, f.bi, np.float32(f.mu)
+        self._init_factors(train)
         self._G = {"p": np.ones(train.n_users, np.float32), "q": np.ones(train.n_items, np.float32),
                    "bu": np.ones(train.n_users, np.float32), "bi": np.ones(train.n_items, np.float32)}
         if self.backend == "numba":
-            self._set_threads()
+            set_numba_threads(self.threads)
             self._run_epoch(np.zeros(0, np.int64), 0.0)  # compile (or load from cache) now, not in epoch 1
-
-    def _set_threads(self) -> None:
-        if self.threads:
-            import numba
-
-            numba.set_num_threads(min(self.threads, numba.config.NUMBA_NUM_THREADS))
 
     def _run_epoch(self, strata: np.ndarray, lr: float) -> float:
         G = self._G
         if self.backend == "python":
-            f = Factors(self.P_, self.Q_, self.bu_, self.bi_, float(self.mu_))
-            return python_epoch(self._u, self._i, self._r, self._ptr, self.blocks, strata, f, G, np.float32(lr),
+            return python_epoch(self._u, self._i, self._r, self._ptr, self.blocks, strata, self.factors, G, np.float32(lr),
                                 np.float32(self.reg), np.float32(self.reg_bias), self.biased, self.adaptive)
         from ._sgd_numba import epoch_blocks
 
@@ -163,14 +151,10 @@ class SGD(Algorithm):
                             np.float32(self.reg), np.float32(self.reg_bias), self.biased, self.adaptive)
 
     def fit(self, train: Ratings, valid: Ratings | None = None) -> Iterator[dict[str, float]]:
-        self._set_threads()
+        set_numba_threads(self.threads)
         lr = self.lr
         for _ in range(self.epochs):
             strata = self._rng.permutation(self.blocks).astype(np.int64)
             sse = self._run_epoch(strata, lr)
             lr *= self.lr_decay
             yield {"train_loss": sse / max(len(self._r), 1)}
-
-    def _predict(self, users: Any, items: Any) -> Any:
-        f = Factors(self.P_, self.Q_, self.bu_, self.bi_, float(self.mu_))
-        return predict_pairs(np, f, users, items)
