@@ -145,34 +145,76 @@ class Algorithm:
         i = np.tile(np.arange(self.n_items_, dtype=np.int32), len(users))
         return self.predict(u, i).reshape(len(users), self.n_items_)
 
-    def recommend(self, users: Any, n: int = 10, exclude_seen: bool = True, train: Ratings | None = None,
-                  block: int = 256) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``n`` items per user by predicted rating, scored in blocks of ``block`` users.
+    def _score_block(self, users: np.ndarray) -> Any:
+        """Subclass hook for ranking: the model's raw (unclipped) scores of warm ``users`` for
+        every item, ``(len(users), n_items)`` on the algorithm's device, computed at once (a
+        matrix product for factor models). ``None`` (the default) falls back to ``score_users``."""
+        return None
 
-        Returns ``(items, scores)``, each ``(len(users), n)``; when fewer than ``n`` items are
-        eligible the rest is ``-1`` / ``-inf``. ``exclude_seen`` needs the training ratings.
+    def _ranking_scores(self, users: np.ndarray) -> Any:
+        """Scores of a block of users for every item, with the unseen rule: cold users and cold
+        items score by the training baseline. On the device when the algorithm offers
+        ``_score_block``; otherwise from ``score_users`` (clipped predictions) on the host."""
+        warm = self.seen_users_[users]
+        block = self._score_block(users[warm]) if warm.any() else None
+        if block is None:
+            return self.score_users(users)
+        xp = devices.array_namespace_of(block)
+        b = self.baseline_
+        base = xp.asarray(b.mu + b.item_bias, dtype=xp.float32)[None, :] + xp.asarray(b.user_bias[users], dtype=xp.float32)[:, None]
+        if warm.all():
+            scores = xp.asarray(block, dtype=xp.float32)
+        else:
+            scores = base.copy()
+            scores[xp.asarray(np.flatnonzero(warm))] = block
+        cold_items = xp.asarray(np.flatnonzero(~self.seen_items_))
+        if len(cold_items):
+            scores[:, cold_items] = base[:, cold_items]
+        return scores
+
+    def recommend(self, users: Any, n: int = 10, exclude_seen: bool = True, train: Ratings | None = None,
+                  block: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``n`` items per user by predicted score, in blocks of users.
+
+        Each block is scored at once (on the GPU for a GPU algorithm that offers
+        ``_score_block``), the items rated in ``train`` are masked, and ``argpartition`` picks the
+        top ``n``; only ``(block, n)`` results come back to the host, so all users of a large
+        dataset are ranked without a dense users x items matrix. ``block`` defaults to as many
+        users as fit 2^24 scores (64 MB). Returns ``(items, scores)``, each ``(len(users), n)``,
+        best first: the items are ordered by the model's raw scores (so that predictions above
+        the top of the scale still rank), the scores are the predicted ratings (clipped, as
+        ``predict`` gives them). When fewer than ``n`` items are eligible the rest is ``-1`` /
+        ``-inf``.
         """
         users = np.asarray(users, dtype=np.int32)
         if exclude_seen and train is None:
             raise ValueError("recommend(exclude_seen=True) needs train= (the ratings whose items to exclude)")
         n = min(n, self.n_items_)
+        block = block or max(1, (1 << 24) // max(1, self.n_items_))
         seen = None
         if exclude_seen:
             from scipy import sparse
 
-            seen = sparse.csr_matrix((np.ones(len(train), bool), (train.users, train.items)), shape=(train.n_users, train.n_items))
+            seen = sparse.csr_matrix((np.ones(len(train), bool), (train.users, train.items)),
+                                     shape=(train.n_users, train.n_items))
         out_items = np.full((len(users), n), -1, np.int32)
         out_scores = np.full((len(users), n), -np.inf, np.float32)
         for start in range(0, len(users), block):
             ub = users[start:start + block]
-            scores = self.score_users(ub).astype(np.float32)
+            scores = self._ranking_scores(ub)
+            xp = devices.array_namespace_of(scores)
             if seen is not None:
-                scores[seen[ub].toarray()] = -np.inf
-            top = np.argpartition(-scores, n - 1, axis=1)[:, :n]
-            top_scores = np.take_along_axis(scores, top, axis=1)
+                rows = seen[ub]
+                r = np.repeat(np.arange(len(ub)), np.diff(rows.indptr))
+                scores[xp.asarray(r), xp.asarray(rows.indices)] = -xp.inf
+            top = xp.argpartition(-scores, n - 1, axis=1)[:, :n]
+            top_scores = devices.to_numpy(xp.take_along_axis(scores, top, axis=1)).astype(np.float32)
+            top = devices.to_numpy(top).astype(np.int32)
             order = np.argsort(-top_scores, axis=1, kind="stable")
             top, top_scores = np.take_along_axis(top, order, 1), np.take_along_axis(top_scores, order, 1)
             top[~np.isfinite(top_scores)] = -1
+            if self.rating_scale_ is not None:  # report predicted ratings; the order keeps the raw scores' ties broken
+                np.clip(top_scores, *self.rating_scale_, out=top_scores, where=np.isfinite(top_scores))
             out_items[start:start + len(ub)] = top
             out_scores[start:start + len(ub)] = top_scores
         return out_items, out_scores

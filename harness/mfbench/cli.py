@@ -23,6 +23,7 @@ def cli() -> None:
     mfbench run                                   # biases and global_mean on synthetic data
     mfbench run --algos biases --dataset ml-100k  # MovieLens 100K, official folds u1..u5
     mfbench list                                  # what is installed
+    mfbench describe ml-latest-small              # what a dataset holds
     """
 
 
@@ -40,7 +41,11 @@ def cli() -> None:
               help="Set a dataset option, e.g. synthetic.n_ratings=1000000 or file.rating=stars (repeatable).")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="MFBENCH_DATA_DIR",
               help="Folder with local dataset copies (ml-100k/, ml-latest-small/) [env: MFBENCH_DATA_DIR].")
-@click.option("--metrics", default="rmse,mae", show_default=True, help="Metrics, comma-separated.")
+@click.option("--metrics", default="rmse,mae", show_default=True,
+              help="Metrics, comma-separated: rating metrics (rmse, mae, accuracy) and ranking metrics at a "
+                   "cut-off (ndcg@10, precision@5, recall@20, map@10, hit_rate@10, coverage@10).")
+@click.option("--relevance", type=float, default=4.0, show_default=True,
+              help="Ranking metrics: a test rating at or above this is a relevant item.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True,
               help="Folder for run folders.")
 @click.option("--run-id", default=None, help="Name of the run folder [default: the start time].")
@@ -81,6 +86,20 @@ def list_(kind: str | None) -> None:
     from .commands import list_command
 
     list_command(kind)
+
+
+@cli.command()
+@click.argument("dataset")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="MFBENCH_DATA_DIR",
+              help="Folder with local dataset copies [env: MFBENCH_DATA_DIR].")
+@click.option("--data-param", "data_params", multiple=True, metavar="DATASET.KEY=VALUE", help="A dataset option (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def describe(dataset: str, data_dir: Path | None, data_params: tuple[str, ...], fmt: str) -> None:
+    """Load DATASET and describe it: counts, density, rating scale and distribution, ratings per
+    user and per item (quantiles, Gini), time span, official folds, item metadata, licence."""
+    from .commands import describe_command
+
+    describe_command(dataset, data_dir, data_params, fmt)
 
 
 @cli.command()

@@ -25,7 +25,7 @@ def run_command(algos: str, datasets: str, devices_: str, seeds: str, folds: str
                 data_params: tuple[str, ...], data_dir: Path | None, metrics: str, out: Path, run_id: str | None,
                 resume: str | None, executor: str, timeout: float | None, threads: int | None, valid_fraction: float,
                 patience: int | None, min_delta: float, max_epochs: int | None, time_budget: float | None,
-                repeats: int, checkpoint: bool, calibrate: bool, split_seed: int, fmt: str, quiet: bool) -> int:
+                repeats: int, relevance: float, checkpoint: bool, calibrate: bool, split_seed: int, fmt: str, quiet: bool) -> int:
     """Plan, run and tabulate; returns the exit code (0 all ok, 1 some cell not ok)."""
     registry = get_registry()
     if resume and run_id and resume != run_id:
@@ -44,7 +44,7 @@ def run_command(algos: str, datasets: str, devices_: str, seeds: str, folds: str
     request = RunRequest(
         algorithms=_csv(algos), datasets=_csv(datasets), devices=_csv(devices_), seeds=parse_seeds(seeds),
         folds=folds, params=params, data_params=data_params, data_dir=data_dir, metrics=_csv(metrics),
-        split_seed=split_seed, valid_fraction=valid_fraction, control=control, repeats=repeats,
+        split_seed=split_seed, valid_fraction=valid_fraction, control=control, repeats=repeats, relevance=relevance,
         checkpoint_dir=str(store.path / "checkpoints") if checkpoint else None,
     )
     plan = plan_run(request, registry, run_id)
@@ -87,7 +87,7 @@ def run_command(algos: str, datasets: str, devices_: str, seeds: str, folds: str
 
     wanted = {c.id for c in plan.cells}
     records = [r for r in store.latest() if r["cell_id"] in wanted]
-    click.echo(render(summarize(records, request.metrics), fmt, request.metrics))
+    click.echo(render(summarize(records, plan.metric_names), fmt, plan.metric_names))
     if not quiet:
         click.echo(f"\nrecords: {store.records_path}", err=True)
     return 0 if all(r["status"] == "ok" for r in records) else 1
@@ -127,3 +127,57 @@ def report_command(run_ref: str, out: Path, fmt: str) -> None:
     click.echo(render(summarize(records), fmt))
 
 
+
+
+def describe_command(name: str, data_dir: Path | None, data_params: tuple[str, ...], fmt: str) -> None:
+    """Load one dataset and print what it holds."""
+    import json
+
+    from .plan import parse_assignments
+
+    registry = get_registry()
+    spec = registry.dataset(name)
+    base = name.split(":", 1)[0]
+    if spec.parametric and ":" not in name:
+        raise MfbenchError(f"dataset {name!r} needs an argument: {name}:VALUE ({spec.description})")
+    options = parse_assignments(data_params, {base: spec.options}, "--data-param").get(base, {})
+    dataset = spec.loader(name.split(":", 1)[1] if spec.parametric else None, data_dir, **options)
+    info = dataset.describe()
+    info["description"] = spec.description
+    info["default_split"] = spec.default_split
+    info["licence"] = info["licence"] or spec.licence
+    if fmt == "json":
+        click.echo(json.dumps(info, indent=2))
+        return
+    click.echo(render_description(info))
+
+
+def render_description(info: dict) -> str:
+    from tabulate import tabulate
+
+    def degrees(d: dict) -> str:
+        return (f"min {d['min']:,.0f} · p10 {d['p10']:,.0f} · median {d['median']:,.0f} · p90 {d['p90']:,.0f} · "
+                f"p99 {d['p99']:,.0f} · max {d['max']:,.0f} · mean {d['mean']:,.1f} · Gini {d['gini']:.2f}")
+
+    scale = info["rating_scale"]
+    hist = "  ".join(f"{v}: {c:,}" for v, c in info["rating_counts"].items())
+    rows = [
+        ("dataset", f"{info['name']}: {info['description']}"),
+        ("ratings", f"{info['ratings']:,}"),
+        ("users", f"{info['users']:,}"),
+        ("items", f"{info['items']:,}"),
+        ("density", f"{info['density']:.4%}"),
+        ("rating scale", f"{scale[0]:g} .. {scale[1]:g}" if scale else "unknown"),
+        ("rating mean", f"{info['rating_mean']:.3f} (std {info['rating_std']:.3f})"),
+        ("ratings by value", hist),
+        ("ratings per user", degrees(info["ratings_per_user"])),
+        ("ratings per item", degrees(info["ratings_per_item"])),
+        ("time span", " .. ".join(info["time_span"]) if info["time_span"] else "no timestamps"),
+        ("official folds", f"{len(info['official_folds'])} (test sizes {', '.join(f'{n:,}' for n in info['official_folds'])})"
+         if info["official_folds"] else "none"),
+        ("default split", info["default_split"]),
+        ("item metadata", ", ".join(info["item_metadata"]) or "none"),
+        ("licence", info["licence"]),
+        *(("note", note) for note in info["notes"]),
+    ]
+    return tabulate(rows, tablefmt="plain", disable_numparse=True)

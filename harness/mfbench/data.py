@@ -121,6 +121,53 @@ class Dataset:
     notes: tuple[str, ...] = ()
     """Things the loader did that users should know (for example duplicates it resolved)."""
 
+    def describe(self) -> dict[str, Any]:
+        """Counts, density, rating scale and distribution, degree quantiles, time span, folds."""
+        r = self.ratings
+        q = (0.0, 0.1, 0.5, 0.9, 0.99, 1.0)
+
+        def quantiles(counts: np.ndarray) -> dict[str, float]:
+            counts = counts[counts > 0]
+            return dict(zip(("min", "p10", "median", "p90", "p99", "max"), np.quantile(counts, q).tolist())) | {
+                "mean": float(counts.mean()), "gini": _gini(counts)}
+
+        values, counts = np.unique(r.values, return_counts=True)
+        if len(values) > 20:  # a continuous scale: a histogram of 10 bins instead
+            counts, edges = np.histogram(r.values, bins=10)
+            values = (edges[:-1] + edges[1:]) / 2
+        out: dict[str, Any] = {
+            "name": self.name,
+            "ratings": len(r),
+            "users": int(np.count_nonzero(r.user_counts())),
+            "items": int(np.count_nonzero(r.item_counts())),
+            "density": r.density,
+            "rating_scale": list(r.rating_scale) if r.rating_scale else None,
+            "rating_mean": float(r.values.mean(dtype=np.float64)),
+            "rating_std": float(r.values.std(dtype=np.float64)),
+            "rating_counts": {f"{v:g}": int(c) for v, c in zip(values, counts)},
+            "ratings_per_user": quantiles(r.user_counts()),
+            "ratings_per_item": quantiles(r.item_counts()),
+            "time_span": None,
+            "official_folds": None if not self.folds else [len(f) for f in self.folds],
+            "item_metadata": sorted(self.item_meta),
+            "licence": self.licence,
+            "notes": list(self.notes),
+        }
+        if r.timestamps is not None and len(r.timestamps):
+            import datetime as dt
+
+            lo, hi = (dt.datetime.fromtimestamp(int(t), dt.timezone.utc).date().isoformat()
+                      for t in (r.timestamps.min(), r.timestamps.max()))
+            out["time_span"] = [lo, hi]
+        return out
+
+
+def _gini(counts: np.ndarray) -> float:
+    """Gini coefficient of a degree distribution (0: all equal; near 1: a few hold everything)."""
+    x = np.sort(counts.astype(np.float64))
+    n = len(x)
+    return float((2 * np.arange(1, n + 1) - n - 1) @ x / (n * x.sum())) if n and x.sum() else 0.0
+
 
 @dataclass(frozen=True, eq=False)
 class Split:

@@ -54,6 +54,11 @@ def is_gpu_array(a: Any) -> bool:
     return type(a).__module__.startswith("cupy")
 
 
+def array_namespace_of(a: Any) -> Any:
+    """The namespace an array belongs to: cupy for a cupy array, else numpy."""
+    return _cupy() if is_gpu_array(a) else np
+
+
 def to_numpy(a: Any) -> np.ndarray:
     """A host numpy copy (or view) of a numpy or cupy array."""
     return a.get() if is_gpu_array(a) else np.asarray(a)

@@ -11,6 +11,7 @@ from . import devices
 from .data import Dataset, make_splits, parse_protocol
 from .errors import MfbenchError
 from .plugins import Registry
+from .ranking import DEFAULT_K, DEFAULT_THRESHOLD, parse_metric_name
 from .runner import Cell, Control, Job, code_version
 
 __all__ = ["RunRequest", "Plan", "plan_run", "parse_assignments", "parse_seeds"]
@@ -33,6 +34,7 @@ class RunRequest:
     valid_fraction: float = 0.0
     repeats: int = 1
     checkpoint_dir: str | None = None
+    relevance: float = DEFAULT_THRESHOLD
     control: Control = field(default_factory=Control)
 
 
@@ -41,6 +43,8 @@ class Plan:
     cells: list[Cell]
     jobs: list[Job]
     datasets: dict[str, Dataset]
+    metric_names: list[str] = field(default_factory=list)
+    """The table's metric columns in the order asked (``ndcg`` becomes ``ndcg@10``)."""
 
 
 def parse_value(text: str) -> Any:
@@ -111,13 +115,36 @@ def parse_seeds(text: str) -> list[int]:
     return list(range(n))
 
 
+def resolve_metrics(names: Sequence[str], registry: Registry) -> tuple[dict[str, Any], dict[str, tuple[Any, int]], list[str]]:
+    """Rating metrics ``{name: fn}``, ranking metrics ``{name@k: (fn, k)}`` and the column names,
+    in the order of ``--metrics``."""
+    rating: dict[str, Any] = {}
+    ranking: dict[str, tuple[Any, int]] = {}
+    columns: list[str] = []
+    for text in names:
+        base, k = parse_metric_name(text)
+        spec = registry.metric(base)
+        if spec.needs == "ranking":
+            k = k or DEFAULT_K
+            name = f"{base}@{k}"
+            ranking[name] = (spec.function, k)
+        elif k is not None:
+            raise MfbenchError(f"--metrics {text}: {base} is a rating metric and takes no @K cut-off")
+        else:
+            name = base
+            rating[base] = spec.function
+        if name not in columns:
+            columns.append(name)
+    return rating, ranking, columns
+
+
 def plan_run(req: RunRequest, registry: Registry, run_id: str) -> Plan:
     """Validate names, devices and parameters, then load data and expand the cells."""
     if not req.algorithms:
         raise MfbenchError("no algorithm given; use --algos NAME[,NAME...] (see mfbench list)")
     algos = {name: registry.algorithm(name) for name in req.algorithms}
     dspecs = {name: registry.dataset(name) for name in req.datasets}
-    metrics = {name: registry.metric(name).function for name in req.metrics}
+    metrics, ranking, columns = resolve_metrics(req.metrics, registry)
     for device in req.devices:
         devices.require(device)
         for name, spec in algos.items():
@@ -153,5 +180,5 @@ def plan_run(req: RunRequest, registry: Registry, run_id: str) -> Plan:
                             cell = Cell(aname, full, dname, split.name, device, seed, repeat)
                             cells.append(cell)
                             jobs.append(Job(run_id, cell, split, aspec.factory, metrics, req.control, version,
-                                            req.checkpoint_dir))
-    return Plan(cells, jobs, loaded)
+                                            req.checkpoint_dir, ranking, req.relevance))
+    return Plan(cells, jobs, loaded, columns)

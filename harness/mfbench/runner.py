@@ -24,6 +24,7 @@ import numpy as np
 from . import devices
 from .data import Split
 from .measure import Stopwatch, current_rss_bytes, peak_rss_bytes
+from .ranking import TopN, relevant_items
 from .results import SCHEMA_VERSION, library_versions
 
 __all__ = ["Cell", "Control", "Job", "Executor", "run_cell", "cell_id"]
@@ -114,6 +115,10 @@ class Job:
     code_version: str = ""
     checkpoint_dir: str | None = None
     """Where to save the best (or last) state as ``<cell digest>.npz``; ``None``: no checkpoint."""
+    ranking: dict[str, tuple[Callable[..., float], int]] = field(default_factory=dict)
+    """Ranking metrics by column name (``ndcg@10``): the function and its cut-off ``k``."""
+    relevance: float = 4.0
+    """The test rating at or above which an item is relevant to the ranking metrics."""
 
 
 class Executor(Protocol):
@@ -190,6 +195,15 @@ def save_checkpoint(directory: str, cell: Cell, state: dict[str, Any]) -> str:
         np.savez(fh, **state)
     os.replace(tmp, path)
     return path
+
+
+def top_n(algo: Any, split: Split, n: int, threshold: float) -> TopN:
+    """The top-``n`` lists of the test users with a relevant test item (see ``mfbench.ranking``)."""
+    users, indptr, items = relevant_items(split.test, threshold)
+    if len(users) == 0:
+        raise ValueError(f"no test rating reaches the relevance threshold {threshold:g}; lower it with --relevance")
+    recs, _ = algo.recommend(users, n=n, exclude_seen=True, train=split.train)
+    return TopN(users, recs, indptr, items, split.train.n_items, threshold)
 
 
 def _rmse(y: np.ndarray, p: np.ndarray) -> float:
@@ -272,6 +286,12 @@ def run_cell(job: Job, emit: Emit = lambda e: None) -> dict[str, Any]:
             if pred.shape != split.test.values.shape or pred.dtype != np.float32:
                 raise TypeError(f"predict returned {pred.dtype}{pred.shape}, expected float32{split.test.values.shape}")
             rec["metrics"] = {name: float(fn(split.test.values, pred)) for name, fn in job.metrics.items()}
+            if job.ranking:
+                t0 = clock.now()
+                topn = top_n(algo, split, max(k for _, k in job.ranking.values()), job.relevance)
+                rec["recommend_seconds"] = clock.now() - t0
+                rec["ranked_users"] = len(topn.users)
+                rec["metrics"].update({name: float(fn(topn, k)) for name, (fn, k) in job.ranking.items()})
             rec["status"] = "ok"
         rec["threads_in_force"] = _threads_in_force()
     except Exception as exc:

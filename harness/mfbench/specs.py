@@ -72,7 +72,7 @@ class DatasetSpec:
     @property
     def options(self) -> dict[str, Any]:
         """Loader options and their defaults, read from the loader's signature."""
-        return {k: v for k, v in signature_defaults(self.loader).items() if k not in ("arg", "data_dir")}
+        return {k: v for k, v in signature_defaults(self.loader, exclude=("arg", "data_dir")).items()}
 
 
 @dataclass(frozen=True)
@@ -96,12 +96,13 @@ class ExecutorSpec:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-def signature_defaults(fn: Callable[..., Any]) -> dict[str, Any]:
-    """Keyword parameters of ``fn`` (a class's ``__init__`` for a class) with their defaults."""
+def signature_defaults(fn: Callable[..., Any], exclude: tuple[str, ...] = HARNESS_PARAMS) -> dict[str, Any]:
+    """Keyword parameters of ``fn`` (a class's ``__init__`` for a class) with their defaults,
+    less ``exclude`` (by default the parameters the harness sets on algorithms)."""
     target = fn.__init__ if inspect.isclass(fn) else fn
     out: dict[str, Any] = {}
     for name, p in inspect.signature(target).parameters.items():
-        if name == "self" or name in HARNESS_PARAMS:
+        if name == "self" or name in exclude:
             continue
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue

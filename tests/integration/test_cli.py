@@ -111,3 +111,31 @@ def test_console_script_help():
     assert res.returncode == 0
     for opt in ("--algos", "--dataset", "--device", "--seeds", "--folds", "--param", "--out", "--resume"):
         assert opt in res.stdout
+
+
+@pytest.mark.realdata
+def test_describe_ml_latest_small(capsys, data_dir):
+    code, out, err = run_cli(["describe", "ml-latest-small", "--data-dir", str(data_dir)], capsys)
+    assert code == 0, err
+    fields = dict(line.split(None, 1) if "  " not in line else (line[:18].strip(), line[18:].strip())
+                  for line in out.splitlines())
+    assert fields["ratings"] == "100,836" and fields["users"] == "610" and fields["items"] == "9,724"
+    assert fields["rating scale"] == "0.5 .. 5"
+    assert fields["ratings per user"].startswith("min 20 · p10 24 · median 70")
+    assert fields["time span"] == "1996-03-29 .. 2018-09-24"
+    assert "no redistribution" in fields["licence"]
+    code, out, _ = run_cli(["describe", "ml-100k", "--data-dir", str(data_dir), "--format", "json"], capsys)
+    info = json.loads(out)
+    assert info["official_folds"] == [20_000] * 5 and info["rating_counts"]["4"] == 34_174
+
+
+@pytest.mark.realdata
+def test_ranking_metrics_on_ml_latest_small(tmp_path, capsys, data_dir):
+    code, out, err = run_cli(["run", "--algos", "biases", "--dataset", "ml-latest-small", "--metrics", "rmse,ndcg@10",
+                              "--data-dir", str(data_dir), "--out", str(tmp_path), "--run-id", "rank", "-q"], capsys)
+    assert code == 0, err
+    assert out.splitlines()[0].split()[4:6] == ["rmse", "ndcg@10"]
+    (rec,) = records(tmp_path / "rank" / "runs.jsonl")
+    assert 0.8 < rec["metrics"]["rmse"] < 0.95
+    assert 0.0 < rec["metrics"]["ndcg@10"] < 1.0
+    assert rec["ranked_users"] > 500 and rec["recommend_seconds"] > 0

@@ -123,6 +123,10 @@ class BiasedMF(Algorithm):
         xp = self.xp
         return predict_pairs(xp, self.factors, xp.asarray(users), xp.asarray(items))
 
+    def _score_block(self, users: Any) -> Any:
+        u = self.xp.asarray(users)
+        return float(self.mu_) + self.bu_[u][:, None] + self.bi_[None, :] + self.P_[u] @ self.Q_.T
+
 
 def set_numba_threads(threads: int) -> None:
     """Run numba's parallel loops on ``threads`` threads; 0 keeps numba's current setting."""

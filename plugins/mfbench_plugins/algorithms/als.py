@@ -162,3 +162,6 @@ class ALS(Algorithm):
 
     def _predict(self, users: Any, items: Any) -> Any:
         return self.mu_ + np.einsum("nk,nk->n", self.X_[users], self.Y_[items])
+
+    def _score_block(self, users: Any) -> Any:
+        return self.mu_ + self.X_[users] @ self.Y_.T

@@ -60,3 +60,6 @@ class Biases(Algorithm):
     def _predict(self, users: Any, items: Any) -> Any:
         xp = self.xp
         return self.mu_ + self.user_bias_[xp.asarray(users)] + self.item_bias_[xp.asarray(items)]
+
+    def _score_block(self, users: Any) -> Any:
+        return self.mu_ + self.user_bias_[self.xp.asarray(users)][:, None] + self.item_bias_[None, :]

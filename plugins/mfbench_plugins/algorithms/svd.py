@@ -203,3 +203,9 @@ class ImputedSVD(Algorithm):
         u, i = xp.asarray(users), xp.asarray(items)
         base = xp.asarray(self.row_)[u] + xp.asarray(self.col_)[i]
         return base + xp.sum(xp.asarray(self.U_)[u] * xp.asarray(self.V_)[i], axis=1)
+
+    def _score_block(self, users: Any) -> Any:
+        xp = self.xp
+        u = xp.asarray(users)
+        U, V = xp.asarray(self.U_), xp.asarray(self.V_)
+        return xp.asarray(self.row_)[u][:, None] + xp.asarray(self.col_)[None, :] + U[u] @ V.T
