@@ -33,3 +33,12 @@ def ml100k(data_dir):
     from mfbench_datasets.movielens import load_ml100k
 
     return load_ml100k(None, data_dir)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Tests never read or write the user's cache: MFBENCH_CACHE_DIR points at a fresh folder."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MFBENCH_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    yield
+    mp.undo()

@@ -1,7 +1,7 @@
 """Download, verify and unpack dataset archives into the cache, atomically.
 
-An archive is downloaded to a temporary file, checked against its published MD5 (GroupLens
-publishes ``<archive>.md5`` beside each archive), unpacked into a temporary folder beside the
+An archive is downloaded to a temporary file (streamed, with a progress bar on a terminal),
+checked against its published digests (MD5 and/or SHA-256), unpacked into a temporary folder beside the
 final one, and each file the loader reads is checked against its SHA-256 before the folder is
 renamed into place: a partial download or extraction never looks complete.
 """
@@ -66,8 +66,13 @@ def _download(url: str, dest: Path) -> None:
                 bar.update(len(block))
 
 
-def fetch_zip(url: str, md5: str, member_dir: str, target: Path, sha256: dict[str, str]) -> Path:
-    """Download ``url`` and unpack its folder ``member_dir`` to ``target`` (verified, atomically)."""
+def fetch_zip(url: str, digests: dict[str, str | None], member_dir: str, target: Path, sha256: dict[str, str]) -> Path:
+    """Download ``url``, check it against ``digests`` (``{"md5": ..., "sha256": ...}``, each
+    given one must match), and unpack its folder ``member_dir`` to ``target``, verifying the files
+    named in ``sha256``; atomically: ``target`` appears only complete."""
+    digests = {alg: value for alg, value in digests.items() if value}
+    if not digests:
+        raise DataError(f"{url}: no checksum to verify it against")
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.") as tmp:
         archive = Path(tmp) / url.rsplit("/", 1)[-1]
@@ -76,16 +81,21 @@ def fetch_zip(url: str, md5: str, member_dir: str, target: Path, sha256: dict[st
         except OSError as exc:
             raise MfbenchError(f"cannot download {url} ({exc}); download it by hand, unzip it and point "
                                "--data-dir (or MFBENCH_DATA_DIR) at the folder that holds its folder") from None
-        got = _digest(archive, "md5")
-        if got != md5:
-            archive.unlink()
-            raise DataError(f"{url}: MD5 {got} does not match the published {md5}; the download was deleted, try again")
+        for alg, expected in digests.items():
+            got = _digest(archive, alg)
+            if got != expected:
+                archive.unlink()
+                raise DataError(f"{url}: {alg.upper()} {got} does not match the published {expected}; "
+                                "the download was deleted, try again")
         try:
             with zipfile.ZipFile(archive) as zf:
                 zf.extractall(tmp)
         except zipfile.BadZipFile as exc:
             raise DataError(f"{url}: not a readable zip archive ({exc})") from None
+        archive.unlink()
         unpacked = Path(tmp) / member_dir
+        if not unpacked.is_dir():
+            raise DataError(f"{url}: the archive has no folder {member_dir}/")
         verify_files(unpacked, sha256)
         if target.exists():
             shutil.rmtree(target)

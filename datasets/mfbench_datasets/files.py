@@ -1,4 +1,6 @@
-"""Your own ratings file: ``--dataset file:PATH`` for CSV, TSV, ``::``-separated or Parquet.
+"""Your own ratings file: ``--dataset file:PATH`` for CSV, TSV, ``::``-separated or Parquet,
+plain or compressed (``.gz``, ``.bz2``, ``.xz``, ``.zst``), read in chunks and cached in binary
+form by content hash.
 
 Columns are found by name when the file has a header (``user``/``userId``/``user_id``,
 ``item``/``movieId``/``item_id``, ``rating``/``score``, ``timestamp``/``time``, case-insensitive),
@@ -14,7 +16,8 @@ from pathlib import Path
 from mfbench.data import Dataset
 from mfbench.errors import DataError, MfbenchError
 
-from ._tables import _from_columns, read_ratings
+from ._cache import cached_ratings
+from ._tables import COMPRESSIONS, _from_columns, open_text, read_ratings
 
 __all__ = ["load_file"]
 
@@ -63,43 +66,66 @@ def _pick(found: list[str], role: str, given: str | None, path: Path) -> str | N
 
 def load_file(arg: str | None = None, data_dir: Path | None = None, user: str | None = None, item: str | None = None,
               rating: str | None = None, timestamp: str | None = None, sep: str | None = None,
-              header: bool | None = None, rating_min: float | None = None, rating_max: float | None = None) -> Dataset:
-    """Ratings from a file; options as ``--data-param file.KEY=VALUE``."""
+              header: bool | None = None, rating_min: float | None = None, rating_max: float | None = None,
+              cache: bool = True) -> Dataset:
+    """Ratings from a file; options as ``--data-param file.KEY=VALUE``.
+
+    ``cache=true`` keeps the parsed ratings in a binary cache keyed by the file's content (see
+    ``mfbench_datasets._cache``): the second load of a large file skips parsing.
+    """
     if not arg:
         raise MfbenchError("the file dataset needs a path: --dataset file:PATH")
     path = Path(arg).expanduser()
     if not path.exists():
         raise DataError(f"{path}: no such file (from --dataset file:{arg})")
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder; give a ratings file (for Netflix Prize folders use netflix:{arg})")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty")
     scale = (float(rating_min), float(rating_max)) if rating_min is not None and rating_max is not None else None
-    if path.suffix.lower() == ".parquet":
-        ratings, n_dup = _load_parquet(path, user, item, rating, timestamp, scale)
-    else:
-        with path.open(errors="replace") as fh:
-            first = fh.readline().rstrip("\r\n")
-        if not first.strip():
-            raise DataError(f"{path}:1: the file is empty or starts with a blank line")
-        sep = sep or SEPARATORS.get(path.suffix.lower()) or _sniff_sep(first)
-        fields = _split(first, sep)
-        if header is None:
-            # a headerless file has a number in its third (rating) field; a header has a name there
-            header = len(fields) < 3 or not _is_number(fields[2])
-        if header:
-            found = fields
-            names = None
-        else:
-            if len(fields) < 3:
-                raise DataError(f"{path}:1: expected at least 3 fields (user, item, rating), found {len(fields)} "
-                                f"with separator {sep!r}")
-            found = ["user", "item", "rating", "timestamp"][: len(fields)] + [f"col{n}" for n in range(4, len(fields))]
-            names = found
-        u = _pick(found, "user", user, path)
-        i = _pick(found, "item", item, path)
-        r = _pick(found, "rating", rating, path)
-        t = _pick(found, "timestamp", timestamp, path)
-        ratings, n_dup = read_ratings(path, sep=sep, header=header, names=names, user=u, item=i, rating=r,
-                                      timestamp=t, rating_scale=scale)
+    options = dict(user=user, item=item, rating=rating, timestamp=timestamp, sep=sep, header=header, scale=scale)
+    ratings, n_dup, hit = cached_ratings([path], options, lambda: _parse(path, **options), enabled=cache)
     notes = (f"{n_dup} duplicate (user, item) ratings resolved: kept the latest",) if n_dup else ()
+    if hit:
+        notes += ("parsed ratings read from the binary cache (--data-param file.cache=false to parse again)",)
     return Dataset(f"file:{arg}", ratings, notes=notes, licence="your own data")
+
+
+def _kind(path: Path) -> str:
+    """The format suffix, under any compression suffix: ``ratings.csv.gz`` -> ``.csv``."""
+    suffixes = [x.lower() for x in path.suffixes]
+    while suffixes and suffixes[-1] in COMPRESSIONS:
+        suffixes.pop()
+    return suffixes[-1] if suffixes else ""
+
+
+def _parse(path: Path, user, item, rating, timestamp, sep, header, scale):
+    if _kind(path) == ".parquet":
+        return _load_parquet(path, user, item, rating, timestamp, scale)
+    with open_text(path) as fh:
+        first = fh.readline().rstrip("\r\n")
+    if not first.strip():
+        raise DataError(f"{path}:1: the file is empty or starts with a blank line")
+    sep = sep or SEPARATORS.get(_kind(path)) or _sniff_sep(first)
+    fields = _split(first, sep)
+    if header is None:
+        # a headerless file has a number in its third (rating) field; a header has a name there
+        header = len(fields) < 3 or not _is_number(fields[2])
+    if header:
+        found = fields
+        names = None
+    else:
+        if len(fields) < 3:
+            raise DataError(f"{path}:1: expected at least 3 fields (user, item, rating), found {len(fields)} "
+                            f"with separator {sep!r}")
+        found = ["user", "item", "rating", "timestamp"][: len(fields)] + [f"col{n}" for n in range(4, len(fields))]
+        names = found
+    u = _pick(found, "user", user, path)
+    i = _pick(found, "item", item, path)
+    r = _pick(found, "rating", rating, path)
+    t = _pick(found, "timestamp", timestamp, path)
+    return read_ratings(path, sep=sep, header=header, names=names, user=u, item=i, rating=r, timestamp=t,
+                        rating_scale=scale)
 
 
 def _load_parquet(path: Path, user, item, rating, timestamp, scale):

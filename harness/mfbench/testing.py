@@ -49,7 +49,7 @@ def planted_split(seed: int = 0, n_users: int = 300, n_items: int = 200, n_ratin
     from mfbench_datasets.synthetic import generate
 
     r, _ = generate(n_users=n_users, n_items=n_items, n_ratings=n_ratings, rank=rank, noise=noise, seed=seed,
-                    user_alpha=0.3, item_alpha=0.3, step=0.5)
+                    user_sigma=0.3, item_sigma=0.3, step=0.5)
     rng = np.random.default_rng(seed)
     test = rng.random(len(r)) < 0.2
     test |= (r.users == 0) | (r.items == 0)

@@ -93,7 +93,7 @@ def test_als_epoch_records_half_sweep_times(small):
 
 def test_als_recovers_planted_structure():
     r, _ = generate(n_users=400, n_items=300, n_ratings=40_000, rank=4, noise=0.1, step=0.001, seed=11,
-                    user_alpha=0.2, item_alpha=0.2, scale=(-10.0, 10.0))
+                    user_sigma=0.2, item_sigma=0.2, scale=(-10.0, 10.0))
     test = np.random.default_rng(0).random(len(r)) < 0.1
     algo = ALS(k=4, epochs=15, reg=0.01, seed=0)
     algo.prepare(r.take(~test))

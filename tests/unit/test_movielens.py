@@ -47,7 +47,7 @@ def test_damaged_local_copy_is_refused(tmp_path, data_dir):
     with open(copy / "u.data", "a") as fh:
         fh.write("1\t1\t5\t0\n")
     with pytest.raises(DataError, match="SHA-256"):
-        locate("ml-100k", tmp_path, "u.data")
+        locate("ml-100k", tmp_path)
 
 
 def test_missing_local_copy_says_where_it_looked(tmp_path):

@@ -59,7 +59,7 @@ def test_python_backend_refuses_big_data(monkeypatch, small):
 def planted():
     """Rank 4, noise 0.1, no rounding: a held-out RMSE near 0.1 means the structure was found."""
     r, _ = generate(n_users=400, n_items=300, n_ratings=40_000, rank=4, noise=0.1, step=0.001, seed=11,
-                    user_alpha=0.2, item_alpha=0.2, scale=(-10.0, 10.0))
+                    user_sigma=0.2, item_sigma=0.2, scale=(-10.0, 10.0))
     rng = np.random.default_rng(0)
     test = rng.random(len(r)) < 0.1
     train_part = r.take(~test)
