@@ -265,7 +265,7 @@ def make_splits(dataset: Dataset, protocol: Protocol, split_seed: int = 42, vali
             mask[test_idx] = True
             parts.append((f"official/u{n}", mask))
     elif protocol.kind == "holdout":
-        mask = rng.random(len(r)) < protocol.fraction
+        mask = rng.random(len(r), dtype=np.float32) < protocol.fraction
         parts.append((f"holdout:{protocol.fraction:g}", mask))
     elif protocol.kind == "kfold":
         fold_of = rng.permutation(len(r)) % protocol.k

@@ -47,7 +47,9 @@ def mfbench_metrics() -> list[MetricSpec]:
 
     A metric with ``needs="ratings"`` is called as ``function(y_true, y_pred)`` on the test
     split's ratings (numpy float32 arrays, predictions already clipped to the rating scale) and
-    returns a float. It must be pure: no state, no printing.
+    returns a float. A metric with ``needs="ranking"`` is called as ``function(topn, k)`` with a
+    ``mfbench.ranking.TopN`` (the top-n lists of the test users that have a relevant item) and
+    the cut-off users ask for as ``NAME@K``. Either must be pure: no state, no printing.
     """
 
 

@@ -77,7 +77,9 @@ class DatasetSpec:
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """A metric a plugin offers: ``function(y_true, y_pred) -> float`` on the test ratings."""
+    """A metric a plugin offers: ``function(y_true, y_pred) -> float`` on the test ratings
+    (``needs="ratings"``), or ``function(topn, k) -> float`` on top-n lists (``needs="ranking"``,
+    see ``mfbench.ranking``)."""
 
     name: str
     function: Callable[..., float]

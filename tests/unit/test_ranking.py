@@ -9,6 +9,7 @@ import pytest
 from _cli import run_cli
 
 from mfbench.data import Ratings, Split
+from mfbench.devices import to_numpy
 from mfbench.errors import MfbenchError
 from mfbench.plan import resolve_metrics
 from mfbench.plugins import get_registry
@@ -129,7 +130,7 @@ def test_block_scores_rank_like_the_predictions(factory, split):
         pass
     users = np.arange(split.train.n_users, dtype=np.int32)
     warm = users[algo.seen_users_]
-    fast = devices_to_numpy(algo._ranking_scores(warm))
+    fast = to_numpy(algo._ranking_scores(warm))
     slow = algo.score_users(warm)
     inside = (slow > split.train.rating_scale[0] + 1e-3) & (slow < split.train.rating_scale[1] - 1e-3)
     np.testing.assert_allclose(fast[inside], slow[inside], rtol=1e-4, atol=1e-4)  # equal where unclipped
@@ -139,12 +140,6 @@ def test_block_scores_rank_like_the_predictions(factory, split):
     seen = set(zip(split.train.users.tolist(), split.train.items.tolist()))
     assert not any((int(u), int(i)) in seen for u, row in zip(users, a) for i in row if i >= 0)
     assert np.all(np.diff(sa, axis=1) <= 0)
-
-
-def devices_to_numpy(a):
-    from mfbench.devices import to_numpy
-
-    return to_numpy(a)
 
 
 def test_top_n_and_metrics_on_a_planted_model(split):

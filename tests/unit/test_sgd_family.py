@@ -91,6 +91,23 @@ def test_masked_gd_refuses_what_does_not_fit(small):
     assert "needs about" in msg and "budget" in msg and "use sgd or adam_sgd" in msg
 
 
+@pytest.mark.parametrize("factory, kw", [(MomentumSGD, dict(lr=0.2)), (AdamSGD, {}), (AdamaxSGD, {})])
+@pytest.mark.parametrize("biased", [True, False])
+def test_minibatch_numba_kernel_equals_the_array_code(small, factory, kw, biased):
+    """Same seed, same shuffle, same batches: the fused numba kernel and the array code (numpy
+    here, cupy on a GPU) give the same losses and factors to float32 tolerance."""
+    args = dict(k=5, epochs=3, batch_size=50, biased=biased, seed=3, **kw)
+    fast, ref = factory(backend="numba", **args), factory(backend="array", **args)
+    np.testing.assert_allclose(train(fast, small), train(ref, small), rtol=1e-4)
+    for name in ("P_", "Q_", "bu_", "bi_"):
+        np.testing.assert_allclose(getattr(fast, name), getattr(ref, name), rtol=1e-4, atol=2e-5)
+
+
+def test_minibatch_backend_is_checked(small):
+    with pytest.raises(MfbenchError, match="use auto, numba or array"):
+        AdamSGD(backend="cuda").prepare(small)
+
+
 def test_minibatch_optimizers_differ_but_all_learn(small):
     algos = [MomentumSGD(k=4, epochs=5, batch_size=64, lr=0.2, seed=0), AdamSGD(k=4, epochs=5, batch_size=64, seed=0),
              AdamaxSGD(k=4, epochs=5, batch_size=64, seed=0)]

@@ -10,7 +10,9 @@ row and move only when the row is in a batch; bias corrections use the global st
   ``w -= lr m_hat / (sqrt(v_hat) + eps)``
 - Adamax (Kingma & Ba 2015, sec. 7.1): ``u = max(b2 u, |g|)``; ``w -= lr / (1 - b1^t) m / (u + eps)``
 
-Written once against the array namespace: numpy on the CPU, cupy on the GPU.
+Two backends with the same rule: a fused numba kernel (``_minibatch_numba.py``, the default on
+the CPU) and array code written once against the array namespace (numpy on the CPU with
+``backend=array``, cupy on the GPU). The tests hold them equal to float32 tolerance.
 """
 
 from __future__ import annotations
@@ -68,13 +70,25 @@ class Adamax(Adam):
 class _MiniBatchMF(BiasedMF):
     """Shared training loop; subclasses name their optimizer's hyper-parameters."""
 
+    def _kernel_args(self) -> tuple[int, float, float, float]:
+        """``(kind, beta1 or momentum, beta2, eps)`` of the numba kernel."""
+        raise NotImplementedError
+
     def _common(self, k: int, epochs: int, batch_size: int, lr: float, reg: float, reg_bias: float, init_std: float,
-                biased: bool) -> None:
+                biased: bool, backend: str = "auto") -> None:
         self.k, self.epochs, self.batch_size, self.lr = k, epochs, batch_size, lr
         self.reg, self.reg_bias, self.init_std, self.biased = reg, reg_bias, init_std, biased
+        self.backend = backend
 
     def _optimizer(self, xp: Any) -> Any:
         raise NotImplementedError
+
+    def _use_numba(self) -> bool:
+        if self.backend not in ("auto", "numba", "array"):
+            raise MfbenchError(f"{type(self).__name__}: backend={self.backend!r}; use auto, numba or array")
+        if self.backend == "numba" and self.device != "cpu":
+            raise MfbenchError(f"{type(self).__name__}: backend=numba runs on the CPU; use backend=auto on {self.device}")
+        return self.device == "cpu" and self.backend != "array"
 
     def _prepare(self, train: Ratings) -> None:
         if self.batch_size < 1 or self.k < 1:
@@ -85,8 +99,39 @@ class _MiniBatchMF(BiasedMF):
         self._rng = np.random.default_rng(self.seed)
         self._opt = self._optimizer(xp)
         self._t = 0
+        if self._use_numba():
+            from . import _minibatch_numba as kernel
+
+            z = np.zeros_like
+            self._state = [z(self.P_), z(self.P_), z(self.Q_), z(self.Q_), z(self.bu_), z(self.bu_), z(self.bi_),
+                           z(self.bi_), z(self.P_), z(self.Q_), z(self.bu_), z(self.bi_),
+                           np.zeros(train.n_users, np.uint8), np.zeros(train.n_items, np.uint8),
+                           np.empty(train.n_users, np.int32), np.empty(train.n_items, np.int32)]
+            self._run_epoch(kernel, np.arange(min(len(self._r), 2), dtype=np.int64), warm_up=True)
+
+    def _run_epoch(self, kernel: Any, perm: np.ndarray, warm_up: bool = False) -> float:
+        """One epoch of the numba kernel over ``perm``; ``warm_up`` compiles it on copies."""
+        kind, b1, b2, eps = self._kernel_args()
+        arrays = [self.P_, self.Q_, self.bu_, self.bi_]
+        state = self._state
+        if warm_up:
+            arrays = [a.copy() for a in arrays]
+            state = [a.copy() for a in state]
+        sse, t = kernel.minibatch_epoch(kind, perm, self._u, self._i, self._r, *arrays, np.float32(self.mu_),
+                                        np.float32(self.reg), np.float32(self.reg_bias), self.biased, self.batch_size,
+                                        float(self.lr), float(b1), float(b2), float(eps), self._t, *state)
+        if not warm_up:
+            self._t = t
+        return sse
 
     def fit(self, train: Ratings, valid: Ratings | None = None) -> Iterator[dict[str, float]]:
+        if self._use_numba():
+            from . import _minibatch_numba as kernel
+
+            for _ in range(self.epochs):
+                perm = self._rng.permutation(len(self._r)).astype(np.int64)
+                yield {"train_loss": self._run_epoch(kernel, perm) / len(self._r)}
+            return
         xp = self.xp
         n = len(self._r)
         f = self.factors
@@ -118,13 +163,18 @@ class MomentumSGD(_MiniBatchMF):
 
     def __init__(self, *, k: int = 64, epochs: int = 30, batch_size: int = 1024, lr: float = 3.0, momentum: float = 0.9,
                  reg: float = 0.1, reg_bias: float = 0.01, init_std: float = 0.1, biased: bool = True,
-                 device: str = "cpu", seed: int = 0):
+                 backend: str = "auto", device: str = "cpu", seed: int = 0):
         super().__init__(device=device, seed=seed)
-        self._common(k, epochs, batch_size, lr, reg, reg_bias, init_std, biased)
+        self._common(k, epochs, batch_size, lr, reg, reg_bias, init_std, biased, backend)
         self.momentum = momentum
 
     def _optimizer(self, xp: Any) -> Any:
         return Momentum(xp, self.lr, self.momentum)
+
+    def _kernel_args(self) -> tuple[int, float, float, float]:
+        from ._minibatch_numba import MOMENTUM
+
+        return MOMENTUM, self.momentum, 0.0, 0.0
 
 
 class AdamSGD(_MiniBatchMF):
@@ -132,13 +182,19 @@ class AdamSGD(_MiniBatchMF):
 
     def __init__(self, *, k: int = 64, epochs: int = 20, batch_size: int = 1024, lr: float = 0.01, beta1: float = 0.9,
                  beta2: float = 0.999, eps: float = 1e-8, reg: float = 0.1, reg_bias: float = 0.01,
-                 init_std: float = 0.1, biased: bool = True, device: str = "cpu", seed: int = 0):
+                 init_std: float = 0.1, biased: bool = True, backend: str = "auto", device: str = "cpu",
+                 seed: int = 0):
         super().__init__(device=device, seed=seed)
-        self._common(k, epochs, batch_size, lr, reg, reg_bias, init_std, biased)
+        self._common(k, epochs, batch_size, lr, reg, reg_bias, init_std, biased, backend)
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
 
     def _optimizer(self, xp: Any) -> Any:
         return Adam(xp, self.lr, self.beta1, self.beta2, self.eps)
+
+    def _kernel_args(self) -> tuple[int, float, float, float]:
+        from ._minibatch_numba import ADAM
+
+        return ADAM, self.beta1, self.beta2, self.eps
 
 
 class AdamaxSGD(AdamSGD):
@@ -146,9 +202,15 @@ class AdamaxSGD(AdamSGD):
 
     def __init__(self, *, k: int = 64, epochs: int = 20, batch_size: int = 1024, lr: float = 0.02, beta1: float = 0.9,
                  beta2: float = 0.999, eps: float = 1e-8, reg: float = 0.1, reg_bias: float = 0.01,
-                 init_std: float = 0.1, biased: bool = True, device: str = "cpu", seed: int = 0):
+                 init_std: float = 0.1, biased: bool = True, backend: str = "auto", device: str = "cpu",
+                 seed: int = 0):
         super().__init__(k=k, epochs=epochs, batch_size=batch_size, lr=lr, beta1=beta1, beta2=beta2, eps=eps, reg=reg,
-                         reg_bias=reg_bias, init_std=init_std, biased=biased, device=device, seed=seed)
+                         reg_bias=reg_bias, init_std=init_std, biased=biased, backend=backend, device=device, seed=seed)
 
     def _optimizer(self, xp: Any) -> Any:
         return Adamax(xp, self.lr, self.beta1, self.beta2, self.eps)
+
+    def _kernel_args(self) -> tuple[int, float, float, float]:
+        from ._minibatch_numba import ADAMAX
+
+        return ADAMAX, self.beta1, self.beta2, self.eps
