@@ -186,3 +186,30 @@ def test_svd_never_densifies_a_matrix_too_big_to_fit():
     (rec,) = LocalExecutor().run([job], lambda e: None)
     assert rec["status"] == "ok", rec["error"]
     assert rec["peak_rss_bytes"] < 1.5 * 2**30, rec["peak_rss_bytes"]
+
+
+@pytest.mark.parametrize("biased", [True, False])
+@pytest.mark.parametrize("weighted", [True, False])
+def test_batched_array_solver_equals_the_numba_cholesky(small, biased, weighted):
+    """The batched array-code solver (the GPU path's, on numpy here) gives the same factors as
+    the numba Cholesky solver after a sweep, within 1e-3 relative; small budgets (many batches)
+    change nothing."""
+    from mfbench_plugins.algorithms import _als_batched
+
+    out = {}
+    for solver in ("cholesky", "batched"):
+        a = ALS(k=6, epochs=1, biased=biased, weighted=weighted, solver=solver, seed=2)
+        a.prepare(small)
+        list(a.fit(small))
+        out[solver] = (a.X_.copy(), a.Y_.copy())
+    for ref, got in zip(out["cholesky"], out["batched"]):
+        np.testing.assert_allclose(got, ref, rtol=1e-3, atol=1e-4)
+    a = ALS(k=6, epochs=1, biased=biased, weighted=weighted, solver="batched", seed=2)
+    a.prepare(small)
+    original = _als_batched.solve_rows_batched.__defaults__
+    _als_batched.solve_rows_batched.__defaults__ = (64,)
+    try:
+        list(a.fit(small))
+    finally:
+        _als_batched.solve_rows_batched.__defaults__ = original
+    np.testing.assert_allclose(a.X_, out["batched"][0], rtol=1e-4, atol=1e-5)

@@ -69,8 +69,9 @@ class ALS(Algorithm):
     biased, reg_bias
         Learn ``mu + b_u + b_i`` with the factors; ``reg_bias`` regularizes the biases.
     solver, cg_steps
-        ``cholesky`` (exact) or ``cg`` (``cg_steps`` conjugate-gradient steps from the current
-        factors, faster at large ``k``).
+        ``cholesky`` (exact, numba with LAPACK), ``cg`` (``cg_steps`` conjugate-gradient steps
+        from the current factors, faster at large ``k``), or ``batched`` (exact, batched array
+        code: the solver of the GPU path, run here on numpy).
     init_std
         Standard deviation of the normal initial factors.
     threads
@@ -88,8 +89,8 @@ class ALS(Algorithm):
         self.init_std, self.threads = init_std, threads
 
     def _prepare(self, train: Ratings) -> None:
-        if self.solver not in ("cholesky", "cg"):
-            raise MfbenchError(f"als: solver {self.solver!r} is not one of cholesky, cg")
+        if self.solver not in ("cholesky", "cg", "batched"):
+            raise MfbenchError(f"als: solver {self.solver!r} is not one of cholesky, cg, batched")
         if self.k < 1:
             raise MfbenchError(f"als: k must be at least 1, got {self.k}")
         self.mu_ = np.float32(train.values.mean() if self.biased else 0.0)
@@ -142,6 +143,10 @@ class ALS(Algorithm):
         with threadpool_limits(1):  # BLAS inside parallel row solves must not spawn threads of its own
             if self.solver == "cholesky":
                 solve_rows(indptr, indices, tgt, design, rows, reg, self.weighted, bias_reg, self.biased, *LAPACK)
+            elif self.solver == "batched":
+                from ._als_batched import solve_rows_batched
+
+                solve_rows_batched(np, indptr, indices, tgt, design, rows, reg, self.weighted, bias_reg, self.biased)
             else:
                 cg_rows(indptr, indices, tgt, design, rows, reg, self.weighted, bias_reg, self.biased, self.cg_steps)
         if self.biased:
