@@ -12,33 +12,7 @@ import pandas as pd
 from mfbench.data import Ratings
 from mfbench.errors import DataError
 
-__all__ = ["read_ratings", "read_table", "ratings_from_frame"]
-
-
-def read_table(path: Path, sep: str, names: Sequence[str] | None, header: bool, encoding: str = "utf-8") -> pd.DataFrame:
-    """Read a delimited file as text columns; malformed rows raise ``DataError`` with the line."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: the file is empty")
-    try:
-        df = pd.read_csv(path, sep=sep, header=0 if header else None, names=None if header else names,
-                         dtype=str, engine="c" if len(sep) == 1 else "python",
-                         encoding=encoding, keep_default_na=False, skip_blank_lines=True)
-    except pd.errors.ParserError as exc:
-        m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
-        if m:
-            raise DataError(f"{path}:{m.group(2)}: expected {m.group(1)} fields, found {m.group(3)} "
-                            f"(separator {sep!r}); fix or remove that line") from None
-        raise DataError(f"{path}: cannot parse: {exc}") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not {encoding} text ({exc.reason} at byte {exc.start})") from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: the file is empty") from None
-    if len(df) == 0:
-        raise DataError(f"{path}: no ratings (only a header or blank lines)")
-    return df
+__all__ = ["read_ratings", "open_text"]
 
 
 def _numeric(df: pd.DataFrame, col: str, path: Path, header: bool, kind: str) -> np.ndarray:
@@ -51,16 +25,6 @@ def _numeric(df: pd.DataFrame, col: str, path: Path, header: bool, kind: str) ->
         raise DataError(f"{path}:{line}: {kind} {df[col].iloc[row]!r} in column {col!r} is not a number; "
                         "fix or remove that line")
     return values.to_numpy()
-
-
-def ratings_from_frame(df: pd.DataFrame, path: Path, user: str, item: str, rating: str, timestamp: str | None,
-                       header: bool, rating_scale: tuple[float, float] | None = None) -> tuple[Ratings, int]:
-    """Build ``Ratings`` from text columns; returns it and the number of duplicate pairs resolved.
-
-    Duplicate (user, item) pairs keep the last rating by timestamp (by file order without one).
-    """
-    users, items, values, ts = _check_frame(df, path, user, item, rating, timestamp, header)
-    return _from_columns(users, items, values, ts, rating_scale)
 
 
 def _check_frame(df: pd.DataFrame, path: Path, user: str, item: str, rating: str, timestamp: str | None,

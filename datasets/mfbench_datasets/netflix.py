@@ -48,11 +48,9 @@ def rating_files(folder: Path) -> list[Path]:
 
 def read_netflix(files: list[Path]):
     """Parse ``files`` into ``(ratings, duplicates resolved)``."""
-    sizes = []
-    for path in files:
-        buf = np.fromfile(path, np.uint8)
-        sizes.append(int(np.count_nonzero(buf == 10)) + 1)
-    total = sum(sizes)
+    # a rating line the parser accepts has at least 12 bytes ("1,1,2005-1-1"): a bound that needs
+    # no first pass; the pages of the unused tail are never written, so they take no memory
+    total = sum(Path(p).stat().st_size // 12 + 1 for p in files)
     users = np.empty(total, np.int32)
     items = np.empty(total, np.int32)
     values = np.empty(total, np.float32)

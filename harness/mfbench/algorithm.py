@@ -160,6 +160,9 @@ class Algorithm:
         if block is None:
             return self.score_users(users)
         xp = devices.array_namespace_of(block)
+        cold_items = np.flatnonzero(~self.seen_items_)
+        if warm.all() and not len(cold_items):
+            return xp.asarray(block, dtype=xp.float32)
         b = self.baseline_
         base = xp.asarray(b.mu + b.item_bias, dtype=xp.float32)[None, :] + xp.asarray(b.user_bias[users], dtype=xp.float32)[:, None]
         if warm.all():
@@ -167,8 +170,8 @@ class Algorithm:
         else:
             scores = base.copy()
             scores[xp.asarray(np.flatnonzero(warm))] = block
-        cold_items = xp.asarray(np.flatnonzero(~self.seen_items_))
         if len(cold_items):
+            cold_items = xp.asarray(cold_items)
             scores[:, cold_items] = base[:, cold_items]
         return scores
 

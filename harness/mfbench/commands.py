@@ -133,15 +133,13 @@ def describe_command(name: str, data_dir: Path | None, data_params: tuple[str, .
     """Load one dataset and print what it holds."""
     import json
 
-    from .plan import parse_assignments
+    from .plan import load_dataset, parse_assignments, require_argument
 
-    registry = get_registry()
-    spec = registry.dataset(name)
+    spec = get_registry().dataset(name)
     base = name.split(":", 1)[0]
-    if spec.parametric and ":" not in name:
-        raise MfbenchError(f"dataset {name!r} needs an argument: {name}:VALUE ({spec.description})")
+    require_argument(name, spec, how="")
     options = parse_assignments(data_params, {base: spec.options}, "--data-param").get(base, {})
-    dataset = spec.loader(name.split(":", 1)[1] if spec.parametric else None, data_dir, **options)
+    dataset = load_dataset(name, spec, data_dir, options)
     info = dataset.describe()
     info["description"] = spec.description
     info["default_split"] = spec.default_split

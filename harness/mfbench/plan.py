@@ -138,6 +138,17 @@ def resolve_metrics(names: Sequence[str], registry: Registry) -> tuple[dict[str,
     return rating, ranking, columns
 
 
+def require_argument(name: str, spec: Any, how: str = "--dataset ") -> None:
+    """A parametric dataset (``file``) must be named with its argument (``file:PATH``)."""
+    if spec.parametric and ":" not in name:
+        raise MfbenchError(f"dataset {name!r} needs an argument: {how}{name}:VALUE ({spec.description})")
+
+
+def load_dataset(name: str, spec: Any, data_dir: Path | None, options: dict[str, Any]) -> Dataset:
+    """Call ``spec``'s loader for ``name`` (``NAME`` or ``NAME:ARG``) with its options."""
+    return spec.loader(name.split(":", 1)[1] if spec.parametric else None, data_dir, **options)
+
+
 def plan_run(req: RunRequest, registry: Registry, run_id: str) -> Plan:
     """Validate names, devices and parameters, then load data and expand the cells."""
     if not req.algorithms:
@@ -155,8 +166,7 @@ def plan_run(req: RunRequest, registry: Registry, run_id: str) -> Plan:
     data_params = parse_assignments(req.data_params, dataset_defaults, "--data-param")
     protocols = {}
     for name, spec in dspecs.items():
-        if spec.parametric and ":" not in name:
-            raise MfbenchError(f"dataset {name!r} needs an argument: --dataset {name}:VALUE ({spec.description})")
+        require_argument(name, spec)
         protocols[name] = parse_protocol(req.folds or spec.default_split)
     if req.repeats < 1:
         raise MfbenchError(f"--repeats {req.repeats}: at least 1")
@@ -167,8 +177,7 @@ def plan_run(req: RunRequest, registry: Registry, run_id: str) -> Plan:
     jobs: list[Job] = []
     loaded: dict[str, Dataset] = {}
     for dname, spec in dspecs.items():
-        arg = dname.split(":", 1)[1] if spec.parametric else None
-        dataset = spec.loader(arg, req.data_dir, **data_params.get(dname.split(":", 1)[0], {}))
+        dataset = load_dataset(dname, spec, req.data_dir, data_params.get(dname.split(":", 1)[0], {}))
         loaded[dname] = dataset
         for split in make_splits(dataset, protocols[dname], req.split_seed, req.valid_fraction):
             for aname, aspec in algos.items():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -62,8 +63,13 @@ class TopN:
         """Boolean ``(m, k)``: whether the item at each rank is relevant."""
         if k > self.items.shape[1]:
             raise ValueError(f"cut-off {k} exceeds the {self.items.shape[1]} items recommended per user")
-        top = self.items[:, :k]
-        m = len(self.users)
+        return self._hits[:, :k]
+
+    @cached_property
+    def _hits(self) -> np.ndarray:
+        """``hits`` at the full list length, computed once for every metric and cut-off."""
+        top = self.items
+        m, k = top.shape
         keys = self.rel_items.astype(np.int64) + np.repeat(np.arange(m, dtype=np.int64), self.n_relevant) * (self.n_items + 1)
         query = (top.astype(np.int64) + np.arange(m, dtype=np.int64)[:, None] * (self.n_items + 1)).ravel()
         pos = np.searchsorted(keys, query)

@@ -30,6 +30,21 @@ def _step(kind, w, m, v, g, lr, b1, b2, eps, c1, c2):
     return w - lr / c1 * m / (v + eps), m, v
 
 
+@njit(cache=True, inline="always")
+def _step_rows(kind, rows, n_rows, W, M, V, G, b, mb, vb, gb, mark, biased, scale, lr, b1, b2, eps, c1, c2):
+    """Step the ``n_rows`` touched rows of one side (factors ``W`` and bias ``b``) and clear their
+    accumulators and marks."""
+    for a in range(n_rows):
+        r = rows[a]
+        for f in range(W.shape[1]):
+            W[r, f], M[r, f], V[r, f] = _step(kind, W[r, f], M[r, f], V[r, f], G[r, f] * scale, lr, b1, b2, eps, c1, c2)
+            G[r, f] = 0
+        if biased:
+            b[r], mb[r], vb[r] = _step(kind, b[r], mb[r], vb[r], gb[r] * scale, lr, b1, b2, eps, c1, c2)
+            gb[r] = 0
+        mark[r] = 0
+
+
 @njit(cache=True)
 def minibatch_epoch(kind, perm, users, items, values, P, Q, bu, bi, mu, reg, reg_bias, biased, batch, lr, b1, b2,
                     eps, t, mP, vP, mQ, vQ, mbu, vbu, mbi, vbi, gP, gQ, gbu, gbi, mark_u, mark_i, rows_u, rows_i):
@@ -69,24 +84,6 @@ def minibatch_epoch(kind, perm, users, items, values, P, Q, bu, bi, mu, reg, reg
         scale = np.float32(1.0 / (stop - start))
         c1 = 1.0 - b1 ** t
         c2 = 1.0 - b2 ** t
-        for a in range(nu):
-            u = rows_u[a]
-            for f in range(k):
-                P[u, f], mP[u, f], vP[u, f] = _step(kind, P[u, f], mP[u, f], vP[u, f], gP[u, f] * scale, lr, b1, b2,
-                                                    eps, c1, c2)
-                gP[u, f] = 0
-            if biased:
-                bu[u], mbu[u], vbu[u] = _step(kind, bu[u], mbu[u], vbu[u], gbu[u] * scale, lr, b1, b2, eps, c1, c2)
-                gbu[u] = 0
-            mark_u[u] = 0
-        for a in range(ni):
-            i = rows_i[a]
-            for f in range(k):
-                Q[i, f], mQ[i, f], vQ[i, f] = _step(kind, Q[i, f], mQ[i, f], vQ[i, f], gQ[i, f] * scale, lr, b1, b2,
-                                                    eps, c1, c2)
-                gQ[i, f] = 0
-            if biased:
-                bi[i], mbi[i], vbi[i] = _step(kind, bi[i], mbi[i], vbi[i], gbi[i] * scale, lr, b1, b2, eps, c1, c2)
-                gbi[i] = 0
-            mark_i[i] = 0
+        _step_rows(kind, rows_u, nu, P, mP, vP, gP, bu, mbu, vbu, gbu, mark_u, biased, scale, lr, b1, b2, eps, c1, c2)
+        _step_rows(kind, rows_i, ni, Q, mQ, vQ, gQ, bi, mbi, vbi, gbi, mark_i, biased, scale, lr, b1, b2, eps, c1, c2)
     return sse, t
