@@ -1,0 +1,99 @@
+"""``sgd`` against LIBMF, the anchor of per-rating SGD on the CPU, on the same 10M uniform ratings
+in one run: epoch throughput of both at k = 32, 64, 128 with 1 and 2 threads, their ratio, and each
+one's 2-thread speed-up. ``sgd`` must reach 0.8x LIBMF's throughput in every cell, and 1.8x its own
+one-thread throughput with two threads.
+
+LIBMF is built here from its C++ source with the flags of its own Makefile (AVX kernels, OpenMP).
+Point ``MFBENCH_LIBMF_SRC`` at a folder holding its ``mf.cpp`` and ``mf.h``: a clone of
+https://github.com/cjlin1/libmf, or the ``src_cpp`` folder of the ``libmf`` sdist
+(``pip download --no-deps --no-binary :all: libmf``). Both run LIBMF's default update: AdaGrad
+steps per row, lambda 0.1, eta 0.1; ``sgd`` adds the two bias terms LIBMF does not learn.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _bench import epoch_runner
+
+from mfbench_plugins.algorithms.sgd import SGD
+
+LIBMF_FLAGS = ["-O3", "-std=c++11", "-march=native", "-pthread", "-DUSEAVX", "-mavx", "-fopenmp", "-DUSEOMP"]
+#: the grid LIBMF uses by default (nr_bins)
+LIBMF_BINS = 20
+#: the issue's floor: mfbench's epoch throughput over LIBMF's, in every cell
+MIN_RATIO = 0.8
+#: and its floor on the 2-thread speed-up of ``sgd``
+MIN_SPEEDUP = 1.8
+
+
+@pytest.fixture(scope="session")
+def libmf_driver(tmp_path_factory):
+    src = os.environ.get("MFBENCH_LIBMF_SRC")
+    if not src:
+        pytest.skip("set MFBENCH_LIBMF_SRC to a folder with LIBMF's mf.cpp and mf.h (see this module's docstring)")
+    src = Path(src)
+    missing = [name for name in ("mf.cpp", "mf.h") if not (src / name).is_file()]
+    if missing:
+        pytest.fail(f"MFBENCH_LIBMF_SRC={src} lacks {', '.join(missing)}")
+    cxx = shutil.which(os.environ.get("CXX", "g++"))
+    if cxx is None:
+        pytest.skip("no C++ compiler (set CXX)")
+    out = tmp_path_factory.mktemp("libmf") / "libmf_driver"
+    driver = Path(__file__).with_name("libmf_driver.cpp")
+    subprocess.run([cxx, *LIBMF_FLAGS, f"-I{src}", str(src / "mf.cpp"), str(driver), "-o", str(out)], check=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def uniform_10m_files(uniform_10m, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ratings")
+    uniform_10m.users.astype(np.int32).tofile(folder / "users.i32")
+    uniform_10m.items.astype(np.int32).tofile(folder / "items.i32")
+    uniform_10m.values.astype(np.float32).tofile(folder / "values.f32")
+    return folder
+
+
+def libmf_epoch(driver, folder, ratings, k, threads):
+    out = subprocess.run([str(driver), str(folder), str(ratings.n_users), str(ratings.n_items), str(k), str(threads),
+                          str(LIBMF_BINS)], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)["epoch_seconds"]
+
+
+def mfbench_epoch(ratings, k, threads, rounds=3):
+    run_epoch = epoch_runner(SGD(k=k, threads=threads, seed=0), ratings)
+    run_epoch()  # warm the caches and the thread pool
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        run_epoch()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+@pytest.mark.parametrize("k", [32, 64, 128])
+def test_sgd_against_libmf(benchmark, libmf_driver, uniform_10m, uniform_10m_files, k):
+    n = len(uniform_10m)
+
+    def measure():
+        return {(who, t): fn(t) for t in (1, 2) for who, fn in (
+            ("libmf", lambda t: libmf_epoch(libmf_driver, uniform_10m_files, uniform_10m, k, t)),
+            ("mfbench", lambda t: mfbench_epoch(uniform_10m, k, t)))}
+
+    seconds = benchmark.pedantic(measure, rounds=1, iterations=1)
+    rate = {key: n / s / 1e6 for key, s in seconds.items()}
+    ratio = {t: rate["mfbench", t] / rate["libmf", t] for t in (1, 2)}
+    speedup = {who: rate[who, 2] / rate[who, 1] for who in ("libmf", "mfbench")}
+    benchmark.extra_info.update({"M_ratings_per_s": {f"{w}/{t}": round(r, 2) for (w, t), r in rate.items()},
+                                 "ratio": ratio, "speedup_2_threads": speedup})
+    print(f"\nk={k}  M ratings/s per epoch (1 thread / 2 threads): "
+          f"libmf {rate['libmf', 1]:.1f} / {rate['libmf', 2]:.1f}, mfbench {rate['mfbench', 1]:.1f} / "
+          f"{rate['mfbench', 2]:.1f}; mfbench/libmf {ratio[1]:.2f} / {ratio[2]:.2f}; "
+          f"2-thread speed-up libmf {speedup['libmf']:.2f}, mfbench {speedup['mfbench']:.2f}")
+    assert min(ratio.values()) >= MIN_RATIO, ratio
+    assert speedup["mfbench"] >= MIN_SPEEDUP, speedup
