@@ -18,7 +18,9 @@ SETTINGS: dict[str, dict] = {
     "global_mean": {"expected_rmse": (0.5, 1.5)},
     "biases": {"expected_rmse": (0.3, 1.0)},
     # the planted test part has cold users and items (baseline-predicted), so 0.45 is near the floor here
-    "sgd": {"params": {"k": 8, "epochs": 20}, "expected_rmse": (0.3, 0.55)},
+    "sgd": {"params": {"k": 8, "epochs": 20}, "expected_rmse": (0.3, 0.55),
+            "expected_failures": {"check_devices_agree": "lock-free GPU SGD applies the ratings in another order; its "
+                                  "parity with the CPU is by test RMSE and by a one-warp run (tests/unit/test_gpu_sgd.py)"}},
     "momentum_sgd": {"params": {"k": 8, "epochs": 20, "batch_size": 256}, "expected_rmse": (0.3, 0.55)},
     "adam_sgd": {"params": {"k": 8, "epochs": 20, "batch_size": 256}, "expected_rmse": (0.3, 0.55)},
     "adamax_sgd": {"params": {"k": 8, "epochs": 20, "batch_size": 256}, "expected_rmse": (0.3, 0.55)},

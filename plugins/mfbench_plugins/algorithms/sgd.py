@@ -14,11 +14,16 @@ sorted by user for cache locality (LIBMF). Training runs on row-permuted copies 
 in which each block's rows are contiguous, so blocks running at once touch disjoint memory. The
 schedule makes results independent of the thread count. ``backend="python"`` runs the same updates in the same order in plain Python: the
 readable reference and the test oracle of the numba kernel (small data only).
+
+On the GPU (``backend="cuda"``, the default there) the same update runs as the CUDA kernel of
+``_sgd_cuda.cu``: one warp per rating, lock-free across warps (Hogwild; cuMF_SGD's scheme), over
+a permutation of the ratings drawn on the device each epoch. Its result depends on the order in
+which warps meet, so it matches the CPU run in accuracy, not bit for bit.
 """
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -113,7 +118,11 @@ class SGD(BiasedMF):
     adaptive
         Per-row AdaGrad step sizes (LIBMF).
     backend
-        ``numba`` (parallel, float32) or ``python`` (the reference loop; small data only).
+        ``auto`` (``numba`` on the CPU, ``cuda`` on the GPU), ``numba`` (parallel, float32),
+        ``python`` (the reference loop; small data only) or ``cuda`` (the GPU kernel).
+    half
+        ``cuda`` only: store the factors in IEEE half precision (arithmetic stays float32),
+        halving the memory traffic of an epoch.
     threads
         numba threads for the blocks of a stratum; 0 uses numba's default (all cores).
     blocks
@@ -122,21 +131,37 @@ class SGD(BiasedMF):
 
     def __init__(self, *, k: int = 100, epochs: int = 20, lr: float = 0.1, lr_decay: float = 1.0, reg: float = 0.1,
                  reg_bias: float = 0.01, init_std: float = 0.1, biased: bool = True, adaptive: bool = True,
-                 backend: str = "numba", threads: int = 0, blocks: int = 8, device: str = "cpu", seed: int = 0):
+                 backend: str = "auto", half: bool = False, threads: int = 0, blocks: int = 8, device: str = "cpu",
+                 seed: int = 0):
         super().__init__(device=device, seed=seed)
         self.k, self.epochs, self.lr, self.lr_decay = k, epochs, lr, lr_decay
         self.reg, self.reg_bias, self.init_std = reg, reg_bias, init_std
         self.biased, self.adaptive = biased, adaptive
-        self.backend, self.threads, self.blocks = backend, threads, blocks
+        self.backend, self.half, self.threads, self.blocks = backend, half, threads, blocks
+
+    @property
+    def _backend(self) -> str:
+        if self.backend == "auto":
+            return "cuda" if self.device == "gpu" else "numba"
+        return self.backend
 
     def _prepare(self, train: Ratings) -> None:
-        if self.backend not in ("numba", "python"):
-            raise MfbenchError(f"sgd: backend {self.backend!r} is not one of numba, python")
-        if self.backend == "python" and len(train) > PYTHON_BACKEND_LIMIT:
+        backend = self._backend
+        if backend not in ("numba", "python", "cuda"):
+            raise MfbenchError(f"sgd: backend {self.backend!r} is not one of auto, numba, python, cuda")
+        if (backend == "cuda") != (self.device == "gpu"):
+            raise MfbenchError(f"sgd: backend={backend} runs on the {'gpu' if backend == 'cuda' else 'cpu'}, "
+                               f"not on device={self.device}; use backend=auto")
+        if self.half and backend != "cuda":
+            raise MfbenchError("sgd: half=true is a storage option of the GPU kernel (backend=cuda)")
+        if backend == "python" and len(train) > PYTHON_BACKEND_LIMIT:
             raise MfbenchError(f"sgd: backend=python is the reference loop for small data ({len(train):,} ratings "
                                f"> {PYTHON_BACKEND_LIMIT:,}); use backend=numba")
         if self.k < 1 or self.blocks < 1:
             raise MfbenchError(f"sgd: k and blocks must be at least 1 (k={self.k}, blocks={self.blocks})")
+        if backend == "cuda":
+            self._prepare_cuda(train)
+            return
         self._rng = np.random.default_rng(self.seed)
         order, self._ptr, self._perm_u, self._perm_i = block_order(train.users, train.items, train.n_users,
                                                                    train.n_items, self.blocks, self._rng)
@@ -149,9 +174,32 @@ class SGD(BiasedMF):
         self._work = Factors(f.P[inv_u], f.Q[inv_i], f.bu[inv_u], f.bi[inv_i], f.mu)
         self._G = {"p": np.ones(train.n_users, np.float32), "q": np.ones(train.n_items, np.float32),
                    "bu": np.ones(train.n_users, np.float32), "bi": np.ones(train.n_items, np.float32)}
-        if self.backend == "numba":
+        if backend == "numba":
             set_numba_threads(self.threads)
             self._run_epoch(np.zeros(0, np.int64), 0.0)  # compile (or load from cache) now, not in epoch 1
+
+    def _prepare_cuda(self, train: Ratings) -> None:
+        """Training data and factors to the device (timed in prepare), the kernel compiled."""
+        from ._sgd_cuda import kernel
+
+        xp = self.xp
+        self._u, self._i = xp.asarray(train.users, dtype=xp.int32), xp.asarray(train.items, dtype=xp.int32)
+        self._r = xp.asarray(train.values, dtype=xp.float32)
+        f = self._init_factors(train)
+        storage = xp.float16 if self.half else xp.float32
+        self._work = Factors(f.P.astype(storage, copy=self.half), f.Q.astype(storage, copy=self.half), f.bu, f.bi, f.mu)
+        self._G = {name: xp.ones(n, xp.float32) for name, n in
+                   (("p", train.n_users), ("q", train.n_items), ("bu", train.n_users), ("bi", train.n_items))}
+        self._device_rng = xp.random.RandomState(self.seed)
+        kernel(self.half)  # compile (or load from cupy's cache) now, not in epoch 1
+        self._cuda_epoch(xp.zeros(0, xp.int64), 0.0)
+
+    def _cuda_epoch(self, order: Any, lr: float) -> float:
+        from ._sgd_cuda import epoch
+
+        w = self._work
+        return epoch(order, self._u, self._i, self._r, w.P, w.Q, w.bu, w.bi, self._G, w.mu, lr, self.reg,
+                     self.reg_bias, self.biased, self.adaptive)
 
     def _run_epoch(self, strata: np.ndarray, lr: float) -> float:
         G = self._G
@@ -168,17 +216,28 @@ class SGD(BiasedMF):
     def _sync(self) -> None:
         """Copy the permuted working rows back into the model's arrays (user ``u`` is row ``perm_u[u]``)."""
         w = self._work
+        if self._backend == "cuda":  # the GPU trains the model's own arrays, or half copies of them
+            if self.half:
+                self.P_[...] = w.P.astype(self.P_.dtype)
+                self.Q_[...] = w.Q.astype(self.Q_.dtype)
+            return
         np.take(w.P, self._perm_u, axis=0, out=self.P_)
         np.take(w.Q, self._perm_i, axis=0, out=self.Q_)
         np.take(w.bu, self._perm_u, out=self.bu_)
         np.take(w.bi, self._perm_i, out=self.bi_)
 
+    def _epoch(self, lr: float) -> float:
+        """One epoch in a fresh seeded order: strata on the CPU, a permutation of the ratings on the GPU."""
+        if self._backend == "cuda":
+            return self._cuda_epoch(self._device_rng.permutation(len(self._r)).astype(self.xp.int64, copy=False), lr)
+        return self._run_epoch(self._rng.permutation(self.blocks).astype(np.int64), lr)
+
     def fit(self, train: Ratings, valid: Ratings | None = None) -> Iterator[dict[str, float]]:
-        set_numba_threads(self.threads)
+        if self._backend != "cuda":
+            set_numba_threads(self.threads)
         lr = self.lr
         for _ in range(self.epochs):
-            strata = self._rng.permutation(self.blocks).astype(np.int64)
-            sse = self._run_epoch(strata, lr)
+            sse = self._epoch(lr)
             lr *= self.lr_decay
             self._sync()
             yield {"train_loss": sse / max(len(self._r), 1)}
