@@ -12,6 +12,10 @@ Biases ride along as two extra columns: ``[p_u, b_u, 1] . [q_i, 1, b_i]``, so a 
 solves factors and bias together. Each half-sweep only lowers ``L`` (exact solves). Data sits in
 CSR by user and by item, built once in ``prepare``; the per-row solves run on ``threads``
 threads with numba, independent of each other.
+
+On the GPU the factors, the CSR columns and targets live on the device (moved in ``prepare``),
+the row systems are built and solved in batches there (``_als_batched``: a batched ``Y^T Y`` and
+``solve``), and the loss is taken there in chunks; only the CSR row offsets stay on the host.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from mfbench.algorithm import Algorithm
 from mfbench.data import Ratings
 from mfbench.errors import MfbenchError
 
+from mfbench.devices import array_namespace_of, synchronize
+
 from ._mf import set_numba_threads
 
 __all__ = ["ALS", "als_loss"]
@@ -38,19 +44,38 @@ def als_loss(users, items, values, X, Y, mu, reg, reg_bias, weighted, biased) ->
                  weighted, biased)
 
 
-def _loss(indptr, indices, targets, X, Y, reg, reg_bias, weighted, biased) -> float:
-    from ._als_numba import squared_error
-
+def _loss(indptr, indices, targets, X, Y, reg, reg_bias, weighted, biased, rows=None) -> float:
+    """``L`` from a CSR by rows of ``X``: through the numba kernel, or, given ``rows`` (each
+    rating's row), through chunked array code in the namespace of ``X`` (the device path)."""
+    xp = array_namespace_of(X)
     k = X.shape[1] - (2 if biased else 0)
-    n_u = np.diff(indptr)
-    n_i = np.bincount(indices, minlength=Y.shape[0])
+    n_u = xp.asarray(np.diff(indptr))
+    n_i = xp.bincount(indices, minlength=Y.shape[0])
     if not weighted:
-        n_u, n_i = (n_u > 0).astype(np.int64), (n_i > 0).astype(np.int64)
-    total = squared_error(indptr, indices, targets, X, Y)
-    total += reg * (n_u @ (X[:, :k].astype(np.float64) ** 2).sum(1) + n_i @ (Y[:, :k].astype(np.float64) ** 2).sum(1))
+        n_u, n_i = (n_u > 0).astype(xp.int64), (n_i > 0).astype(xp.int64)
+    if rows is None:
+        from ._als_numba import squared_error
+
+        total = squared_error(indptr, indices, targets, X, Y)
+    else:
+        total = _squared_error_chunked(xp, rows, indices, targets, X, Y)
+    f64 = xp.float64
+    total += reg * float(n_u.astype(f64) @ (X[:, :k].astype(f64) ** 2).sum(1)
+                         + n_i.astype(f64) @ (Y[:, :k].astype(f64) ** 2).sum(1))
     if biased:
-        total += reg_bias * (n_u @ X[:, k].astype(np.float64) ** 2 + n_i @ Y[:, k + 1].astype(np.float64) ** 2)
+        total += reg_bias * float(n_u.astype(f64) @ X[:, k].astype(f64) ** 2
+                                  + n_i.astype(f64) @ Y[:, k + 1].astype(f64) ** 2)
     return 0.5 * float(total)
+
+
+def _squared_error_chunked(xp, rows, indices, targets, X, Y, chunk: int = 1 << 22) -> float:
+    """``sum (t - x_row . y_col)^2`` in float64, ``chunk`` ratings at a time (bounded gathers)."""
+    total = 0.0
+    for start in range(0, int(targets.shape[0]), chunk):
+        sl = slice(start, start + chunk)
+        e = targets[sl] - (X[rows[sl]] * Y[indices[sl]]).sum(axis=1)
+        total += float((e.astype(xp.float64) ** 2).sum())
+    return total
 
 
 class ALS(Algorithm):
@@ -71,7 +96,8 @@ class ALS(Algorithm):
     solver, cg_steps
         ``cholesky`` (exact, numba with LAPACK), ``cg`` (``cg_steps`` conjugate-gradient steps
         from the current factors, faster at large ``k``), or ``batched`` (exact, batched array
-        code: the solver of the GPU path, run here on numpy).
+        code, run here on numpy). On the GPU, ``cholesky`` and ``batched`` both solve exactly in
+        batches on the device; ``cg`` is CPU-only.
     init_std
         Standard deviation of the normal initial factors.
     threads
@@ -93,6 +119,10 @@ class ALS(Algorithm):
             raise MfbenchError(f"als: solver {self.solver!r} is not one of cholesky, cg, batched")
         if self.k < 1:
             raise MfbenchError(f"als: k must be at least 1, got {self.k}")
+        if self.device == "gpu" and self.solver == "cg":
+            raise MfbenchError("als: solver=cg runs on the CPU only; on the GPU use solver=cholesky (exact, batched "
+                               "on the device)")
+        xp = self.xp
         self.mu_ = np.float32(train.values.mean() if self.biased else 0.0)
         rng = np.random.default_rng(self.seed)
         kk = self.k + (2 if self.biased else 0)
@@ -103,15 +133,21 @@ class ALS(Algorithm):
             X[:, self.k + 1] = 1.0
             Y[:, self.k] = 1.0
             Y[:, self.k + 1] = 0.0
-        self.X_, self.Y_ = X, Y
+        self.X_, self.Y_ = xp.asarray(X), xp.asarray(Y)
         resid = (train.values - self.mu_).astype(np.float32)
         by_user = sparse.csr_matrix((resid, (train.users, train.items)), shape=(train.n_users, train.n_items))
         by_item = by_user.T.tocsr()
         by_user.sort_indices()
         by_item.sort_indices()
-        self._csr_u = (by_user.indptr.astype(np.int64), by_user.indices.astype(np.int32), by_user.data)
-        self._csr_i = (by_item.indptr.astype(np.int64), by_item.indices.astype(np.int32), by_item.data)
+        # row offsets stay on the host (they plan the batches); columns and targets go to the device
+        self._csr_u = (by_user.indptr.astype(np.int64), xp.asarray(by_user.indices.astype(np.int32)),
+                       xp.asarray(by_user.data))
+        self._csr_i = (by_item.indptr.astype(np.int64), xp.asarray(by_item.indices.astype(np.int32)),
+                       xp.asarray(by_item.data))
         self._train = train
+        if xp is not np:  # each rating's user, for the chunked loss on the device
+            self._rows_u = xp.asarray(np.repeat(np.arange(train.n_users, dtype=np.int32), np.diff(by_user.indptr)))
+            return
         set_numba_threads(self.threads)
         # compile the kernels (or load them from numba's cache) here, not in the first epoch
         empty = (np.zeros(2, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32))  # one row, no ratings
@@ -124,22 +160,32 @@ class ALS(Algorithm):
         Biased: users solve ``[p_u, b_u]`` against design rows ``[q_i, 1]`` and targets
         ``r - mu - b_i``; items solve ``[q_i, b_i]`` against ``[p_u, 1]`` and ``r - mu - b_u``.
         """
+        indptr, indices, targets = csr
+        xp, k = self.xp, self.k
+        if self.biased:
+            # users: X=[p,b_u,1], Y=[q,1,b_i]; items: X=[q,1,b_i], Y=[p,b_u,1]
+            own_bias, other_bias, other_const = (k, k + 1, k) if side == "users" else (k + 1, k, k + 1)
+            unknown = xp.asarray(np.r_[np.arange(k), own_bias])
+            design = xp.ascontiguousarray(Y[:, xp.asarray(np.r_[np.arange(k), other_const])])
+            rows = xp.ascontiguousarray(X[:, unknown])
+            tgt = (targets - Y[indices, other_bias]).astype(xp.float32)
+        else:
+            design, rows, tgt = Y, X, targets
+        reg, bias_reg = np.float32(self.reg), np.float32(self.reg_bias)
+        if xp is not np:  # the device solver, whichever exact solver was named
+            from ._als_batched import solve_rows_batched
+
+            solve_rows_batched(xp, indptr, indices, tgt, design, rows, reg, self.weighted, bias_reg, self.biased)
+        else:
+            self._half_cpu(indptr, indices, tgt, design, rows, reg, bias_reg)
+        if self.biased:
+            X[:, unknown] = rows
+
+    def _half_cpu(self, indptr, indices, tgt, design, rows, reg, bias_reg) -> None:
         from threadpoolctl import threadpool_limits
 
         from ._als_numba import LAPACK, cg_rows, solve_rows
 
-        indptr, indices, targets = csr
-        k = self.k
-        if self.biased:
-            # users: X=[p,b_u,1], Y=[q,1,b_i]; items: X=[q,1,b_i], Y=[p,b_u,1]
-            own_bias, other_bias, other_const = (k, k + 1, k) if side == "users" else (k + 1, k, k + 1)
-            unknown = np.r_[np.arange(k), own_bias]
-            design = np.ascontiguousarray(Y[:, np.r_[np.arange(k), other_const]])
-            rows = np.ascontiguousarray(X[:, unknown])
-            tgt = (targets - Y[indices, other_bias]).astype(np.float32)
-        else:
-            design, rows, tgt = Y, X, targets
-        reg, bias_reg = np.float32(self.reg), np.float32(self.reg_bias)
         with threadpool_limits(1):  # BLAS inside parallel row solves must not spawn threads of its own
             if self.solver == "cholesky":
                 solve_rows(indptr, indices, tgt, design, rows, reg, self.weighted, bias_reg, self.biased, *LAPACK)
@@ -149,24 +195,27 @@ class ALS(Algorithm):
                 solve_rows_batched(np, indptr, indices, tgt, design, rows, reg, self.weighted, bias_reg, self.biased)
             else:
                 cg_rows(indptr, indices, tgt, design, rows, reg, self.weighted, bias_reg, self.biased, self.cg_steps)
-        if self.biased:
-            X[:, unknown] = rows
 
     def fit(self, train: Ratings, valid: Ratings | None = None) -> Iterator[dict[str, float]]:
-        set_numba_threads(self.threads)
+        if self.xp is np:
+            set_numba_threads(self.threads)
         for _ in range(self.epochs):
             t0 = time.perf_counter()
             self._half(self._csr_u, self.X_, self.Y_, "users")
+            synchronize(self.device)
             t1 = time.perf_counter()
             self._half(self._csr_i, self.Y_, self.X_, "items")
+            synchronize(self.device)
             t2 = time.perf_counter()
             yield {"train_loss": self._loss() * 2 / len(self._train), "users_seconds": t1 - t0, "items_seconds": t2 - t1}
 
     def _loss(self) -> float:
-        return _loss(*self._csr_u, self.X_, self.Y_, self.reg, self.reg_bias, self.weighted, self.biased)
+        return _loss(*self._csr_u, self.X_, self.Y_, self.reg, self.reg_bias, self.weighted, self.biased,
+                     rows=getattr(self, "_rows_u", None))
 
     def _predict(self, users: Any, items: Any) -> Any:
-        return self.mu_ + np.einsum("nk,nk->n", self.X_[users], self.Y_[items])
+        xp = self.xp
+        return self.mu_ + (self.X_[xp.asarray(users)] * self.Y_[xp.asarray(items)]).sum(axis=1)
 
     def _score_block(self, users: Any) -> Any:
-        return self.mu_ + self.X_[users] @ self.Y_.T
+        return self.mu_ + self.X_[self.xp.asarray(users)] @ self.Y_.T
