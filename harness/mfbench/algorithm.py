@@ -28,6 +28,9 @@ from .specs import signature_defaults
 
 __all__ = ["Algorithm", "Baseline", "fit_biases"]
 
+#: pairs per ``_predict`` call: 2^20 pairs of k=128 float32 rows gather 1 GiB
+PREDICT_CHUNK = 1 << 20
+
 
 def fit_biases(xp: Any, users: Any, items: Any, values: Any, n_users: int, n_items: int,
                reg_user: float, reg_item: float, passes: int) -> Iterator[tuple[float, Any, Any]]:
@@ -124,10 +127,12 @@ class Algorithm:
         """Predicted ratings (float32 numpy), cold pairs from the baseline, clipped to the scale."""
         users = np.asarray(users, dtype=np.int32)
         items = np.asarray(items, dtype=np.int32)
-        warm = self.seen_users_[users] & self.seen_items_[items]
+        warm = np.flatnonzero(self.seen_users_[users] & self.seen_items_[items])
         out = self.baseline_.predict(users, items)
-        if warm.any():
-            out[warm] = devices.to_numpy(self._predict(users[warm], items[warm]))
+        # in chunks: a factor model gathers (chunk, k) rows per side, bounded however many pairs come
+        for start in range(0, len(warm), PREDICT_CHUNK):
+            sel = warm[start:start + PREDICT_CHUNK]
+            out[sel] = devices.to_numpy(self._predict(users[sel], items[sel]))
         return self._clip(out)
 
     def _predict(self, users: np.ndarray, items: np.ndarray) -> Any:

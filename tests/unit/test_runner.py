@@ -79,3 +79,21 @@ def test_local_executor_isolates_crashes_and_timeouts(split):
     assert recs[1]["status"] == "timed_out"
     assert recs[2]["status"] == "ok" and recs[2]["epochs"] == 6
     assert any(e["event"] == "epoch" for e in events), "epoch events cross the process boundary"
+
+
+def test_predict_goes_in_chunks_and_equals_one_call(monkeypatch):
+    """``predict`` hands ``_predict`` bounded chunks; the result does not depend on the chunk size."""
+    import mfbench.algorithm as algorithm
+    from mfbench_plugins.algorithms.sgd import SGD
+
+    r, _ = generate(n_users=50, n_items=30, n_ratings=800, seed=1)
+    algo = SGD(k=4, epochs=2, seed=0)
+    algo.prepare(r)
+    list(algo.fit(r))
+    whole = algo.predict(r.users, r.items)
+    sizes = []
+    inner = algo._predict
+    monkeypatch.setattr(algorithm, "PREDICT_CHUNK", 97)
+    monkeypatch.setattr(algo, "_predict", lambda u, i: sizes.append(len(u)) or inner(u, i))
+    np.testing.assert_array_equal(algo.predict(r.users, r.items), whole)
+    assert max(sizes) == 97 and sum(sizes) == len(r)
