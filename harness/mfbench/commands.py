@@ -127,8 +127,6 @@ def report_command(run_ref: str, out: Path, fmt: str) -> None:
     click.echo(render(summarize(records), fmt))
 
 
-
-
 def describe_command(name: str, data_dir: Path | None, data_params: tuple[str, ...], fmt: str) -> None:
     """Load one dataset and print what it holds."""
     import json

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from _bench import SCALE, epoch_runner
 
+from mfbench.devices import GpuPeakMemory, describe_gpu, synchronize
 from mfbench.testing import require_device
 from mfbench_datasets.synthetic import PRESETS, generate
 from mfbench_plugins.algorithms.als import ALS
@@ -28,25 +29,23 @@ def shape(request):
 
 
 def _epochs(algo, ratings, device, rounds):
+    """Prepare seconds, median synchronized seconds per epoch, and the GPU pool's peak bytes."""
     import cupy
 
-    pool = cupy.get_default_memory_pool()
-    start = time.perf_counter()
-    run_epoch = epoch_runner(algo, ratings)
-    if device == "gpu":
-        cupy.cuda.get_current_stream().synchronize()
-    prepare = time.perf_counter() - start
-    run_epoch()  # the first epoch warms caches and the memory pool
-    times = []
-    for _ in range(rounds):
+    with GpuPeakMemory() as peak:
         start = time.perf_counter()
-        run_epoch()
-        if device == "gpu":
-            cupy.cuda.get_current_stream().synchronize()
-        times.append(time.perf_counter() - start)
-    used = pool.total_bytes() if device == "gpu" else 0
-    pool.free_all_blocks()
-    return prepare, float(np.median(times)), used
+        run_epoch = epoch_runner(algo, ratings)
+        synchronize(device)
+        prepare = time.perf_counter() - start
+        run_epoch()  # the first epoch warms caches and the memory pool
+        times = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            run_epoch()
+            synchronize(device)
+            times.append(time.perf_counter() - start)
+    cupy.get_default_memory_pool().free_all_blocks()
+    return prepare, float(np.median(times)), peak.peak_bytes if device == "gpu" else 0
 
 
 @pytest.mark.gpu
@@ -56,8 +55,6 @@ def _epochs(algo, ratings, device, rounds):
     ("als k=64", lambda device: ALS(k=64, device=device, seed=0), 2),
 ])
 def test_gpu_against_cpu(shape, name, factory, rounds):
-    import cupy
-
     label, ratings = shape
     row = {}
     for device in ("gpu", "cpu"):
@@ -66,7 +63,6 @@ def test_gpu_against_cpu(shape, name, factory, rounds):
         prepare, epoch, used = _epochs(factory(device), ratings, device, rounds if device == "gpu" else 1)
         row[device] = epoch
         print(f"\n{label} {name} on {device}: prepare {prepare:.2f} s, {epoch:.3f} s per epoch, "
-              f"{len(ratings) / epoch / 1e6:.1f} M ratings/s" + (f", pool {used / 2**30:.2f} GiB" if used else ""))
+              f"{len(ratings) / epoch / 1e6:.1f} M ratings/s" + (f", pool peak {used / 2**30:.2f} GiB" if used else ""))
     if "cpu" in row:
-        props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
-        print(f"{label} {name}: GPU ({props['name'].decode()}) {row['cpu'] / row['gpu']:.1f}x the CPU's numba")
+        print(f"{label} {name}: GPU ({describe_gpu()['name']}) {row['cpu'] / row['gpu']:.1f}x the CPU's numba")

@@ -50,7 +50,7 @@ def epoch(order: Any, users: Any, items: Any, values: Any, P: Any, Q: Any, bu: A
     n = int(order.size)
     if n:
         threads = THREADS_PER_BLOCK if warps is None else min(THREADS_PER_BLOCK, 32 * warps)
-        grid = min(_grid(), -(-n * 32 // threads), -(-32 * (warps or n) // threads))
+        grid = min(_grid(), -(-32 * min(n, warps or n) // threads))
         kernel(P.dtype == cupy.float16)(
             (grid,), (threads,),
             (order, np.int64(n), users, items, values, P, Q, bu, bi, G["p"], G["q"], G["bu"], G["bi"],

@@ -172,8 +172,7 @@ class SGD(BiasedMF):
         f = self._init_factors(train)
         inv_u, inv_i = np.argsort(self._perm_u), np.argsort(self._perm_i)
         self._work = Factors(f.P[inv_u], f.Q[inv_i], f.bu[inv_u], f.bi[inv_i], f.mu)
-        self._G = {"p": np.ones(train.n_users, np.float32), "q": np.ones(train.n_items, np.float32),
-                   "bu": np.ones(train.n_users, np.float32), "bi": np.ones(train.n_items, np.float32)}
+        self._G = self._accumulators(train)
         if backend == "numba":
             set_numba_threads(self.threads)
             self._run_epoch(np.zeros(0, np.int64), 0.0)  # compile (or load from cache) now, not in epoch 1
@@ -188,11 +187,15 @@ class SGD(BiasedMF):
         f = self._init_factors(train)
         storage = xp.float16 if self.half else xp.float32
         self._work = Factors(f.P.astype(storage, copy=self.half), f.Q.astype(storage, copy=self.half), f.bu, f.bi, f.mu)
-        self._G = {name: xp.ones(n, xp.float32) for name, n in
-                   (("p", train.n_users), ("q", train.n_items), ("bu", train.n_users), ("bi", train.n_items))}
+        self._G = self._accumulators(train)
         self._device_rng = xp.random.RandomState(self.seed)
         kernel(self.half)  # compile (or load from cupy's cache) now, not in epoch 1
-        self._cuda_epoch(xp.zeros(0, xp.int64), 0.0)
+
+    def _accumulators(self, train: Ratings) -> dict[str, Any]:
+        """AdaGrad's squared-gradient sums per user row, item row and bias, starting at 1."""
+        xp = self.xp
+        return {name: xp.ones(n, xp.float32) for name, n in
+                (("p", train.n_users), ("q", train.n_items), ("bu", train.n_users), ("bi", train.n_items))}
 
     def _cuda_epoch(self, order: Any, lr: float) -> float:
         from ._sgd_cuda import epoch
@@ -203,7 +206,7 @@ class SGD(BiasedMF):
 
     def _run_epoch(self, strata: np.ndarray, lr: float) -> float:
         G = self._G
-        if self.backend == "python":
+        if self._backend == "python":
             return python_epoch(self._u, self._i, self._r, self._ptr, self.blocks, strata, self._work, G, np.float32(lr),
                                 np.float32(self.reg), np.float32(self.reg_bias), self.biased, self.adaptive)
         from ._sgd_numba import epoch_blocks
