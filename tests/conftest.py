@@ -1,6 +1,8 @@
 import os
+import types
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.register_assert_rewrite("mfbench.testing")
@@ -42,3 +44,41 @@ def _private_cache(tmp_path_factory):
     mp.setenv("MFBENCH_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
     yield
     mp.undo()
+
+
+def numpy_as_device() -> types.ModuleType:
+    """A namespace that is numpy but not ``numpy``: code that branches on ``xp is not np`` takes
+    its device path, on host arrays."""
+    ns = types.ModuleType("numpy_as_device")
+    ns.__getattr__ = lambda name: getattr(np, name)
+    return ns
+
+
+@pytest.fixture
+def stand_in_gpu(monkeypatch):
+    """``device="gpu"`` runs the GPU paths' array code on numpy (through ``numpy_as_device``), so
+    that CI exercises it without cupy; returns the stand-in namespace."""
+    import mfbench.devices as devices
+
+    ns = numpy_as_device()
+    host_memory = devices.memory_info
+    check_name = devices._check_name
+    monkeypatch.setattr(devices, "array_namespace", lambda device: check_name(device) or (np if device == "cpu" else ns))
+    monkeypatch.setattr(devices, "require", check_name)
+    monkeypatch.setattr(devices, "synchronize", lambda device: None)
+    monkeypatch.setattr(devices, "memory_info", lambda device: host_memory("cpu"))
+    return ns
+
+
+@pytest.fixture(params=["numpy-stand-in", pytest.param("cupy", marks=pytest.mark.gpu)])
+def gpu_namespace(request):
+    """The namespace ``device="gpu"`` maps to: cupy on a GPU (skips, with the reason, elsewhere)
+    and the numpy stand-in everywhere, so every GPU-path test also runs in CI."""
+    if request.param == "cupy":
+        from mfbench.testing import require_device
+
+        require_device("gpu")
+        import cupy
+
+        return cupy
+    return request.getfixturevalue("stand_in_gpu")

@@ -3,7 +3,8 @@ for the ratio, with numba on the CPU of the same machine, in one run.
 
 ``pytest tests/benchmarks/test_gpu_scale.py -s`` on a machine with cupy and an NVIDIA GPU prints
 seconds per epoch, M ratings/s, the GPU's peak pool memory and the device name; it skips with
-the reason elsewhere. ``MFBENCH_BENCH_SCALE`` shrinks both shapes.
+the reason elsewhere. ``MFBENCH_BENCH_SCALE`` shrinks both shapes. The data is drawn on the GPU
+(``generate(device="gpu")``) and its generation time printed.
 """
 
 import time
@@ -24,7 +25,9 @@ def shape(request):
     require_device("gpu")
     spec = dict(PRESETS[request.param])
     spec.update(n_users=int(spec["n_users"] * SCALE), n_ratings=int(spec["n_ratings"] * SCALE))
-    ratings, _ = generate(**spec, seed=0)
+    start = time.perf_counter()
+    ratings, _ = generate(**spec, seed=0, device="gpu")
+    print(f"\n{request.param}: {len(ratings):,} ratings generated on the GPU in {time.perf_counter() - start:.1f} s")
     return request.param, ratings
 
 
