@@ -54,6 +54,11 @@ def is_gpu_array(a: Any) -> bool:
     return type(a).__module__.startswith("cupy")
 
 
+def is_gpu_namespace(xp: Any) -> bool:
+    """Whether ``xp`` is cupy (whose sparse matrices and kernels live in ``cupyx``)."""
+    return getattr(xp, "__name__", "") == "cupy"
+
+
 def array_namespace_of(a: Any) -> Any:
     """The namespace an array belongs to: cupy for a cupy array, else numpy."""
     return _cupy() if is_gpu_array(a) else np

@@ -1,7 +1,5 @@
 """ALS and imputed truncated SVD: monotone half-sweeps, exact solves, CG, recovery, spectra."""
 
-import functools
-
 import numpy as np
 import pytest
 
@@ -215,43 +213,6 @@ def test_batched_array_solver_equals_the_numba_cholesky(small, biased, weighted)
     finally:
         _als_batched.solve_rows_batched.__defaults__ = original
     np.testing.assert_allclose(a.X_, out["batched"][0], rtol=1e-4, atol=1e-5)
-
-
-def numpy_as_device():
-    """A namespace that is numpy but not ``numpy``: code that branches on ``xp is not np`` takes
-    its device path, on host arrays."""
-    import types
-
-    ns = types.ModuleType("numpy_as_device")
-    ns.__getattr__ = lambda name: getattr(np, name)
-    return ns
-
-
-@pytest.mark.parametrize("biased", [True, False])
-@pytest.mark.parametrize("weighted", [True, False])
-def test_als_device_path_on_numpy_equals_the_cpu_path(monkeypatch, small, biased, weighted):
-    """The GPU path of ``als`` (device CSR, batched solves, chunked loss), run on numpy: the same
-    factors as the numba Cholesky after two sweeps, the same loss and predictions."""
-    import mfbench.devices
-    from mfbench_plugins.algorithms import als as als_module
-
-    kw = dict(k=6, epochs=2, biased=biased, weighted=weighted, seed=2)
-    cpu = ALS(**kw)
-    cpu.prepare(small)
-    cpu_losses = [info["train_loss"] for info in cpu.fit(small)]
-    monkeypatch.setattr(mfbench.devices, "array_namespace", lambda device: numpy_as_device())
-    # small chunks, so that the chunked loss crosses chunk boundaries
-    monkeypatch.setattr(als_module, "_squared_error_chunked",
-                        functools.partial(als_module._squared_error_chunked, chunk=7))
-    dev = ALS(**kw)
-    dev.prepare(small)
-    assert dev.xp is not np and hasattr(dev, "_rows_u")
-    dev_losses = [info["train_loss"] for info in dev.fit(small)]
-    np.testing.assert_allclose(dev.X_, cpu.X_, rtol=1e-3, atol=1e-4)
-    np.testing.assert_allclose(dev.Y_, cpu.Y_, rtol=1e-3, atol=1e-4)
-    np.testing.assert_allclose(dev_losses, cpu_losses, rtol=1e-4)
-    np.testing.assert_allclose(dev.predict(small.users, small.items), cpu.predict(small.users, small.items),
-                               rtol=1e-3, atol=1e-3)
 
 
 def test_als_refuses_cg_on_the_gpu(small):

@@ -20,6 +20,7 @@ import numpy as np
 
 from mfbench.algorithm import Algorithm
 from mfbench.data import Ratings
+from mfbench.devices import is_gpu_array
 
 __all__ = ["BiasedMF", "Factors", "init_factors", "predict_pairs", "loss", "rating_gradients", "gradient",
            "scatter_rows", "set_numba_threads"]
@@ -78,7 +79,7 @@ def scatter_rows(xp: Any, index: Any, rows: Any, n: int) -> Any:
     """``out[index[j]] += rows[j]`` for an ``(m,)`` or ``(m, k)`` ``rows``; ``out`` has ``n`` rows."""
     if rows.ndim == 1:
         return xp.bincount(index, weights=rows, minlength=n).astype(rows.dtype)
-    if xp is np:
+    if not is_gpu_array(rows):
         from scipy import sparse
 
         agg = sparse.csr_matrix((np.ones(len(index), rows.dtype), (index, np.arange(len(index)))), shape=(n, len(index)))

@@ -26,11 +26,10 @@ from typing import Any, Iterator
 import numpy as np
 from scipy import sparse
 
+from mfbench import devices
 from mfbench.algorithm import Algorithm
 from mfbench.data import Ratings
 from mfbench.errors import MfbenchError
-
-from mfbench.devices import array_namespace_of, synchronize
 
 from ._mf import set_numba_threads
 
@@ -47,7 +46,7 @@ def als_loss(users, items, values, X, Y, mu, reg, reg_bias, weighted, biased) ->
 def _loss(indptr, indices, targets, X, Y, reg, reg_bias, weighted, biased, rows=None) -> float:
     """``L`` from a CSR by rows of ``X``: through the numba kernel, or, given ``rows`` (each
     rating's row), through chunked array code in the namespace of ``X`` (the device path)."""
-    xp = array_namespace_of(X)
+    xp = devices.array_namespace_of(X)
     k = X.shape[1] - (2 if biased else 0)
     n_u = xp.asarray(np.diff(indptr))
     n_i = xp.bincount(indices, minlength=Y.shape[0])
@@ -202,10 +201,10 @@ class ALS(Algorithm):
         for _ in range(self.epochs):
             t0 = time.perf_counter()
             self._half(self._csr_u, self.X_, self.Y_, "users")
-            synchronize(self.device)
+            devices.synchronize(self.device)
             t1 = time.perf_counter()
             self._half(self._csr_i, self.Y_, self.X_, "items")
-            synchronize(self.device)
+            devices.synchronize(self.device)
             t2 = time.perf_counter()
             yield {"train_loss": self._loss() * 2 / len(self._train), "users_seconds": t1 - t0, "items_seconds": t2 - t1}
 

@@ -138,24 +138,28 @@ class _MiniBatchMF(BiasedMF):
         reg, reg_bias = np.float32(self.reg), np.float32(self.reg_bias)
         for _ in range(self.epochs):
             perm = xp.asarray(self._rng.permutation(n).astype(np.int64))
-            sse = 0.0
+            sse = xp.zeros((), xp.float64)  # summed on the device: no transfer, no wait, per batch
             for start in range(0, n, self.batch_size):
                 idx = perm[start:start + self.batch_size]
                 u, i, r = self._u[idx], self._i[idx], self._r[idx]
                 e, dP, dQ, dbu, dbi = rating_gradients(xp, f, u, i, r, reg, reg_bias, self.biased)
                 scale = np.float32(1.0 / len(idx))
                 self._t += 1
-                for name, w, rows, g in self._groups(f, u, i, dP, dQ, dbu, dbi):
+                for rows, groups in self._sides(f, u, i, dP, dQ, dbu, dbi):
                     uniq, inv = xp.unique(rows, return_inverse=True)
-                    self._opt.step(name, w, uniq, scatter_rows(xp, inv.ravel(), g, len(uniq)) * scale, self._t)
-                sse += float((e * e).sum())
-            yield {"train_loss": sse / n}
+                    inv = inv.ravel()
+                    for name, w, g in groups:
+                        self._opt.step(name, w, uniq, scatter_rows(xp, inv, g, len(uniq)) * scale, self._t)
+                sse += (e.astype(xp.float64) ** 2).sum()
+            yield {"train_loss": float(sse) / n}
 
-    def _groups(self, f: Factors, u: Any, i: Any, dP: Any, dQ: Any, dbu: Any, dbi: Any) -> list[tuple]:
-        groups = [("P", f.P, u, dP), ("Q", f.Q, i, dQ)]
+    def _sides(self, f: Factors, u: Any, i: Any, dP: Any, dQ: Any, dbu: Any, dbi: Any) -> list[tuple]:
+        """The batch's user rows and item rows, each with the arrays stepped on them."""
+        users, items = [("P", f.P, dP)], [("Q", f.Q, dQ)]
         if self.biased:
-            groups += [("bu", f.bu, u, dbu), ("bi", f.bi, i, dbi)]
-        return groups
+            users.append(("bu", f.bu, dbu))
+            items.append(("bi", f.bi, dbi))
+        return [(u, users), (i, items)]
 
 
 class MomentumSGD(_MiniBatchMF):

@@ -9,7 +9,8 @@ predicts ``B + S_k``; ``center=false`` factors ``X`` itself, as in the original 
 
 Solvers: ``arpack`` (scipy.sparse.linalg.svds on that implicit operator) or ``randomized`` (the
 range finder of Halko, Martinsson & Tropp 2011, written against the array namespace so that it
-runs on cupy too). ``dense=true`` takes ``numpy.linalg.svd`` of the filled matrix: for small data
+runs on cupy too, with the sparse part in cupyx.scipy.sparse); ``auto`` is ``arpack`` on the CPU
+and ``randomized`` on the GPU. ``dense=true`` takes ``numpy.linalg.svd`` of the filled matrix: for small data
 and tests, refused like ``masked_gd`` when it would not fit. ``k="energy:0.95"`` picks the
 smallest k whose singular values keep 95% of the squared (Frobenius) energy; the chosen k is
 reported in the first epoch's record.
@@ -25,7 +26,7 @@ from scipy.sparse import linalg as splinalg
 
 from mfbench.algorithm import Algorithm, fit_biases
 from mfbench.data import Ratings
-from mfbench.devices import ensure_dense_fits
+from mfbench.devices import ensure_dense_fits, is_gpu_namespace, to_numpy
 from mfbench.errors import MfbenchError
 
 __all__ = ["ImputedSVD", "energy_rank", "FilledMatrix", "randomized_svd"]
@@ -112,7 +113,8 @@ class ImputedSVD(Algorithm):
     center
         Factor the residual ``S`` alone (predict ``fill + S_k``) instead of the filled matrix.
     solver
-        ``arpack`` (CPU) or ``randomized`` (numpy or cupy).
+        ``arpack`` (CPU), ``randomized`` (numpy or cupy), or ``auto`` (``arpack`` on the CPU,
+        ``randomized`` on the GPU).
     dense
         Take a dense SVD of the filled matrix (small data and tests; memory-checked).
     max_dense_gb
@@ -122,7 +124,7 @@ class ImputedSVD(Algorithm):
     state_attrs = ("U_", "V_", "row_", "col_")
 
     def __init__(self, *, k: Any = 15, fill: str = "baseline", center: bool = True, reg_user: float = 15.0,
-                 reg_item: float = 10.0, solver: str = "arpack", dense: bool = False, k_max: int = 200,
+                 reg_item: float = 10.0, solver: str = "auto", dense: bool = False, k_max: int = 200,
                  max_dense_gb: float | None = None, device: str = "cpu", seed: int = 0):
         super().__init__(device=device, seed=seed)
         self.k, self.fill, self.center, self.reg_user, self.reg_item = k, fill, center, reg_user, reg_item
@@ -143,10 +145,11 @@ class ImputedSVD(Algorithm):
     def _prepare(self, train: Ratings) -> None:
         if self.fill not in ("baseline", "item_mean"):
             raise MfbenchError(f"svd: fill {self.fill!r} is not one of baseline, item_mean")
-        if self.solver not in ("arpack", "randomized"):
-            raise MfbenchError(f"svd: solver {self.solver!r} is not one of arpack, randomized")
+        if self.solver not in ("auto", "arpack", "randomized"):
+            raise MfbenchError(f"svd: solver {self.solver!r} is not one of auto, arpack, randomized")
         if self.device == "gpu" and self.solver == "arpack" and not self.dense:
-            raise MfbenchError("svd on gpu needs solver=randomized (arpack runs on the CPU)")
+            raise MfbenchError("svd on gpu needs solver=randomized or auto (arpack runs on the CPU)")
+        self._solver = self.solver if self.solver != "auto" else "arpack" if self.device == "cpu" else "randomized"
         self._k, self._fraction = self._parse_k()
         n, m = train.n_users, train.n_items
         if self.dense:
@@ -168,7 +171,7 @@ class ImputedSVD(Algorithm):
     def fit(self, train: Ratings, valid: Ratings | None = None) -> Iterator[dict[str, float]]:
         xp = self.xp
         S = self._S
-        if xp is not np:
+        if is_gpu_namespace(xp):
             import cupyx.scipy.sparse as cusparse
 
             S = cusparse.csr_matrix(S)
@@ -179,16 +182,15 @@ class ImputedSVD(Algorithm):
         if want > kmax and not self.dense:
             raise MfbenchError(f"svd: k={want} must be below min(n_users, n_items)={kmax + 1}; lower k")
         if self.dense:
-            U, s, Vt = np.linalg.svd(op.dense() if xp is np else op.dense().get(), full_matrices=False)
+            U, s, Vt = np.linalg.svd(to_numpy(op.dense()), full_matrices=False)
             U, s, Vt = xp.asarray(U), xp.asarray(s), xp.asarray(Vt)
-        elif self.solver == "arpack":
+        elif self._solver == "arpack":
             U, s, Vt = splinalg.svds(op.linear_operator(), k=want, random_state=self.seed)
             order = np.argsort(s)[::-1]
             U, s, Vt = U[:, order], s[order], Vt[order]
         else:
             U, s, Vt = randomized_svd(xp, op, want, seed=self.seed)
-        chosen = want if self._fraction is None else energy_rank(np.asarray(s if xp is np else s.get()),
-                                                                  op.frobenius2(), self._fraction)
+        chosen = want if self._fraction is None else energy_rank(to_numpy(s), op.frobenius2(), self._fraction)
         self.singular_values_ = s[:chosen]
         self.U_ = (U[:, :chosen] * s[:chosen]).astype(xp.float32)
         self.V_ = Vt[:chosen].T.astype(xp.float32)
