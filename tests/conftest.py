@@ -67,7 +67,26 @@ def stand_in_gpu(monkeypatch):
     monkeypatch.setattr(devices, "require", check_name)
     monkeypatch.setattr(devices, "synchronize", lambda device: None)
     monkeypatch.setattr(devices, "memory_info", lambda device: host_memory("cpu"))
+    monkeypatch.setattr(devices, "GpuPeakMemory", HostPeakMemory)
     return ns
+
+
+class HostPeakMemory:
+    """``GpuPeakMemory`` of the stand-in: the peak of traced host allocations (numpy's included)."""
+
+    def __enter__(self) -> "HostPeakMemory":
+        import tracemalloc
+
+        tracemalloc.start()
+        tracemalloc.reset_peak()
+        self.peak_bytes = 0
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import tracemalloc
+
+        self.peak_bytes = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
 
 
 @pytest.fixture(params=["numpy-stand-in", pytest.param("cupy", marks=pytest.mark.gpu)])

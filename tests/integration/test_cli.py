@@ -97,6 +97,24 @@ def test_gpu_without_cupy_fails_in_one_line_with_the_hint(tmp_path, capsys):
     assert err.strip() == 'mfbench: error: --device gpu needs cupy, which is not installed (cupy); pip install "mfbench[gpu]"'
 
 
+@pytest.mark.realdata
+def test_the_gpu_command_runs_the_device_paths_end_to_end(stand_in_gpu, data_dir, tmp_path, capsys):
+    """``mfbench run --algos als,adam_sgd --dataset ml-100k --device gpu`` through the GPU paths
+    (on the numpy stand-in here): a table, and records with device memory and epoch times."""
+    code, out, err = run_cli(["run", "--algos", "als,adam_sgd", "--dataset", "ml-100k", "--folds", "official@1",
+                              "--device", "gpu", "--param", "als.epochs=5", "--param", "adam_sgd.epochs=5",
+                              "--executor", "inline", "--data-dir", str(data_dir), "--out", str(tmp_path),
+                              "--run-id", "g"], capsys)
+    assert code == 0, err
+    assert "als" in out and "adam_sgd" in out and "gpu" in out
+    recs = records(tmp_path / "g" / "runs.jsonl")
+    assert [(r["algorithm"], r["device"], r["status"]) for r in recs] == [("als", "gpu", "ok"), ("adam_sgd", "gpu", "ok")]
+    for rec in recs:
+        assert rec["peak_gpu_bytes"] > 0 and "nvml_used_bytes" in rec
+        assert rec["prepare_seconds"] > 0 and len(rec["epoch_seconds"]) == rec["epochs"] > 0
+        assert rec["metrics"]["rmse"] < 1.0
+
+
 def test_failed_cell_is_recorded_and_the_run_goes_on(tmp_path, capsys):
     # a negative pass count leaves biases without a model: its cell fails, the other cells do not
     code, out, err = run_cli(["run", "--algos", "global_mean,biases", "--param", "biases.epochs=-1",
