@@ -8,7 +8,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from .devices import synchronize
+from . import devices
 
 __all__ = ["Stopwatch", "peak_rss_bytes", "current_rss_bytes"]
 
@@ -20,7 +20,7 @@ class Stopwatch:
     device: str = "cpu"
 
     def now(self) -> float:
-        synchronize(self.device)
+        devices.synchronize(self.device)
         return time.perf_counter()
 
 
