@@ -12,6 +12,7 @@ import functools
 import numpy as np
 import pytest
 
+from mfbench.errors import MfbenchError
 from mfbench.plugins import get_registry
 from mfbench.testing import planted_split
 from mfbench_datasets.synthetic import generate
@@ -89,6 +90,11 @@ def test_svd_on_the_gpu_has_the_cpu_spectrum(gpu_namespace, small, center):
     np.testing.assert_allclose(s, np.asarray(arpack.singular_values_), rtol=1e-3)
     np.testing.assert_allclose(gpu.predict(small.users, small.items), cpu.predict(small.users, small.items),
                                rtol=1e-4, atol=1e-4)
+
+
+def test_arpack_is_refused_on_the_gpu(stand_in_gpu, small):
+    with pytest.raises(MfbenchError, match="svd on gpu needs solver=randomized or auto"):
+        ImputedSVD(solver="arpack", device="gpu").prepare(small)
 
 
 def test_energy_rank_on_the_gpu(gpu_namespace, small):
