@@ -16,6 +16,7 @@ class Progress:
         stream = stream or sys.stderr
         self.total, self.stream, self.quiet = total, stream, quiet
         self.done = 0
+        self.label = ""  # the running cell's
         self.bar = None
         if not quiet and stream.isatty():
             from tqdm import tqdm
@@ -26,6 +27,7 @@ class Progress:
         if self.quiet:
             return
         if e["event"] == "start":
+            self.label = e["label"]
             if self.bar is not None:
                 self.bar.set_description_str(e["label"])
         elif e["event"] == "epoch":
@@ -34,7 +36,8 @@ class Progress:
             if self.bar is not None:
                 self.bar.set_postfix_str(f"epoch {e['epoch']}{loss}{valid}")
             elif e["seconds"] >= SLOW_EPOCH_S:
-                print(f"    epoch {e['epoch']}: {e['seconds']:.2f} s{loss}{valid}", file=self.stream, flush=True)
+                print(f"    [{self.done + 1}/{self.total}] {self.label} · epoch {e['epoch']}: {e['seconds']:.2f} s{loss}{valid}",
+                      file=self.stream, flush=True)
 
     def cell_done(self, rec: dict[str, Any], label: str) -> None:
         self.done += 1

@@ -97,3 +97,21 @@ def test_predict_goes_in_chunks_and_equals_one_call(monkeypatch):
     monkeypatch.setattr(algo, "_predict", lambda u, i: sizes.append(len(u)) or inner(u, i))
     np.testing.assert_array_equal(algo.predict(r.users, r.items), whole)
     assert max(sizes) == 97 and sum(sizes) == len(r)
+
+
+def test_slow_epochs_are_logged_with_their_cell_off_a_terminal():
+    """In a log (no terminal), a slow epoch's line names its cell: it comes before the cell's
+    closing line, so it must not read as the previous cell's."""
+    import io
+
+    from mfbench._progress import SLOW_EPOCH_S, Progress
+
+    out = io.StringIO()
+    progress = Progress(total=2, stream=out)
+    progress.cell_done({"status": "ok", "metrics": {"rmse": 0.9}, "fit_seconds": 1.0, "epochs": 1}, "a · d · cpu")
+    progress.event({"event": "start", "cell_id": "b", "label": "b · d · cpu"})
+    progress.event({"event": "epoch", "epoch": 1, "seconds": SLOW_EPOCH_S + 1, "train_loss": 0.5})
+    progress.event({"event": "epoch", "epoch": 2, "seconds": 0.1, "train_loss": 0.4})  # fast: not logged
+    lines = out.getvalue().splitlines()
+    assert lines == ["[1/2] a · d · cpu: ok rmse 0.9000 (fit 1 s, 1 epochs)",
+                     f"    [2/2] b · d · cpu · epoch 1: {SLOW_EPOCH_S + 1:.2f} s loss 0.5000"]
