@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mfbench_plugins.algorithms._mf import Factors, gradient, init_factors, loss
+from mfbench_plugins.algorithms._mf import Factors, gradient, init_factors, loss, predict_pairs
 from mfbench_plugins.algorithms.masked_gd import dense_gradient
 
 
@@ -69,3 +69,20 @@ def test_dense_masked_gradient_equals_the_sparse_one(problem, biased):
 def test_unbiased_init_starts_near_the_mean():
     f = init_factors(np, 200, 100, 10, 3.6, 0.01, biased=False, seed=0)
     assert abs(float((f.P @ f.Q.T).mean()) - 3.6) < 0.05
+
+
+@pytest.mark.parametrize("biased", [True, False])
+def test_compiled_pair_scores_equal_the_array_expression(biased):
+    """The CPU's compiled predictions are ``predict_pairs`` (the array code the GPU runs)."""
+    from mfbench_plugins.algorithms._predict_numba import pair_scores
+
+    rng = np.random.default_rng(0)
+    P, Q = rng.standard_normal((50, 37)).astype(np.float32), rng.standard_normal((30, 37)).astype(np.float32)
+    bu, bi = rng.standard_normal(50).astype(np.float32), rng.standard_normal(30).astype(np.float32)
+    users, items = rng.integers(0, 50, 1000).astype(np.int32), rng.integers(0, 30, 1000).astype(np.int32)
+    if biased:
+        got, f = pair_scores(users, items, P, Q, bu, bi, 3.5), Factors(P, Q, bu, bi, 3.5)
+    else:
+        got, f = pair_scores(users, items, P, Q), Factors(P, Q, np.zeros(50, np.float32), np.zeros(30, np.float32), 0.0)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, predict_pairs(np, f, users, items), rtol=1e-5, atol=1e-5)

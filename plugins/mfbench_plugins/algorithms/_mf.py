@@ -122,6 +122,10 @@ class BiasedMF(Algorithm):
 
     def _predict(self, users: Any, items: Any) -> Any:
         xp = self.xp
+        if xp is np:
+            from ._predict_numba import pair_scores
+
+            return pair_scores(users, items, self.P_, self.Q_, self.bu_, self.bi_, float(self.mu_))
         return predict_pairs(xp, self.factors, xp.asarray(users), xp.asarray(items))
 
     def _score_block(self, users: Any) -> Any:

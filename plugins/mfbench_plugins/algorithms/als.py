@@ -214,6 +214,10 @@ class ALS(Algorithm):
 
     def _predict(self, users: Any, items: Any) -> Any:
         xp = self.xp
+        if xp is np:
+            from ._predict_numba import pair_scores
+
+            return pair_scores(users, items, self.X_, self.Y_, offset=float(self.mu_))
         return self.mu_ + (self.X_[xp.asarray(users)] * self.Y_[xp.asarray(items)]).sum(axis=1)
 
     def _score_block(self, users: Any) -> Any:

@@ -192,8 +192,8 @@ class ImputedSVD(Algorithm):
             U, s, Vt = randomized_svd(xp, op, want, seed=self.seed)
         chosen = want if self._fraction is None else energy_rank(to_numpy(s), op.frobenius2(), self._fraction)
         self.singular_values_ = s[:chosen]
-        self.U_ = (U[:, :chosen] * s[:chosen]).astype(xp.float32)
-        self.V_ = Vt[:chosen].T.astype(xp.float32)
+        self.U_ = xp.ascontiguousarray(U[:, :chosen] * s[:chosen], dtype=xp.float32)
+        self.V_ = xp.ascontiguousarray(Vt[:chosen].T, dtype=xp.float32)
         if not self.center:  # the reconstruction already holds the fill
             self.row_, self.col_ = np.zeros_like(self.row_), np.zeros_like(self.col_)
         pred = self._predict(train.users, train.items)
@@ -202,6 +202,10 @@ class ImputedSVD(Algorithm):
 
     def _predict(self, users: Any, items: Any) -> Any:
         xp = self.xp
+        if xp is np:
+            from ._predict_numba import pair_scores
+
+            return pair_scores(users, items, self.U_, self.V_, self.row_, self.col_)
         u, i = xp.asarray(users), xp.asarray(items)
         base = xp.asarray(self.row_)[u] + xp.asarray(self.col_)[i]
         return base + xp.sum(xp.asarray(self.U_)[u] * xp.asarray(self.V_)[i], axis=1)
