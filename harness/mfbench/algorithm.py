@@ -45,6 +45,14 @@ def fit_biases(xp: Any, users: Any, items: Any, values: Any, n_users: int, n_ite
     bi = xp.zeros(n_items, dtype=xp.float32)
     n_u = xp.bincount(users, minlength=n_users).astype(xp.float32)
     n_i = xp.bincount(items, minlength=n_items).astype(xp.float32)
+    if xp is np and values.dtype == np.float32:  # the same arithmetic, compiled: no per-pass temporaries
+        from ._biases_numba import bias_pass
+
+        f32 = np.float32
+        for _ in range(passes):
+            bias_pass(users, items, values, f32(mu), n_u, n_i, f32(reg_user), f32(reg_item), bu, bi)
+            yield mu, bu.copy(), bi.copy()
+        return
     resid = values - mu
     for _ in range(passes):
         bi = (xp.bincount(items, weights=resid - bu[users], minlength=n_items) / (reg_item + n_i)).astype(xp.float32)
