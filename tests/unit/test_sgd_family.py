@@ -125,3 +125,23 @@ def test_peer_without_its_library_says_what_to_install(monkeypatch, small):
     monkeypatch.setitem(sys.modules, "surprise", None)  # as if scikit-surprise were not installed
     with pytest.raises(MfbenchError, match=r'pip install "mfbench\[peers\]"'):
         SurpriseSVD().prepare(small)
+
+
+def test_block_order_sorts_by_block_then_user_then_item():
+    """The block layout: ratings sorted by (block, user, item), block offsets that match, and
+    each block's users and items a contiguous range of the permuted rows."""
+    from mfbench_plugins.algorithms.sgd import block_order
+
+    r, _ = generate(n_users=300, n_items=200, n_ratings=20_000, seed=6)
+    shuffle = np.random.default_rng(0).permutation(len(r))
+    users, items = r.users[shuffle], r.items[shuffle]
+    nb = 4
+    order, ptr, perm_u, perm_i = block_order(users, items, r.n_users, r.n_items, nb, np.random.default_rng(1))
+    assert sorted(order.tolist()) == list(range(len(r)))
+    block = (perm_u * nb // r.n_users)[users] * nb + (perm_i * nb // r.n_items)[items]
+    key = (block[order] * r.n_users + users[order]).astype(np.int64) * r.n_items + items[order]
+    assert (np.diff(key) > 0).all()
+    np.testing.assert_array_equal(ptr, np.r_[0, np.cumsum(np.bincount(block, minlength=nb * nb))])
+    for b in range(nb * nb):
+        rows = perm_u[users[order[ptr[b]:ptr[b + 1]]]]
+        assert len(rows) == 0 or (rows * nb // r.n_users == b // nb).all()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["epoch_blocks", "sgd_step"]
+__all__ = ["epoch_blocks", "sgd_step", "sort_by_block", "sort_within_blocks"]
 
 
 @njit(cache=True, fastmath=True, inline="always")
@@ -85,3 +85,31 @@ def epoch_blocks(users, items, values, block_ptr, n_blocks, strata, P, Q, bu, bi
                                 mu, lr, reg, reg_bias, biased, adaptive)
             sse[a] += acc
     return sse.sum()
+
+
+
+@njit(cache=True)
+def sort_by_block(block, n_blocks2, order):
+    """Counting sort of the ratings by block (stable); fills ``order``, returns the block offsets."""
+    counts = np.zeros(n_blocks2 + 1, np.int64)
+    for j in range(len(block)):
+        counts[block[j] + 1] += 1
+    for b in range(n_blocks2):
+        counts[b + 1] += counts[b]
+    ptr = counts.copy()
+    for j in range(len(block)):
+        b = block[j]
+        order[counts[b]] = j
+        counts[b] += 1
+    return ptr
+
+
+@njit(cache=True, parallel=True)
+def sort_within_blocks(order, ptr, users, items, n_items):
+    """Sort each block's part of ``order`` by user, then item; blocks in parallel."""
+    for b in prange(len(ptr) - 1):
+        seg = order[ptr[b]:ptr[b + 1]]
+        keys = np.empty(len(seg), np.int64)
+        for j in range(len(seg)):
+            keys[j] = np.int64(users[seg[j]]) * n_items + items[seg[j]]
+        order[ptr[b]:ptr[b + 1]] = seg[np.argsort(keys)]
