@@ -28,6 +28,10 @@ from .specs import signature_defaults
 
 __all__ = ["Algorithm", "Baseline", "fit_biases"]
 
+#: ``fit_biases`` compiles its passes from this many ratings on (below, numpy takes milliseconds
+#: and loading numba would cost a small cell more than it saves)
+COMPILED_BIASES_MIN = 1 << 20
+
 #: pairs per ``_predict`` call: 2^20 pairs of k=128 float32 rows gather 1 GiB
 PREDICT_CHUNK = 1 << 20
 
@@ -45,7 +49,8 @@ def fit_biases(xp: Any, users: Any, items: Any, values: Any, n_users: int, n_ite
     bi = xp.zeros(n_items, dtype=xp.float32)
     n_u = xp.bincount(users, minlength=n_users).astype(xp.float32)
     n_i = xp.bincount(items, minlength=n_items).astype(xp.float32)
-    if xp is np and values.dtype == np.float32:  # the same arithmetic, compiled: no per-pass temporaries
+    if xp is np and values.dtype == np.float32 and len(values) >= COMPILED_BIASES_MIN:
+        # the same arithmetic, compiled: no per-pass temporaries
         from ._biases_numba import bias_pass
 
         f32 = np.float32

@@ -115,3 +115,20 @@ def test_slow_epochs_are_logged_with_their_cell_off_a_terminal():
     lines = out.getvalue().splitlines()
     assert lines == ["[1/2] a · d · cpu: ok rmse 0.9000 (fit 1 s, 1 epochs)",
                      f"    [2/2] b · d · cpu · epoch 1: {SLOW_EPOCH_S + 1:.2f} s loss 0.5000"]
+
+
+def test_compiled_bias_passes_equal_numpy_bit_for_bit(monkeypatch):
+    """Large data takes ``fit_biases``'s compiled passes, small data numpy's: the same biases to the bit."""
+    import mfbench.algorithm as algorithm
+    from mfbench.algorithm import fit_biases
+
+    r, _ = generate(n_users=500, n_items=300, n_ratings=20_000, seed=2)
+    args = (r.users, r.items, r.values, r.n_users, r.n_items, 10.0, 5.0)
+    small = list(fit_biases(np, *args, passes=3))
+    monkeypatch.setattr(algorithm, "COMPILED_BIASES_MIN", 0)
+    compiled = list(fit_biases(np, *args, passes=3))
+    for (mu_a, bu_a, bi_a), (mu_b, bu_b, bi_b) in zip(small, compiled):
+        assert mu_a == mu_b
+        np.testing.assert_array_equal(bu_a, bu_b)
+        np.testing.assert_array_equal(bi_a, bi_b)
+    assert not np.array_equal(small[0][1], small[-1][1])  # the passes do move the biases

@@ -113,6 +113,10 @@ class BiasedMF(Algorithm):
         f = init_factors(self.xp, train.n_users, train.n_items, self.k, float(train.values.mean()), self.init_std,
                          self.biased, self.seed)
         self.P_, self.Q_, self.bu_, self.bi_, self.mu_ = f.P, f.Q, f.bu, f.bi, f.mu
+        if self.xp is np:
+            from ._predict_numba import warm_up
+
+            warm_up()
         return f
 
     @property

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["pair_scores"]
+__all__ = ["pair_scores", "warm_up"]
 
 
 @njit(parallel=True, cache=True)
@@ -39,3 +39,10 @@ def pair_scores(users: np.ndarray, items: np.ndarray, A: np.ndarray, B: np.ndarr
     c = np.ascontiguousarray
     _pair_scores(c(users), c(items), c(A), c(B), a_bias, b_bias, np.float32(offset), out)
     return out
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) now, in an algorithm's prepare, not in its first predict."""
+    one = np.zeros((1, 1), np.float32)
+    pair_scores(np.zeros(1, np.int32), np.zeros(1, np.int32), one, one, np.zeros(1, np.float32), np.zeros(1, np.float32))
+    pair_scores(np.zeros(1, np.int32), np.zeros(1, np.int32), one, one)

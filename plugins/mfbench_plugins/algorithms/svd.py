@@ -151,6 +151,10 @@ class ImputedSVD(Algorithm):
             raise MfbenchError("svd on gpu needs solver=randomized or auto (arpack runs on the CPU)")
         self._solver = self.solver if self.solver != "auto" else "arpack" if self.device == "cpu" else "randomized"
         self._k, self._fraction = self._parse_k()
+        if self.xp is np:
+            from ._predict_numba import warm_up
+
+            warm_up()
         n, m = train.n_users, train.n_items
         if self.dense:
             ensure_dense_fits(self.device, 3 * n * m * 8, self.max_dense_gb, f"svd dense=true on {n:,} x {m:,}",
