@@ -22,7 +22,7 @@ from mfbench.data import Ratings
 
 from ._download import cache_dir, sha256_of
 
-__all__ = ["cached_ratings", "cache_key"]
+__all__ = ["cached_ratings", "cache_key", "load_notes"]
 
 FORMAT = 1
 
@@ -82,3 +82,12 @@ def cached_ratings(sources: list[Path], options: dict[str, Any], parse: Callable
     except OSError:
         pass  # a read-only or full cache only costs the next load its speed
     return ratings, n_dup, False
+
+
+def load_notes(n_dup: int, from_cache: bool = False, dataset: str = "", pairs: str = "(user, item)") -> tuple[str, ...]:
+    """The notes a loader reports: duplicate ``pairs`` it resolved, and a read from this cache
+    (with the ``--data-param DATASET.cache=false`` that parses again)."""
+    notes = (f"{n_dup} duplicate {pairs} ratings resolved: kept the latest",) if n_dup else ()
+    if from_cache:
+        notes += (f"parsed ratings read from the binary cache (--data-param {dataset}.cache=false to parse again)",)
+    return notes

@@ -16,7 +16,7 @@ from pathlib import Path
 from mfbench.data import Dataset
 from mfbench.errors import DataError, MfbenchError
 
-from ._cache import cached_ratings
+from ._cache import cached_ratings, load_notes
 from ._tables import COMPRESSIONS, _from_columns, open_text, read_ratings
 
 __all__ = ["load_file"]
@@ -85,10 +85,7 @@ def load_file(arg: str | None = None, data_dir: Path | None = None, user: str | 
     scale = (float(rating_min), float(rating_max)) if rating_min is not None and rating_max is not None else None
     options = dict(user=user, item=item, rating=rating, timestamp=timestamp, sep=sep, header=header, scale=scale)
     ratings, n_dup, hit = cached_ratings([path], options, lambda: _parse(path, **options), enabled=cache)
-    notes = (f"{n_dup} duplicate (user, item) ratings resolved: kept the latest",) if n_dup else ()
-    if hit:
-        notes += ("parsed ratings read from the binary cache (--data-param file.cache=false to parse again)",)
-    return Dataset(f"file:{arg}", ratings, notes=notes, licence="your own data")
+    return Dataset(f"file:{arg}", ratings, notes=load_notes(n_dup, hit, "file"), licence="your own data")
 
 
 def _kind(path: Path) -> str:

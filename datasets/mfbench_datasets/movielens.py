@@ -29,7 +29,7 @@ import pandas as pd
 from mfbench.data import Dataset, Ratings
 from mfbench.errors import DataError
 
-from ._cache import cached_ratings
+from ._cache import cached_ratings, load_notes
 from ._download import cache_dir, fetch_zip, verify_files
 from ._tables import read_ratings
 
@@ -140,13 +140,13 @@ def load_ml100k(arg: str | None = None, data_dir: Path | None = None) -> Dataset
         test = pd.read_csv(folder / f"u{n}.test", sep="\t", header=None, names=cols, usecols=[0, 1])
         u = np.searchsorted(ratings.user_ids, test["user"].to_numpy())
         i = np.searchsorted(ratings.item_ids, test["item"].to_numpy())
-        pos = np.searchsorted(keys, u.astype(np.int64) * ratings.n_items + i, sorter=order)
-        idx = order[np.minimum(pos, len(order) - 1)]
-        if not np.array_equal(keys[idx], u.astype(np.int64) * ratings.n_items + i):
+        want = u.astype(np.int64) * ratings.n_items + i
+        idx = order[np.minimum(np.searchsorted(keys, want, sorter=order), len(order) - 1)]
+        if not np.array_equal(keys[idx], want):
             raise DataError(f"{folder / f'u{n}.test'}: has pairs that u.data lacks; the copy is inconsistent")
         folds.append(np.sort(idx))
     return Dataset("ml-100k", ratings, tuple(folds), item_meta=_ml100k_items(folder, ratings), licence=LICENCE,
-                   notes=_dup_note(n_dup))
+                   notes=load_notes(n_dup))
 
 
 def _ml100k_items(folder: Path, ratings: Ratings) -> dict[str, np.ndarray]:
@@ -213,7 +213,7 @@ def load_movielens(name: str, data_dir: Path | None = None, cache: bool = True) 
     names = sorted({g for gs in genre_text for g in gs.split("|") if g and g != "(no genres listed)"})
     onehot = genre_text.str.get_dummies("|").reindex(columns=names, fill_value=0).to_numpy(np.float32)
     return Dataset(name, ratings, None, item_meta=_item_meta(ratings, ids, titles, onehot, names), licence=LICENCE,
-                   notes=_dup_note(n_dup))
+                   notes=load_notes(n_dup))
 
 
 def load_ml_latest_small(arg: str | None = None, data_dir: Path | None = None) -> Dataset:
@@ -228,7 +228,3 @@ def loader(name: str):
 
     load.__doc__ = RELEASES[name].description
     return load
-
-
-def _dup_note(n_dup: int) -> tuple[str, ...]:
-    return (f"{n_dup} duplicate (user, item) ratings resolved: kept the latest",) if n_dup else ()

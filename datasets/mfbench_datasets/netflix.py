@@ -19,8 +19,7 @@ import numpy as np
 from mfbench.data import Dataset
 from mfbench.errors import DataError, MfbenchError
 
-from ._cache import cached_ratings
-from ._netflix_numba import parse
+from ._cache import cached_ratings, load_notes
 from ._tables import _from_columns
 
 __all__ = ["load_netflix", "rating_files", "LICENCE"]
@@ -48,6 +47,8 @@ def rating_files(folder: Path) -> list[Path]:
 
 def read_netflix(files: list[Path]):
     """Parse ``files`` into ``(ratings, duplicates resolved)``."""
+    from ._netflix_numba import parse
+
     # a rating line the parser accepts has at least 12 bytes ("1,1,2005-1-1"): a bound that needs
     # no first pass; the pages of the unused tail are never written, so they take no memory
     total = sum(Path(p).stat().st_size // 12 + 1 for p in files)
@@ -98,8 +99,6 @@ def load_netflix(arg: str | None = None, data_dir: Path | None = None, cache: bo
     folder = Path(arg).expanduser()
     files = rating_files(folder)
     ratings, n_dup, hit = cached_ratings(files, {"format": "netflix"}, lambda: read_netflix(files), enabled=cache)
-    notes = [f"{n_dup} duplicate (customer, movie) ratings resolved: kept the latest"] if n_dup else []
-    if hit:
-        notes.append("parsed ratings read from the binary cache (--data-param netflix.cache=false to parse again)")
     meta = _titles(folder if folder.is_dir() else folder.parent, ratings.item_ids)
-    return Dataset(f"netflix:{arg}", ratings, item_meta=meta, licence=LICENCE, notes=tuple(notes))
+    return Dataset(f"netflix:{arg}", ratings, item_meta=meta, licence=LICENCE,
+                   notes=load_notes(n_dup, hit, "netflix", pairs="(customer, movie)"))

@@ -31,8 +31,6 @@ from mfbench import devices
 from mfbench.data import Dataset, Ratings
 from mfbench.errors import MfbenchError
 
-from ._synthetic_numba import fill_ratings
-
 __all__ = ["generate", "load_synthetic", "load_synthetic_ml20m", "load_synthetic_netflix", "PRESETS"]
 
 
@@ -97,6 +95,8 @@ def generate(
 
     fill_seed = int(rng.integers(2**31))
     if device == "cpu":
+        from ._synthetic_numba import fill_ratings
+
         users = np.empty(n_ratings, np.int32)
         items = np.empty(n_ratings, np.int32)
         values = np.empty(n_ratings, np.float32)

@@ -24,7 +24,7 @@ import numpy as np
 from . import devices
 from .data import Split
 from .measure import Stopwatch, current_rss_bytes, peak_rss_bytes
-from .ranking import TopN, relevant_items
+from .ranking import DEFAULT_THRESHOLD, TopN, relevant_items
 from .results import SCHEMA_VERSION, library_versions
 
 __all__ = ["Cell", "Control", "Job", "Executor", "run_cell", "cell_id"]
@@ -117,7 +117,7 @@ class Job:
     """Where to save the best (or last) state as ``<cell digest>.npz``; ``None``: no checkpoint."""
     ranking: dict[str, tuple[Callable[..., float], int]] = field(default_factory=dict)
     """Ranking metrics by column name (``ndcg@10``): the function and its cut-off ``k``."""
-    relevance: float = 4.0
+    relevance: float = DEFAULT_THRESHOLD
     """The test rating at or above which an item is relevant to the ranking metrics."""
 
 

@@ -72,7 +72,7 @@ class DatasetSpec:
     @property
     def options(self) -> dict[str, Any]:
         """Loader options and their defaults, read from the loader's signature."""
-        return {k: v for k, v in signature_defaults(self.loader, exclude=("arg", "data_dir")).items()}
+        return signature_defaults(self.loader, exclude=("arg", "data_dir"))
 
 
 @dataclass(frozen=True)

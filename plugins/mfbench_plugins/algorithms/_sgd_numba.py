@@ -87,7 +87,6 @@ def epoch_blocks(users, items, values, block_ptr, n_blocks, strata, P, Q, bu, bi
     return sse.sum()
 
 
-
 @njit(cache=True)
 def sort_by_block(block, n_blocks2, order):
     """Counting sort of the ratings by block (stable); fills ``order``, returns the block offsets."""

@@ -148,13 +148,13 @@ class ALS(Algorithm):
             self._rows_u = xp.asarray(np.repeat(np.arange(train.n_users, dtype=np.int32), np.diff(by_user.indptr)))
             return
         set_numba_threads(self.threads)
+        # compile the kernels (or load them from numba's cache) here, not in the first epoch or predict
         from ._predict_numba import warm_up
 
-        warm_up()
-        # compile the kernels (or load them from numba's cache) here, not in the first epoch
         empty = (np.zeros(2, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32))  # one row, no ratings
         tiny = np.zeros((1, kk), np.float32)
         self._half(empty, tiny.copy(), tiny.copy(), "users")
+        warm_up()
 
     def _half(self, csr, X, Y, side: str) -> None:
         """Solve the rows of ``X`` (the ``side`` being solved) given the other side's ``Y``.

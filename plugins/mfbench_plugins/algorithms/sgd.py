@@ -12,8 +12,9 @@ row or column) in a fresh seeded order, and the blocks of a stratum run in paral
 ``threads`` threads without locks (DSGD, Gemulla et al., KDD 2011). Inside a block ratings are
 sorted by user for cache locality (LIBMF). Training runs on row-permuted copies of the factors
 in which each block's rows are contiguous, so blocks running at once touch disjoint memory. The
-schedule makes results independent of the thread count. ``backend="python"`` runs the same updates in the same order in plain Python: the
-readable reference and the test oracle of the numba kernel (small data only).
+schedule makes results independent of the thread count. ``backend="python"`` runs the same
+updates in the same order in plain Python: the readable reference and the test oracle of the
+numba kernel (small data only).
 
 On the GPU (``backend="cuda"``, the default there) the same update runs as the CUDA kernel of
 ``_sgd_cuda.cu``: one warp per rating, lock-free across warps (Hogwild; cuMF_SGD's scheme), over
