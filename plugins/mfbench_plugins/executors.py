@@ -9,12 +9,16 @@ milliseconds and inherits neither the parent's datasets nor its memory high-wate
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
+import os
 import queue
+import sys
 import time
 from typing import Any, Iterable, Iterator
 
 from mfbench import hookimpl
+from mfbench._cell_path import ENV_VAR as CELL_PATH_VAR
 from mfbench.runner import Emit, Job, crashed_record, run_cell, timed_out_record
 from mfbench.specs import ExecutorSpec
 
@@ -34,13 +38,38 @@ def _worker(job: Job, events: Any) -> None:
     events.put(("record", record))
 
 
+def _start_forkserver() -> None:
+    """Start the fork server with this process's ``sys.path``.
+
+    The server is a ``python -c`` process, which puts the current folder first on its path (and
+    Python 3.11's server ignores the path it is sent): started from a folder that holds a folder
+    named ``mfbench``, every cell would import that folder instead of the installed package.
+    ``PYTHONSAFEPATH`` keeps the current folder off, and ``mfbench._cell_path``, preloaded
+    first, puts this process's path in place and restores the environment the cells inherit.
+    """
+    from multiprocessing import forkserver
+
+    saved = {key: os.environ.get(key) for key in ("PYTHONSAFEPATH", CELL_PATH_VAR)}
+    os.environ["PYTHONSAFEPATH"] = "1"
+    os.environ[CELL_PATH_VAR] = json.dumps({"sys_path": sys.path, "restore": saved})
+    try:
+        forkserver.ensure_running()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 class LocalExecutor:
     """Run each cell in its own process from a fork server; record crashes and timeouts."""
 
     def __init__(self, start_method: str = "forkserver"):
         self.ctx = mp.get_context(start_method)
         if start_method == "forkserver":
-            self.ctx.set_forkserver_preload(["mfbench.runner", "numpy"])
+            self.ctx.set_forkserver_preload(["mfbench._cell_path", "mfbench.runner", "numpy"])
+            _start_forkserver()
 
     def run(self, jobs: Iterable[Job], emit: Emit) -> Iterator[dict[str, Any]]:
         for job in jobs:

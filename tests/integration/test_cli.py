@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -157,3 +158,19 @@ def test_ranking_metrics_on_ml_latest_small(tmp_path, capsys, data_dir):
     assert 0.8 < rec["metrics"]["rmse"] < 0.95
     assert 0.0 < rec["metrics"]["ndcg@10"] < 1.0
     assert rec["ranked_users"] > 500 and rec["recommend_seconds"] > 0
+
+
+def test_cells_import_the_installed_package_from_any_folder(tmp_path):
+    """Started from a folder that holds a folder named ``mfbench`` (the folder a clone lands
+    in), the cells once imported that folder and every cell failed with ``cannot import name
+    'hookimpl' from 'mfbench' (unknown location)``: the fork server had the current folder on
+    its path. The console script is run there, as a user would."""
+    (tmp_path / "mfbench" / "harness").mkdir(parents=True)
+    script = Path(sys.executable).with_name("mfbench")
+    assert script.exists(), f"no console script beside {sys.executable}"
+    res = subprocess.run([str(script), "run", "--algos", "biases", "--data-param", "synthetic.n_ratings=2000",
+                          "--out", str(tmp_path / "out"), "--run-id", "cwd", "-q"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    (rec,) = records(tmp_path / "out" / "cwd" / "runs.jsonl")
+    assert rec["status"] == "ok", rec.get("error")
