@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -15,16 +16,45 @@ from mfbench.errors import DataError
 __all__ = ["read_ratings", "open_text"]
 
 
+TEXT_ENCODING = "utf-8-sig"
+"""UTF-8, with the byte-order mark that spreadsheet programs write taken off the header."""
+
+
+def line_of(path: Path, row: int, header: bool, encoding: str = TEXT_ENCODING) -> int:
+    """The file line (from 1) of data row ``row`` (from 0): blank lines are skipped, as the
+    parser skips them. Read again only on an error path."""
+    wanted = row + int(header)
+    seen = -1
+    with open_text(path, encoding) as fh:
+        for number, text in enumerate(fh, 1):
+            if text.strip():
+                seen += 1
+                if seen == wanted:
+                    return number
+    return row + 1 + int(header)
+
+
 def _numeric(df: pd.DataFrame, col: str, path: Path, header: bool, kind: str) -> np.ndarray:
     """Column ``col`` as numbers; the first bad cell is reported with its line number."""
     values = pd.to_numeric(df[col].str.strip(), errors="coerce")
     bad = values.isna().to_numpy()
     if bad.any():
         row = int(np.argmax(bad))
-        line = int(df.index[row]) + 1 + (1 if header else 0)
-        raise DataError(f"{path}:{line}: {kind} {df[col].iloc[row]!r} in column {col!r} is not a number; "
-                        "fix or remove that line")
+        text = df[col].iloc[row]
+        hint = "fix or remove that line"
+        if isinstance(text, str) and "," in text and _is_float(text.replace(",", ".")):
+            hint = "the file writes decimal commas: convert it to decimal points"
+        raise DataError(f"{path}:{line_of(path, int(df.index[row]), header)}: {kind} {text!r} in column {col!r} "
+                        f"is not a number; {hint}")
     return values.to_numpy()
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
 
 
 def _check_frame(df: pd.DataFrame, path: Path, user: str, item: str, rating: str, timestamp: str | None,
@@ -32,13 +62,25 @@ def _check_frame(df: pd.DataFrame, path: Path, user: str, item: str, rating: str
     """The columns of a text frame as arrays; the first bad cell raises ``DataError`` with its line
     (``df``'s index counts data rows from 0 across chunks)."""
     def line(row: int) -> int:
-        return int(df.index[row]) + 1 + int(header)
+        return line_of(path, int(df.index[row]), header)
 
+    spans = _spanning_field(df)
+    if spans is not None:
+        raise DataError(f"{path}:{line(spans)}: a quoted field starts on this line and runs over the lines after it "
+                        "(a quote left open?); close or remove the quote")
     values = _numeric(df, rating, path, header, "rating").astype(np.float32)
     if not np.isfinite(values).all():
         row = int(np.argmax(~np.isfinite(values)))
         raise DataError(f"{path}:{line(row)}: rating {df[rating].iloc[row]!r} is not finite")
-    ts = None if timestamp is None else _numeric(df, timestamp, path, header, "timestamp").astype(np.int64)
+    ts = None
+    if timestamp is not None:
+        ts = _numeric(df, timestamp, path, header, "timestamp")
+        whole = (ts % 1 == 0) & (np.abs(ts) < 2.0 ** 63)
+        if not whole.all():
+            row = int(np.argmax(~whole))
+            raise DataError(f"{path}:{line(row)}: timestamp {df[timestamp].iloc[row]!r} is not a whole number of "
+                            "seconds; fix or remove that line")
+        ts = ts.astype(np.int64)
     users = df[user].str.strip().to_numpy()
     items = df[item].str.strip().to_numpy()
     for col, arr in ((user, users), (item, items)):
@@ -49,20 +91,34 @@ def _check_frame(df: pd.DataFrame, path: Path, user: str, item: str, rating: str
     return users, items, values, ts
 
 
+INT64_MAX = int(np.iinfo(np.int64).max)
+
+
 def _maybe_int(arr: np.ndarray) -> np.ndarray:
-    """Ids that are all integers store as int64 (they sort numerically); others as text."""
-    if arr.dtype.kind in "iu":
-        return arr.astype(np.int64)
-    as_num = pd.to_numeric(pd.Series(arr), errors="coerce")
-    if not as_num.isna().any() and (as_num % 1 == 0).all():
-        return as_num.to_numpy(dtype=np.int64)
+    """Ids that are all plain integers (``[+-]digits``) in int64's range store as int64 (they sort
+    numerically); any other ids, as text, never wrapped or rounded."""
+    kind = arr.dtype.kind
+    if kind == "i":
+        return arr.astype(np.int64, copy=False)
+    if kind == "u":
+        return arr.astype(np.int64) if not len(arr) or int(arr.max()) <= INT64_MAX else arr.astype(str)
+    if kind in "fcb":  # numbers with a fraction part, or flags: labels, as they print
+        return arr.astype(str)
+    text = pd.Series(arr, dtype=object).map(str).str.strip()
+    if not len(text) or not text.str.fullmatch(r"[+-]?[0-9]+").all():
+        return arr.astype(str)
+    digits = text.str.lstrip("+-").str.lstrip("0").str.len()
+    if int(digits.max()) <= 18:  # below 10^18: fits int64
+        return text.astype(np.int64).to_numpy()
+    if all(-INT64_MAX - 1 <= int(t) <= INT64_MAX for t in text[digits > 18]):
+        return np.array([int(t) for t in text], np.int64)
     return arr.astype(str)
 
 
 COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd", ".zip": "zip"}
 
 
-def open_text(path: Path, encoding: str = "utf-8"):
+def open_text(path: Path, encoding: str = TEXT_ENCODING):
     """``path`` opened as text, decompressing ``.gz``, ``.bz2``, ``.xz`` and ``.zst`` files."""
     kind = COMPRESSIONS.get(Path(path).suffix.lower())
     if kind == "gzip":
@@ -88,26 +144,41 @@ def open_text(path: Path, encoding: str = "utf-8"):
     return open(path, encoding=encoding, errors="replace")
 
 
+def _unique(names: list[str]) -> list[str]:
+    """``names`` with repeats suffixed ``.1``, ``.2``, ... (as pandas does)."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        n = seen.get(name, 0)
+        seen[name] = n + 1
+        out.append(name if n == 0 else f"{name}.{n}")
+    return out
+
+
 def _read_kwargs(sep: str, header: bool, names: Sequence[str] | None, cols: list[str], encoding: str) -> dict:
     """``pandas.read_csv`` arguments; ``::`` files are read by the C parser as ``:``-separated
     with the empty fields between the colons skipped (ten times faster than a regex separator)."""
+    # no usecols: with it, pandas accepts rows with extra fields that should be reported
     if sep == "::" and not header and names:
         wide = [x for n in names for x in (n, f"_gap_{n}")][:-1]
-        return dict(sep=":", header=None, names=wide, usecols=cols, encoding=encoding, engine="c")
-    # no usecols here: with it, pandas accepts rows with extra fields that should be reported
-    return dict(sep=sep, header=0 if header else None, names=None if header else names,
-                encoding=encoding, engine="c" if len(sep) == 1 else "python")
+        return dict(sep=":", header=None, names=wide, encoding=encoding, engine="c")
+    # a header's names as the loader read them (stripped), not as the parser would keep them
+    # index_col=False: rows wider than the header are an error, never a silent index column
+    return dict(sep=sep, header=0 if header else None, names=names, encoding=encoding, index_col=False,
+                engine="c" if len(sep) == 1 else "python")
 
 
 def read_ratings(path: Path, *, sep: str, header: bool, names: Sequence[str] | None = None, user: str, item: str,
                  rating: str, timestamp: str | None = None, rating_scale: tuple[float, float] | None = None,
-                 encoding: str = "utf-8", chunksize: int = 2_000_000) -> tuple[Ratings, int]:
+                 encoding: str = TEXT_ENCODING, chunksize: int = 2_000_000) -> tuple[Ratings, int]:
     """Read a ratings file (plain or compressed) in chunks of typed columns.
 
     Memory stays near the result's: each chunk's columns are kept as typed arrays (no text),
     then joined. On any problem the file is read again as text, chunk by chunk, to name the
-    first bad line. Returns the ratings and the number of duplicate (user, item) pairs resolved
-    (see ``_from_columns``).
+    first bad line. Ids the parser would turn into floats or overflowing integers are read
+    again as text (see ``_maybe_int``). A declared ``rating_scale`` is enforced: a rating outside
+    it names its line. Returns the ratings and the number of duplicate (user, item) pairs
+    resolved (see ``_from_columns``).
     """
     path = Path(path)
     if not path.exists():
@@ -123,32 +194,91 @@ def read_ratings(path: Path, *, sep: str, header: bool, names: Sequence[str] | N
         if missing:
             raise DataError(f"{path}:1: missing column(s) {', '.join(map(repr, missing))}; the header has "
                             f"{', '.join(map(repr, found))}; name the columns with --data-param")
+        twice = [c for c in cols if found.count(c) > 1]
+        if twice:
+            raise DataError(f"{path}:1: the header names {twice[0]!r} twice; rename one of them or name the columns "
+                            "with --data-param")
+        names = _unique(found)
     kw = _read_kwargs(sep, header, names, cols, encoding)
-    parts: dict[str, list[np.ndarray]] = {c: [] for c in cols}
     try:
-        reader = pd.read_csv(path, chunksize=chunksize, compression="infer",
-                             dtype={rating: np.float64, **({timestamp: np.int64} if timestamp else {})}, **kw)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)  # "loss of data": a row wider than the header
+            warnings.simplefilter("ignore", RuntimeWarning)  # pandas' casts on the way to a ValueError
+            parts = _read_columns(path, kw, user, item, rating, timestamp, chunksize, ids_as_text=False)
+            if parts is None:
+                parts = _read_columns(path, kw, user, item, rating, timestamp, chunksize, ids_as_text=True)
+    except ImportError as exc:
+        raise DataError(f"{path}: cannot decompress ({exc}); install the library it names") from None
+    except (ValueError, TypeError, OverflowError, pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError,
+            UnicodeDecodeError) as exc:
+        _locate_problem(path, sep, header, names, cols, encoding, chunksize, exc)
+    joined = {c: _concat(parts.pop(c)) for c in cols}
+    if rating_scale is not None:
+        _check_scale(path, joined[rating], rating_scale, header, encoding)
+    return _from_columns(joined[user], joined[item], joined[rating], joined[timestamp] if timestamp else None,
+                         rating_scale)
+
+
+def _check_scale(path: Path, values: np.ndarray, scale: tuple[float, float], header: bool = False,
+                 encoding: str = TEXT_ENCODING, row_label: str | None = None) -> None:
+    """``DataError`` naming the first rating outside the declared ``scale``: its file line, or
+    ``row N`` (from 0) where the file has no lines (Parquet)."""
+    outside = (values < scale[0]) | (values > scale[1])
+    if outside.any():
+        row = int(np.argmax(outside))
+        where = f" {row_label} {row}" if row_label else str(line_of(path, row, header, encoding))
+        raise DataError(f"{path}:{where}: rating {values[row]:g} is outside the declared "
+                        f"scale {scale[0]:g} .. {scale[1]:g} ({int(outside.sum()):,} in all); fix the file or "
+                        "the declared file.scale")
+
+
+def _read_columns(path: Path, kw: dict, user: str, item: str, rating: str, timestamp: str | None, chunksize: int,
+                  ids_as_text: bool) -> dict[str, list[np.ndarray]] | None:
+    """The columns as typed arrays, chunk by chunk; ``None`` when an id column came out as
+    numbers that are not plain int64 (floats, overflowing integers): read again as text then."""
+    cols = [user, item, rating] + ([timestamp] if timestamp else [])
+    parts: dict[str, list[np.ndarray]] = {c: [] for c in cols}
+    dtype = {rating: np.float64, **({timestamp: np.int64} if timestamp else {})}
+    if ids_as_text:
+        dtype.update({user: str, item: str})
+    with pd.read_csv(path, chunksize=chunksize, compression="infer", dtype=dtype, **kw) as reader:
         for chunk in reader:
             values = chunk[rating].to_numpy(np.float64)
             if not np.isfinite(values).all():
                 raise ValueError("non-finite rating")
             if chunk[user].isna().any() or chunk[item].isna().any():
                 raise ValueError("missing id")
-            parts[user].append(chunk[user].to_numpy())
-            parts[item].append(chunk[item].to_numpy())
+            if _spanning_field(chunk) is not None:
+                raise ValueError("a quoted field spans lines")
+            for col in (user, item):
+                if not ids_as_text and not _plain_ids(chunk[col]):
+                    return None
+                parts[col].append(chunk[col].to_numpy())
             parts[rating].append(values.astype(np.float32))
             if timestamp:
                 parts[timestamp].append(chunk[timestamp].to_numpy(np.int64))
-        if not sum(len(x) for x in parts[rating]):
-            raise ValueError("empty")
-    except ImportError as exc:
-        raise DataError(f"{path}: cannot decompress ({exc}); install the library it names") from None
-    except (ValueError, TypeError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        parts.clear()
-        _locate_problem(path, sep, header, names, cols, encoding, chunksize, exc)
-    joined = {c: _concat(parts.pop(c)) for c in cols}
-    return _from_columns(joined[user], joined[item], joined[rating], joined[timestamp] if timestamp else None,
-                         rating_scale)
+    if not sum(len(x) for x in parts[rating]):
+        raise ValueError("empty")
+    return parts
+
+
+def _plain_ids(col: pd.Series) -> bool:
+    """Ids the parser kept as they were written: integers in int64, or text (not floats, not
+    integers too large for int64, which it returns as Python ints)."""
+    if pd.api.types.is_integer_dtype(col) or pd.api.types.is_string_dtype(col) and not col.dtype == object:
+        return col.dtype.kind != "u" or not len(col) or int(col.max()) <= INT64_MAX
+    return pd.api.types.infer_dtype(col, skipna=True) == "string"
+
+
+def _spanning_field(df: pd.DataFrame) -> int | None:
+    """The row of the first text field holding a line break (a quote left open swallows the lines
+    after it), or ``None``."""
+    for col in df.columns:
+        if not pd.api.types.is_numeric_dtype(df[col]):
+            breaks = df[col].astype(str).str.contains("[\r\n]", regex=True).to_numpy()
+            if breaks.any():
+                return int(np.argmax(breaks))
+    return None
 
 
 def _concat(chunks: list[np.ndarray]) -> np.ndarray:
@@ -159,24 +289,48 @@ def _concat(chunks: list[np.ndarray]) -> np.ndarray:
     return out
 
 
+def _raise_wider_line(path: Path, sep: str, header: bool, encoding: str) -> None:
+    """``DataError`` at the first line with more fields than the first line (the header)."""
+    width, number = None, 0
+    with open_text(path, encoding) as fh:
+        for number, text in enumerate(fh, 1):
+            if not text.strip():
+                continue
+            n = len(re.split(sep, text.strip()) if sep == r"\s+" else text.rstrip("\r\n").split(sep))
+            if width is None:
+                width = n
+            elif n > width:
+                break
+    raise DataError(f"{path}:{number}: more fields than the {'header names' if header else 'first line has'} "
+                    f"({width}, separator {sep!r}); fix or remove that line")
+
+
 def _locate_problem(path: Path, sep: str, header: bool, names: Sequence[str] | None, cols: list[str],
                     encoding: str, chunksize: int, exc: Exception) -> None:
     """Read ``path`` as text, chunk by chunk, and raise ``DataError`` naming the first bad line."""
     user, item, rating, *rest = cols
     timestamp = rest[0] if rest else None
     try:
-        reader = pd.read_csv(path, sep=sep, header=0 if header else None, names=None if header else names,
-                             dtype=str, engine="c" if len(sep) == 1 else "python", compression="infer",
-                             encoding=encoding, keep_default_na=False, skip_blank_lines=True, chunksize=chunksize)
         rows = 0
-        for df in reader:
-            rows += len(df)
-            _check_frame(df, path, user, item, rating, timestamp, header)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            with pd.read_csv(path, sep=sep, header=0 if header else None, names=names, dtype=str, index_col=False,
+                             engine="c" if len(sep) == 1 else "python", compression="infer", encoding=encoding,
+                             keep_default_na=False, skip_blank_lines=True, chunksize=chunksize) as reader:
+                for df in reader:
+                    rows += len(df)
+                    _check_frame(df, path, user, item, rating, timestamp, header)
+    except pd.errors.ParserWarning:
+        _raise_wider_line(path, sep, header, encoding)
     except pd.errors.ParserError as err:
         m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(err))
         if m:
             raise DataError(f"{path}:{m.group(2)}: expected {m.group(1)} fields, found {m.group(3)} "
                             f"(separator {sep!r}); fix or remove that line") from None
+        m = re.search(r"EOF inside string starting at row (\d+)", str(err))
+        if m:
+            raise DataError(f"{path}:{int(m.group(1)) + 1}: a quoted field starts on this line and runs to the end of the "
+                            "file (a quote left open?); close or remove the quote") from None
         raise DataError(f"{path}: cannot parse: {err}") from None
     except UnicodeDecodeError as err:
         raise DataError(f"{path}: not {encoding} text ({err.reason} at byte {err.start})") from None

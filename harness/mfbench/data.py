@@ -199,6 +199,7 @@ class Split:
             "n_train": len(self.train),
             "n_valid": 0 if self.valid is None else len(self.valid),
             "n_test": len(self.test),
+            "rating_scale": list(self.train.rating_scale) if self.train.rating_scale else None,
             **self.cold,
         }
 
