@@ -132,7 +132,11 @@ class Algorithm:
         """Subclass hook: allocate, transfer, compile. Default: nothing."""
 
     def fit(self, train: Ratings, valid: Ratings | None = None) -> Iterator[dict[str, float]]:
-        """Train, yielding ``{"train_loss": ...}`` (or ``{}``) after each epoch."""
+        """Train, yielding ``{"train_loss": ...}`` (or ``{}``) after each epoch.
+
+        A value may be a callable of no arguments: the runner calls it after it has stopped the
+        epoch's clock, so that monitoring (a loss over the training set, say) is not timed as
+        training."""
         raise NotImplementedError
 
     # -- prediction ----------------------------------------------------------------------------

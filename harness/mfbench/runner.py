@@ -245,7 +245,8 @@ def run_cell(job: Job, emit: Emit = lambda e: None) -> dict[str, Any]:
             fit_seconds += seconds
             epoch += 1
             point: dict[str, Any] = {"epoch": epoch, "seconds": seconds, "elapsed_seconds": fit_seconds}
-            point.update({k: float(v) for k, v in (info or {}).items()})
+            # callables are monitoring, evaluated here, outside the epoch's clock
+            point.update({k: float(v() if callable(v) else v) for k, v in (info or {}).items()})
             if split.valid is not None:
                 point["valid_rmse"] = _rmse(split.valid.values, algo.predict(split.valid.users, split.valid.items))
             curve.append(point)

@@ -43,16 +43,24 @@ class _SurprisePeer(Algorithm):
         import pandas as pd
 
         low, high = train.rating_scale or (float(train.values.min()), float(train.values.max()))
-        frame = pd.DataFrame({"u": train.users, "i": train.items, "r": train.values.astype(np.float64)})
+        # Surprise's best case, the order of its own files (MovieLens's u1.base): sorted by user, then
+        # item. Its epochs walk the ratings in trainset order; built from a split's shuffled order,
+        # SVD's fit on ml-100k u1 takes 2.4x as long.
+        order = np.lexsort((train.items, train.users))
+        frame = pd.DataFrame({"u": train.users[order], "i": train.items[order],
+                              "r": train.values[order].astype(np.float64)})
         data = surprise.Dataset.load_from_df(frame, surprise.Reader(rating_scale=(low, high)))
         self._trainset = data.build_full_trainset()
+        self._index(train)
         self.model_ = self._model(surprise)
 
     def fit(self, train: Ratings, valid: Ratings | None = None) -> Iterator[dict[str, float]]:
         self.model_.fit(self._trainset)
-        self._index(train)
+        yield {"train_loss": lambda: self._train_mse(train)}  # outside the clock
+
+    def _train_mse(self, train: Ratings) -> float:
         err = train.values - self._predict(train.users, train.items)
-        yield {"train_loss": float(np.mean(err.astype(np.float64) ** 2))}
+        return float(np.mean(err.astype(np.float64) ** 2))
 
     def _index(self, train: Ratings) -> None:
         ts = self._trainset

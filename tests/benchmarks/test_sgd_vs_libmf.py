@@ -1,7 +1,10 @@
 """``sgd`` against LIBMF, the anchor of per-rating SGD on the CPU, on the same 10M uniform ratings
 in one run: epoch throughput of both at k = 32, 64, 128 with 1 and 2 threads, their ratio, and each
-one's 2-thread speed-up. ``sgd`` must reach 0.8x LIBMF's throughput in every cell, and 1.8x its own
-one-thread throughput with two threads.
+one's 2-thread speed-up. Both sides are sampled in interleaved rounds (LIBMF, mfbench, then mfbench,
+LIBMF, ...; ``MFBENCH_BENCH_ROUNDS``, default 5), each sample the mean epoch over five epochs, and
+reported as median [min, max]; the assertions read the medians: ``sgd`` must reach 0.8x LIBMF's
+throughput in every cell (the round-by-round ratio's median), and 1.8x its own one-thread
+throughput with two threads.
 
 LIBMF is built here from its C++ source with the flags of its own Makefile (AVX kernels, OpenMP).
 Point ``MFBENCH_LIBMF_SRC`` at a folder holding its ``mf.cpp`` and ``mf.h``: a clone of
@@ -19,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _bench import epoch_runner
+from _bench import epoch_runner, interleaved, per_round, spread
 
 from mfbench_plugins.algorithms.sgd import SGD
 
@@ -30,6 +33,10 @@ LIBMF_BINS = 20
 MIN_RATIO = 0.8
 #: and its floor on the 2-thread speed-up of ``sgd``
 MIN_SPEEDUP = 1.8
+#: interleaved rounds per cell
+ROUNDS = int(os.environ.get("MFBENCH_BENCH_ROUNDS", "5"))
+#: epochs in each sample: LIBMF's driver takes its epoch as (7 epochs - 2 epochs) / 5
+EPOCHS_PER_SAMPLE = 5
 
 
 @pytest.fixture(scope="session")
@@ -65,15 +72,19 @@ def libmf_epoch(driver, folder, ratings, k, threads):
     return json.loads(out.stdout)["epoch_seconds"]
 
 
-def mfbench_epoch(ratings, k, threads, rounds=3):
+def mfbench_sampler(ratings, k, threads):
+    """Prepare ``sgd`` once (outside the clock), warm it with one epoch, and return a callable
+    that times ``EPOCHS_PER_SAMPLE`` epochs and returns their mean."""
     run_epoch = epoch_runner(SGD(k=k, threads=threads, seed=0), ratings)
     run_epoch()  # warm the caches and the thread pool
-    times = []
-    for _ in range(rounds):
+
+    def sample():
         start = time.perf_counter()
-        run_epoch()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+        for _ in range(EPOCHS_PER_SAMPLE):
+            run_epoch()
+        return (time.perf_counter() - start) / EPOCHS_PER_SAMPLE
+
+    return sample
 
 
 @pytest.mark.parametrize("k", [32, 64, 128])
@@ -81,19 +92,29 @@ def test_sgd_against_libmf(benchmark, libmf_driver, uniform_10m, uniform_10m_fil
     n = len(uniform_10m)
 
     def measure():
-        return {(who, t): fn(t) for t in (1, 2) for who, fn in (
-            ("libmf", lambda t: libmf_epoch(libmf_driver, uniform_10m_files, uniform_10m, k, t)),
-            ("mfbench", lambda t: mfbench_epoch(uniform_10m, k, t)))}
+        out = {}
+        for t in (1, 2):
+            samples = interleaved({
+                "libmf": lambda: libmf_epoch(libmf_driver, uniform_10m_files, uniform_10m, k, t),
+                "mfbench": mfbench_sampler(uniform_10m, k, t),
+            }, ROUNDS)
+            out.update({(who, t): s for who, s in samples.items()})
+        return out
 
     seconds = benchmark.pedantic(measure, rounds=1, iterations=1)
-    rate = {key: n / s / 1e6 for key, s in seconds.items()}
-    ratio = {t: rate["mfbench", t] / rate["libmf", t] for t in (1, 2)}
-    speedup = {who: rate[who, 2] / rate[who, 1] for who in ("libmf", "mfbench")}
-    benchmark.extra_info.update({"M_ratings_per_s": {f"{w}/{t}": round(r, 2) for (w, t), r in rate.items()},
-                                 "ratio": ratio, "speedup_2_threads": speedup})
-    print(f"\nk={k}  M ratings/s per epoch (1 thread / 2 threads): "
-          f"libmf {rate['libmf', 1]:.1f} / {rate['libmf', 2]:.1f}, mfbench {rate['mfbench', 1]:.1f} / "
-          f"{rate['mfbench', 2]:.1f}; mfbench/libmf {ratio[1]:.2f} / {ratio[2]:.2f}; "
-          f"2-thread speed-up libmf {speedup['libmf']:.2f}, mfbench {speedup['mfbench']:.2f}")
+    rates = {key: [n / s / 1e6 for s in samples] for key, samples in seconds.items()}
+    # mfbench's throughput over LIBMF's, round by round (a round's two samples were taken together)
+    ratios = {t: per_round(seconds["libmf", t], seconds["mfbench", t]) for t in (1, 2)}
+    ratio = {t: float(np.median(r)) for t, r in ratios.items()}
+    speedup = {who: float(np.median(rates[who, 2]) / np.median(rates[who, 1])) for who in ("libmf", "mfbench")}
+    benchmark.extra_info.update({
+        "M_ratings_per_s": {f"{w}/{t}": [round(x, 2) for x in r] for (w, t), r in rates.items()},
+        "ratio_per_round": {str(t): [round(x, 3) for x in r] for t, r in ratios.items()},
+        "ratio_median": ratio, "speedup_2_threads": speedup})
+    print(f"\nk={k}, {ROUNDS} interleaved rounds, median [min, max]")
+    for t in (1, 2):
+        print(f"  {t} thread{'s' if t > 1 else ''}: M ratings/s libmf {spread(rates['libmf', t])}, "
+              f"mfbench {spread(rates['mfbench', t])}; mfbench/libmf {spread(ratios[t], '.2f')}")
+    print(f"  2-thread speed-up (of the medians): libmf {speedup['libmf']:.2f}, mfbench {speedup['mfbench']:.2f}")
     assert min(ratio.values()) >= MIN_RATIO, ratio
     assert speedup["mfbench"] >= MIN_SPEEDUP, speedup
