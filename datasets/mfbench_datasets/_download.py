@@ -1,19 +1,22 @@
 """Download, verify and unpack dataset archives into the cache, atomically.
 
-An archive is downloaded to a temporary file (streamed, with a progress bar on a terminal),
-checked against its published digests (MD5 and/or SHA-256), unpacked into a temporary folder beside the
-final one, and each file the loader reads is checked against its SHA-256 before the folder is
-renamed into place: a partial download or extraction never looks complete.
+``pooch`` downloads an archive (streamed, with a progress bar on a terminal, retried on a flaky
+connection) into a temporary folder beside the final one and checks it against its published
+SHA-256 (its ``known_hash``; the MD5 where no SHA-256 is published) before the file appears;
+the other published digest is checked here. The archive is then unpacked in that temporary
+folder, and each file the loader reads is checked against its SHA-256 before the folder is
+renamed into place: a partial download or extraction never looks complete, and the archive
+itself is not kept (the cache holds the unpacked release only).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import sys
 import tempfile
-import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -21,13 +24,25 @@ from mfbench.errors import DataError, MfbenchError
 
 __all__ = ["cache_dir", "sha256_of", "verify_files", "fetch_zip"]
 
+#: downloads retried after a failed connection or a damaged transfer (pooch waits 1 s, then 2 s)
+RETRIES = 2
+
 
 def cache_dir() -> Path:
-    """``MFBENCH_CACHE_DIR``, else ``$XDG_CACHE_HOME/mfbench``, else ``~/.cache/mfbench``."""
+    """``MFBENCH_CACHE_DIR``, else the platform's cache folder for mfbench (platformdirs:
+    ``$XDG_CACHE_HOME/mfbench`` or ``~/.cache/mfbench`` on Linux, ``~/Library/Caches/mfbench`` on
+    macOS, ``%LOCALAPPDATA%\\mfbench\\Cache`` on Windows). A cache left at ``~/.cache/mfbench`` by
+    an earlier mfbench on another platform is moved there once."""
     if os.environ.get("MFBENCH_CACHE_DIR"):
         return Path(os.environ["MFBENCH_CACHE_DIR"])
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "mfbench"
+    import platformdirs
+
+    folder = Path(platformdirs.user_cache_dir("mfbench", appauthor=False))
+    old = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mfbench"
+    if old != folder and old.is_dir() and not folder.exists():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(old), str(folder))
+    return folder
 
 
 def _digest(path: Path, algorithm: str) -> str:
@@ -54,16 +69,37 @@ def verify_files(folder: Path, sha256: dict[str, str]) -> None:
                             "the copy is damaged or a different release: replace it or delete it to download again")
 
 
-def _download(url: str, dest: Path) -> None:
-    from tqdm import tqdm
+def _mismatch(url: str, alg: str, got: str, expected: str) -> DataError:
+    return DataError(f"{url}: {alg.upper()} {got} does not match the published {expected}; the download was deleted, "
+                     "try again")
 
-    with urllib.request.urlopen(url, timeout=60) as resp:  # noqa: S310 (fixed https URLs)
-        total = int(resp.headers.get("Content-Length") or 0) or None
-        with open(dest, "wb") as out, tqdm(total=total, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1],
-                                           disable=not sys.stderr.isatty()) as bar:
-            for block in iter(lambda: resp.read(1 << 16), b""):
-                out.write(block)
-                bar.update(len(block))
+
+def _download(url: str, digests: dict[str, str], folder: Path) -> Path:
+    """``url`` downloaded by pooch into ``folder``, checked against every digest in ``digests``."""
+    try:
+        import pooch
+        import requests
+    except ImportError as exc:  # a dependency of mfbench; missing only in a broken install
+        raise MfbenchError(f"downloading datasets needs pooch ({exc}); pip install pooch") from None
+    first = "sha256" if "sha256" in digests else "md5"
+    name = url.rsplit("/", 1)[-1]
+    fetcher = pooch.create(path=folder, base_url="", registry={name: f"{first}:{digests[first]}"}, urls={name: url},
+                           retry_if_failed=RETRIES)
+    downloader = pooch.HTTPDownloader(progressbar=sys.stderr.isatty(), timeout=60)
+    try:
+        path = Path(fetcher.fetch(name, downloader=downloader))
+    except ValueError as exc:  # pooch's hash mismatch: it has deleted the download
+        m = re.search(r"\(([0-9a-f]+)\) does not match", str(exc))
+        raise _mismatch(url, first, m.group(1) if m else "of the download", digests[first]) from None
+    except (OSError, requests.exceptions.RequestException) as exc:
+        raise MfbenchError(f"cannot download {url} ({exc}); download it by hand, unzip it and point "
+                           "--data-dir (or MFBENCH_DATA_DIR) at the folder that holds its folder") from None
+    for alg, expected in digests.items():
+        got = _digest(path, alg)
+        if got != expected:
+            path.unlink()
+            raise _mismatch(url, alg, got, expected)
+    return path
 
 
 def fetch_zip(url: str, digests: dict[str, str | None], member_dir: str, target: Path, sha256: dict[str, str]) -> Path:
@@ -75,18 +111,7 @@ def fetch_zip(url: str, digests: dict[str, str | None], member_dir: str, target:
         raise DataError(f"{url}: no checksum to verify it against")
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.") as tmp:
-        archive = Path(tmp) / url.rsplit("/", 1)[-1]
-        try:
-            _download(url, archive)
-        except OSError as exc:
-            raise MfbenchError(f"cannot download {url} ({exc}); download it by hand, unzip it and point "
-                               "--data-dir (or MFBENCH_DATA_DIR) at the folder that holds its folder") from None
-        for alg, expected in digests.items():
-            got = _digest(archive, alg)
-            if got != expected:
-                archive.unlink()
-                raise DataError(f"{url}: {alg.upper()} {got} does not match the published {expected}; "
-                                "the download was deleted, try again")
+        archive = _download(url, digests, Path(tmp) / "download")
         try:
             with zipfile.ZipFile(archive) as zf:
                 zf.extractall(tmp)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mfbench.errors import DataError
+from mfbench.errors import DataError, MfbenchError
 from mfbench_datasets import movielens
 from mfbench_datasets._download import fetch_zip
 from mfbench_datasets.files import load_file
@@ -86,18 +86,57 @@ def test_malformed_movies_dat_names_the_line(tmp_path, monkeypatch):
 
 
 # -- download -----------------------------------------------------------------------------------
-def _zip(tmp_path: Path, folder: str, files: dict[str, str]) -> tuple[str, dict[str, str]]:
+class _Server:
+    """A folder served over HTTP on loopback; the first ``fail`` requests get a 503."""
+
+    def __init__(self, root: Path):
+        import functools
+        import http.server
+        import threading
+
+        server = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (the http.server name)
+                server.requests += 1
+                if server.fail > 0:
+                    server.fail -= 1
+                    self.send_error(503, "flaky")
+                    return
+                super().do_GET()
+
+            def log_message(self, *args):
+                pass
+
+        self.requests, self.fail = 0, 0
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+
+@pytest.fixture
+def server(tmp_path):
+    root = tmp_path / "srv"
+    root.mkdir()
+    srv = _Server(root)
+    yield srv
+    srv.httpd.shutdown()
+    srv.httpd.server_close()
+
+
+def _zip(tmp_path: Path, folder: str, files: dict[str, str], server=None) -> tuple[str, dict[str, str]]:
     archive = tmp_path / "srv" / f"{folder}.zip"
     archive.parent.mkdir(exist_ok=True)
     with zipfile.ZipFile(archive, "w") as zf:
         for name, text in files.items():
             zf.writestr(f"{folder}/{name}", text)
     raw = archive.read_bytes()
-    return archive.as_uri(), {"md5": hashlib.md5(raw).hexdigest(), "sha256": hashlib.sha256(raw).hexdigest()}
+    return f"{server.url}/{archive.name}", {"md5": hashlib.md5(raw).hexdigest(), "sha256": hashlib.sha256(raw).hexdigest()}
 
 
-def test_download_checks_both_digests_and_unpacks(tmp_path):
-    url, digests = _zip(tmp_path, "ml-1m", {"ratings.dat": ML1M_RATINGS})
+def test_download_checks_both_digests_and_unpacks(tmp_path, server):
+    url, digests = _zip(tmp_path, "ml-1m", {"ratings.dat": ML1M_RATINGS}, server)
     target = tmp_path / "cache" / "ml-1m"
     sha = {"ratings.dat": hashlib.sha256(ML1M_RATINGS.encode()).hexdigest()}
     assert fetch_zip(url, digests, "ml-1m", target, sha) == target
@@ -106,8 +145,11 @@ def test_download_checks_both_digests_and_unpacks(tmp_path):
 
 
 @pytest.mark.parametrize("alg", ["md5", "sha256"])
-def test_a_wrong_checksum_deletes_the_download(tmp_path, alg):
-    url, digests = _zip(tmp_path, "ml-1m", {"ratings.dat": ML1M_RATINGS})
+def test_a_wrong_checksum_deletes_the_download(tmp_path, server, monkeypatch, alg):
+    from mfbench_datasets import _download
+
+    monkeypatch.setattr(_download, "RETRIES", 0)  # pooch retries a damaged transfer too; once is enough here
+    url, digests = _zip(tmp_path, "ml-1m", {"ratings.dat": ML1M_RATINGS}, server)
     digests[alg] = "0" * len(digests[alg])
     target = tmp_path / "cache" / "ml-1m"
     with pytest.raises(DataError, match=f"{alg.upper()} .* does not match .* the download was deleted"):
@@ -115,18 +157,50 @@ def test_a_wrong_checksum_deletes_the_download(tmp_path, alg):
     assert list(target.parent.iterdir()) == []  # nothing partial looks complete
 
 
-def test_an_unreadable_archive_is_reported(tmp_path):
+def test_a_flaky_connection_is_retried(tmp_path, server):
+    url, digests = _zip(tmp_path, "ml-1m", {"ratings.dat": ML1M_RATINGS}, server)
+    server.fail = 1
+    target = tmp_path / "cache" / "ml-1m"
+    assert fetch_zip(url, digests, "ml-1m", target, {}) == target and server.requests == 2
+    assert (target / "ratings.dat").read_text() == ML1M_RATINGS
+
+
+def test_an_unreachable_server_says_how_to_do_without(tmp_path, server, monkeypatch):
+    from mfbench_datasets import _download
+
+    monkeypatch.setattr(_download, "RETRIES", 0)
+    with pytest.raises(MfbenchError, match="cannot download .*--data-dir"):
+        fetch_zip(f"{server.url}/missing.zip", {"md5": "0" * 32}, "ml-1m", tmp_path / "cache" / "ml-1m", {})
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_an_unreadable_archive_is_reported(tmp_path, server):
     bad = tmp_path / "srv" / "ml-1m.zip"
-    bad.parent.mkdir()
     bad.write_bytes(b"this is not a zip archive")
     digest = {"md5": hashlib.md5(bad.read_bytes()).hexdigest()}
     with pytest.raises(DataError, match="not a readable zip archive"):
-        fetch_zip(bad.as_uri(), digest, "ml-1m", tmp_path / "cache" / "ml-1m", {})
+        fetch_zip(f"{server.url}/ml-1m.zip", digest, "ml-1m", tmp_path / "cache" / "ml-1m", {})
     assert not (tmp_path / "cache" / "ml-1m").exists()
 
 
-def test_locate_downloads_into_the_cache(tmp_path, monkeypatch):
-    url, digests = _zip(tmp_path, "ml-1m", {"ratings.dat": ML1M_RATINGS, "movies.dat": "1193::A (1975)::Drama\n"})
+def test_the_cache_is_the_platforms_and_an_old_one_moves_once(tmp_path, monkeypatch):
+    from mfbench_datasets import _download
+
+    monkeypatch.delenv("MFBENCH_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr("platformdirs.user_cache_dir", lambda *a, **k: str(tmp_path / "platform" / "mfbench"))
+    old = tmp_path / "xdg" / "mfbench" / "ml-1m"
+    old.mkdir(parents=True)
+    (old / "ratings.dat").write_text(ML1M_RATINGS)
+    assert _download.cache_dir() == tmp_path / "platform" / "mfbench"
+    assert (tmp_path / "platform" / "mfbench" / "ml-1m" / "ratings.dat").read_text() == ML1M_RATINGS
+    assert not (tmp_path / "xdg" / "mfbench").exists()
+    assert _download.cache_dir() == tmp_path / "platform" / "mfbench"  # nothing left to move
+
+
+def test_locate_downloads_into_the_cache(tmp_path, monkeypatch, server):
+    url, digests = _zip(tmp_path, "ml-1m", {"ratings.dat": ML1M_RATINGS, "movies.dat": "1193::A (1975)::Drama\n"},
+                        server)
     monkeypatch.setattr(movielens, "BASE_URL", url.rsplit("/", 1)[0])
     monkeypatch.setitem(movielens.RELEASES, "ml-1m", dataclasses.replace(movielens.RELEASES["ml-1m"], n_ratings=4,
                                                                           **digests))
