@@ -81,3 +81,43 @@ def test_import_pulls_in_neither_cupy_nor_matplotlib():
         assert not bad, bad
     """)
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def write_plugin(root: Path, dist: str, module: str, source: str) -> None:
+    """A distribution whose entry point loads ``source``."""
+    (root / module).mkdir(parents=True)
+    (root / module / "__init__.py").write_text(textwrap.dedent(source))
+    info = root / f"{dist.replace('-', '_')}-0.1.dist-info"
+    info.mkdir()
+    info.joinpath("METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+    info.joinpath("entry_points.txt").write_text(f"[mfbench]\nplugin = {module}\n")
+
+
+def test_a_misspelled_hook_fails_at_load_naming_the_distribution(tmp_path):
+    """``mfbench_algorithm`` (no s) was silently ignored: the plugin's algorithms never appeared."""
+    write_plugin(tmp_path / "site", "typo-mf", "typo_mf", """
+        import mfbench
+
+        @mfbench.hookimpl
+        def mfbench_algorithm():
+            return []
+    """)
+    res = mfbench(["list"], tmp_path / "site", tmp_path)
+    assert res.returncode == 2, res.stdout
+    assert "typo-mf 0.1" in res.stderr and "'mfbench_algorithm'" in res.stderr
+    assert "did you mean 'mfbench_algorithms'" in res.stderr
+
+
+def test_a_spec_of_the_wrong_kind_fails_at_load_naming_the_hook(tmp_path):
+    """A DatasetSpec returned from mfbench_algorithms landed in the algorithm table."""
+    write_plugin(tmp_path / "site", "mixed-mf", "mixed_mf", """
+        import mfbench
+
+        @mfbench.hookimpl
+        def mfbench_algorithms():
+            return [mfbench.DatasetSpec("oops", lambda arg, data_dir: None)]
+    """)
+    res = mfbench(["list"], tmp_path / "site", tmp_path)
+    assert res.returncode == 2, res.stdout
+    assert "mfbench_algorithms of mixed-mf 0.1" in res.stderr and "returned a DatasetSpec 'oops'" in res.stderr
+    assert "AlgorithmSpec" in res.stderr
