@@ -24,6 +24,7 @@ import numpy as np
 
 from . import devices
 from .data import Ratings
+from .params import Constraint, check_params
 from .specs import signature_defaults
 
 __all__ = ["Algorithm", "Baseline", "fit_biases"]
@@ -98,6 +99,9 @@ class Algorithm:
 
     #: Names of the learned arrays that ``state()`` saves, besides the baseline's.
     state_attrs: ClassVar[tuple[str, ...]] = ()
+    #: What each hyper-parameter accepts (``mfbench.params``): checked by the planner before any
+    #: work, and by ``prepare`` for algorithms built directly.
+    parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {}
 
     def __init__(self, *, device: str = "cpu", seed: int = 0):
         self.device = device
@@ -118,7 +122,9 @@ class Algorithm:
 
     # -- lifecycle -------------------------------------------------------------------------------
     def prepare(self, train: Ratings) -> None:
-        """Everything before the first epoch: the device's namespace, the baseline, ``_prepare``."""
+        """Everything before the first epoch: the parameters checked against their constraints,
+        the device's namespace, the baseline, ``_prepare``."""
+        check_params(type(self).__name__, self.params(), signature_defaults(type(self)), self.parameter_constraints)
         self.xp = devices.array_namespace(self.device)
         self.n_users_, self.n_items_ = train.n_users, train.n_items
         self.rating_scale_ = train.rating_scale

@@ -36,7 +36,8 @@ def cli() -> None:
 @click.option("--folds", default=None, metavar="PROTOCOL",
               help="official | holdout[:FRACTION] | kfold[:K] | last, optionally @1,3 to keep some folds "
                    "[default: the dataset's own, e.g. official for ml-100k, holdout:0.2 for synthetic].")
-@click.option("--param", "params", multiple=True, metavar="ALGO.KEY=VALUE", help="Set a hyper-parameter (repeatable).")
+@click.option("--param", "params", multiple=True, metavar="ALGO.KEY=VALUE", help="Set a hyper-parameter (repeatable); `mfbench list ALGO` shows each one's default and "
+              "what it accepts, checked before any work.")
 @click.option("--data-param", "data_params", multiple=True, metavar="DATASET.KEY=VALUE",
               help="Set a dataset option, e.g. synthetic.n_ratings=1000000 or file.rating=stars (repeatable).")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="MFBENCH_DATA_DIR",
@@ -80,9 +81,10 @@ def run(**opts: Any) -> None:
 
 
 @cli.command(name="list")
-@click.argument("kind", required=False, type=click.Choice(["algorithms", "datasets", "metrics", "executors"]))
+@click.argument("kind", required=False, metavar="[algorithms|datasets|metrics|executors|ALGORITHM]")
 def list_(kind: str | None) -> None:
-    """List installed algorithms, datasets, metrics and executors, with where each comes from."""
+    """List installed algorithms, datasets, metrics and executors, with where each comes from;
+    with an algorithm's name, its parameters: default and what each accepts."""
     from .commands import list_command
 
     list_command(kind)

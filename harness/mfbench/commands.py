@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -97,6 +98,9 @@ def list_command(kind: str | None) -> None:
     from tabulate import tabulate
 
     reg = get_registry()
+    if kind and kind not in ("algorithms", "datasets", "metrics", "executors"):
+        click.echo(_parameter_table(reg.algorithm(kind)))
+        return
     sections = [kind] if kind else ["algorithms", "datasets", "metrics", "executors"]
     blocks = []
     for section in sections:
@@ -117,6 +121,26 @@ def list_command(kind: str | None) -> None:
             headers = ["executor", "description", "from"]
         blocks.append(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
     click.echo("\n\n".join(blocks))
+
+
+def _parameter_table(spec: Any) -> str:
+    """An algorithm's parameters: name, default, what it accepts (declared, or the default's type)."""
+    from tabulate import tabulate
+
+    from .params import constraints_of, describe_constraints
+
+    declared = constraints_of(spec.factory)
+    rows = []
+    for key, default in spec.defaults.items():
+        if key in declared:
+            accepts = describe_constraints(declared[key])
+        else:
+            accepts = "true or false" if isinstance(default, bool) else \
+                "a number" if isinstance(default, (int, float)) else "any value"
+        rows.append((key, "none" if default is None else str(default), accepts))
+    head = f"{spec.name}: {spec.description} (devices: {', '.join(spec.devices)}); set with --param {spec.name}.KEY=VALUE"
+    return head + "\n" + tabulate(rows, headers=["parameter", "default", "accepts"], tablefmt="simple",
+                                   disable_numparse=True)
 
 
 def report_command(run_ref: str, out: Path, fmt: str) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from . import devices
 from .data import Dataset, make_splits, parse_protocol
 from .errors import MfbenchError
+from .params import Constraint, check_params, constraints_of
 from .plugins import Registry
 from .ranking import DEFAULT_K, DEFAULT_THRESHOLD, parse_metric_name
 from .runner import Cell, Control, Job, code_version
@@ -67,29 +68,14 @@ def parse_value(text: str) -> Any:
     return text
 
 
-def _coerce(value: Any, default: Any, where: str) -> Any:
-    if default is None or value is None:
-        return value
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise MfbenchError(f"{where}: expected true or false, got {value!r}")
-        return value
-    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(default, int) and isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(default, (int, float)) and not isinstance(value, (int, float)):
-        raise MfbenchError(f"{where}: expected a number, got {value!r}")
-    if isinstance(default, tuple) and isinstance(value, list):
-        return tuple(value)
-    return value
-
-
-def parse_assignments(items: Sequence[str], known: dict[str, dict[str, Any]], option: str) -> dict[str, dict[str, Any]]:
-    """``NAME.key=value`` items into ``{NAME: {key: value}}``, checked against ``known`` defaults."""
-    out: dict[str, dict[str, Any]] = {}
+def parse_assignments(items: Sequence[str], known: dict[str, dict[str, Any]], option: str,
+                      constraints: dict[str, Mapping[str, list[Constraint]]] | None = None) -> dict[str, dict[str, Any]]:
+    """``NAME.key=value`` items into ``{NAME: {key: value}}``, checked against ``known`` defaults
+    and the declared ``constraints`` (``mfbench.params``)."""
+    raw: dict[str, dict[str, Any]] = {}
+    where: dict[str, dict[str, str]] = {}
     for item in items:
-        target, sep, raw = item.partition("=")
+        target, sep, text = item.partition("=")
         name, dot, key = target.partition(".")
         if not sep or not dot or not key:
             raise MfbenchError(f"{option} {item!r}: use {option} NAME.KEY=VALUE, e.g. {option} biases.reg_user=10")
@@ -98,8 +84,10 @@ def parse_assignments(items: Sequence[str], known: dict[str, dict[str, Any]], op
         if key not in known[name]:
             raise MfbenchError(f"{option} {item!r}: {name} has no parameter {key!r}; "
                                f"its parameters: {', '.join(known[name]) or '(none)'}")
-        out.setdefault(name, {})[key] = _coerce(parse_value(raw), known[name][key], f"{option} {item}")
-    return out
+        raw.setdefault(name, {})[key] = parse_value(text)
+        where.setdefault(name, {})[key] = f"{option} {item}"
+    return {name: check_params(name, values, known[name], (constraints or {}).get(name, {}), where[name])
+            for name, values in raw.items()}
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -161,7 +149,8 @@ def plan_run(req: RunRequest, registry: Registry, run_id: str) -> Plan:
         for name, spec in algos.items():
             if device not in spec.devices:
                 raise MfbenchError(f"{name} does not run on {device} (it runs on: {', '.join(spec.devices)})")
-    params = parse_assignments(req.params, {n: s.defaults for n, s in algos.items()}, "--param")
+    params = parse_assignments(req.params, {n: s.defaults for n, s in algos.items()}, "--param",
+                               {n: constraints_of(s.factory) for n, s in algos.items()})
     dataset_defaults = {name.split(":", 1)[0]: spec.options for name, spec in dspecs.items()}
     data_params = parse_assignments(req.data_params, dataset_defaults, "--data-param")
     protocols = {}

@@ -16,6 +16,7 @@ from mfbench import hookimpl
 from mfbench.algorithm import Algorithm
 from mfbench.data import Ratings
 from mfbench.errors import MfbenchError
+from mfbench.params import NON_NEGATIVE, POSITIVE_INT
 from mfbench.specs import AlgorithmSpec
 
 __all__ = ["LenskitALS"]
@@ -43,6 +44,7 @@ class LenskitALS(Algorithm):
     """
 
     state_attrs = ("U_", "V_", "bu_", "bi_", "mu_")
+    parameter_constraints = {"k": POSITIVE_INT, "epochs": POSITIVE_INT, "reg": NON_NEGATIVE, "damping": NON_NEGATIVE}
 
     def __init__(self, *, k: int = 50, epochs: int = 15, reg: float = 0.1, damping: float = 5.0, device: str = "cpu",
                  seed: int = 0):

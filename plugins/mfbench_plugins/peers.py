@@ -17,6 +17,7 @@ from mfbench import hookimpl
 from mfbench.algorithm import Algorithm
 from mfbench.data import Ratings
 from mfbench.errors import MfbenchError
+from mfbench.params import BOOLEAN, NON_NEGATIVE, POSITIVE, POSITIVE_INT
 from mfbench.specs import AlgorithmSpec
 
 __all__ = ["SurpriseSVD", "SurpriseSVDpp", "SurpriseBaseline"]
@@ -79,6 +80,9 @@ class _SurprisePeer(Algorithm):
 class SurpriseSVD(_SurprisePeer):
     """scikit-surprise's SVD: biased MF by per-rating SGD over a shuffle (Funk; Koren et al. 2009)."""
 
+    parameter_constraints = {"k": POSITIVE_INT, "epochs": POSITIVE_INT, "lr": POSITIVE, "reg": NON_NEGATIVE,
+                             "init_std": NON_NEGATIVE, "biased": BOOLEAN}
+
     def __init__(self, *, k: int = 100, epochs: int = 20, lr: float = 0.005, reg: float = 0.02, init_std: float = 0.1,
                  biased: bool = True, device: str = "cpu", seed: int = 0):
         super().__init__(device=device, seed=seed)
@@ -105,6 +109,8 @@ class SurpriseSVDpp(SurpriseSVD):
         super().__init__(k=k, epochs=epochs, lr=lr, reg=reg, init_std=init_std, device=device, seed=seed)
         del self.biased
 
+    parameter_constraints = {key: c for key, c in SurpriseSVD.parameter_constraints.items() if key != "biased"}
+
     @classmethod
     def param_names(cls) -> list[str]:
         return ["k", "epochs", "lr", "reg", "init_std"]
@@ -127,6 +133,8 @@ class SurpriseSVDpp(SurpriseSVD):
 
 class SurpriseBaseline(_SurprisePeer):
     """scikit-surprise's BaselineOnly: ``mu + b_u + b_i`` by ALS (Koren 2010)."""
+
+    parameter_constraints = {"epochs": POSITIVE_INT, "reg_user": NON_NEGATIVE, "reg_item": NON_NEGATIVE}
 
     def __init__(self, *, epochs: int = 10, reg_user: float = 15.0, reg_item: float = 10.0, device: str = "cpu",
                  seed: int = 0):

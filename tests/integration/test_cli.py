@@ -73,7 +73,16 @@ def test_resume_skips_finished_cells(tmp_path, capsys):
     (["--dataset", "nope"], "unknown dataset 'nope'"),
     (["--metrics", "rmse,auc"], "unknown metric 'auc'"),
     (["--param", "biases.reg=1"], "biases has no parameter 'reg'; its parameters: reg_user, reg_item, epochs"),
-    (["--param", "biases.epochs=many"], "expected a number"),
+    (["--param", "biases.epochs=many"], "--param biases.epochs=many: epochs must be an int >= 1; got 'many'"),
+    # declared constraints, checked before any data is loaded
+    (["--algos", "als", "--param", "als.solver=foo"],
+     "--param als.solver=foo: solver must be one of cholesky, cg, batched; got 'foo'"),
+    (["--algos", "als", "--param", "als.k=0"], "--param als.k=0: k must be an int >= 1; got 0"),
+    (["--algos", "sgd", "--param", "sgd.lr=-0.1"], "--param sgd.lr=-0.1: lr must be a number > 0; got -0.1"),
+    (["--algos", "adam_sgd", "--param", "adam_sgd.beta1=1"],
+     "--param adam_sgd.beta1=1: beta1 must be a number in [0, 1); got 1"),
+    (["--algos", "svd", "--param", "svd.k=energy:1.5"],
+     "--param svd.k=energy:1.5: k must be an int >= 1 or energy:F with 0 < F <= 1; got 'energy:1.5'"),
     (["--dataset", "file"], "needs an argument: --dataset file:VALUE"),
     (["--folds", "random"], "--folds 'random' is not a split protocol"),
     (["--device", "tpu"], "unknown device 'tpu'"),
@@ -117,8 +126,8 @@ def test_the_gpu_command_runs_the_device_paths_end_to_end(stand_in_gpu, data_dir
 
 
 def test_failed_cell_is_recorded_and_the_run_goes_on(tmp_path, capsys):
-    # a negative pass count leaves biases without a model: its cell fails, the other cells do not
-    code, out, err = run_cli(["run", "--algos", "global_mean,biases", "--param", "biases.epochs=-1",
+    # a rank beyond the data's is found only once the data is there: svd's cell fails, the other does not
+    code, out, err = run_cli(["run", "--algos", "global_mean,svd", "--param", "svd.k=5000",
                               "--out", str(tmp_path), "--run-id", "f", "-q"], capsys)
     recs = records(tmp_path / "f" / "runs.jsonl")
     assert [r["status"] for r in recs] == ["ok", "failed"]
@@ -174,3 +183,23 @@ def test_cells_import_the_installed_package_from_any_folder(tmp_path):
     assert res.returncode == 0, res.stdout + res.stderr
     (rec,) = records(tmp_path / "out" / "cwd" / "runs.jsonl")
     assert rec["status"] == "ok", rec.get("error")
+
+
+def test_svd_energy_rank_from_the_command_line(tmp_path, capsys):
+    """``--param svd.k=energy:0.95`` was refused ("expected a number"): the CLI coerced every value
+    to the type of its default. The declared constraint accepts it and svd picks its rank."""
+    code, out, err = run_cli(["run", "--algos", "svd", "--param", "svd.k=energy:0.5", "--param", "svd.k_max=20",
+                              "--data-param", "synthetic.n_ratings=5000", "--out", str(tmp_path), "--run-id", "e",
+                              "-q"], capsys)
+    assert code == 0, err
+    (rec,) = records(tmp_path / "e" / "runs.jsonl")
+    assert rec["status"] == "ok" and rec["params"]["k"] == "energy:0.5"
+    assert 1 <= rec["curve"][0]["k"] <= 20
+
+
+def test_list_shows_an_algorithms_parameters_and_what_they_accept(capsys):
+    code, out, err = run_cli(["list", "als"], capsys)
+    assert code == 0, err
+    rows = {line.split()[0]: line for line in out.splitlines()[2:] if line.strip()}
+    assert "one of cholesky, cg, batched" in rows["solver"] and "cholesky" in rows["solver"].split()[1]
+    assert "an int >= 1" in rows["k"] and "a number >= 0" in rows["reg"]

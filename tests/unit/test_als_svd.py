@@ -163,7 +163,7 @@ def test_energy_k_is_chosen_and_recorded():
 
 @pytest.mark.parametrize("k", [0, "energy:2", "many", True])
 def test_bad_k_is_refused(small, k):
-    with pytest.raises(MfbenchError, match="energy:FRACTION"):
+    with pytest.raises(MfbenchError, match="k must be an int >= 1 or energy:F with 0 < F <= 1"):
         ImputedSVD(k=k).prepare(small)
 
 

@@ -42,7 +42,7 @@ def test_cuda_source_compiles(tmp_path, defines, arch):
 @pytest.mark.parametrize("kw, message", [
     ({"backend": "cuda"}, "runs on the gpu"),
     ({"half": True}, "half=true"),
-    ({"backend": "fortran"}, "not one of auto, numba, python, cuda"),
+    ({"backend": "fortran"}, "backend must be one of auto, numba, python, cuda"),
 ])
 def test_backend_and_device_are_checked(small, kw, message):
     with pytest.raises(MfbenchError, match=message):

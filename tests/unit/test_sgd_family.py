@@ -104,7 +104,7 @@ def test_minibatch_numba_kernel_equals_the_array_code(small, factory, kw, biased
 
 
 def test_minibatch_backend_is_checked(small):
-    with pytest.raises(MfbenchError, match="use auto, numba or array"):
+    with pytest.raises(MfbenchError, match="backend must be one of auto, numba, array"):
         AdamSGD(backend="cuda").prepare(small)
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from mfbench.algorithm import Algorithm
 from mfbench.data import Ratings
 from mfbench.devices import is_gpu_array
+from mfbench.params import BOOLEAN, NON_NEGATIVE, POSITIVE_INT
 
 __all__ = ["BiasedMF", "Factors", "init_factors", "predict_pairs", "loss", "rating_gradients", "gradient",
            "scatter_rows", "set_numba_threads"]
@@ -108,6 +109,9 @@ class BiasedMF(Algorithm):
     ``k``, ``init_std`` and ``biased``."""
 
     state_attrs = ("P_", "Q_", "bu_", "bi_", "mu_")
+    #: the model's parameters; each optimizer adds its own
+    parameter_constraints = {"k": POSITIVE_INT, "epochs": POSITIVE_INT, "reg": NON_NEGATIVE, "reg_bias": NON_NEGATIVE,
+                             "init_std": NON_NEGATIVE, "biased": BOOLEAN}
 
     def _init_factors(self, train: Ratings) -> Factors:
         f = init_factors(self.xp, train.n_users, train.n_items, self.k, float(train.values.mean()), self.init_std,

@@ -30,6 +30,7 @@ from mfbench import devices
 from mfbench.algorithm import Algorithm
 from mfbench.data import Ratings
 from mfbench.errors import MfbenchError
+from mfbench.params import BOOLEAN, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE_INT, Options
 
 from ._mf import set_numba_threads
 
@@ -104,6 +105,10 @@ class ALS(Algorithm):
     """
 
     state_attrs = ("X_", "Y_", "mu_")
+    parameter_constraints = {"k": POSITIVE_INT, "epochs": POSITIVE_INT, "reg": NON_NEGATIVE, "weighted": BOOLEAN,
+                             "biased": BOOLEAN, "reg_bias": NON_NEGATIVE,
+                             "solver": [Options("cholesky", "cg", "batched")], "cg_steps": POSITIVE_INT,
+                             "init_std": NON_NEGATIVE, "threads": NON_NEGATIVE_INT}
 
     def __init__(self, *, k: int = 50, epochs: int = 15, reg: float = 0.1, weighted: bool = True, biased: bool = True,
                  reg_bias: float = 0.1, solver: str = "cholesky", cg_steps: int = 3, init_std: float = 0.1,
@@ -114,10 +119,6 @@ class ALS(Algorithm):
         self.init_std, self.threads = init_std, threads
 
     def _prepare(self, train: Ratings) -> None:
-        if self.solver not in ("cholesky", "cg", "batched"):
-            raise MfbenchError(f"als: solver {self.solver!r} is not one of cholesky, cg, batched")
-        if self.k < 1:
-            raise MfbenchError(f"als: k must be at least 1, got {self.k}")
         if self.device == "gpu" and self.solver == "cg":
             raise MfbenchError("als: solver=cg runs on the CPU only; on the GPU use solver=cholesky (exact, batched "
                                "on the device)")

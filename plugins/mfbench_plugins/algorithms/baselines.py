@@ -6,6 +6,7 @@ from typing import Any, Iterator
 
 from mfbench.algorithm import Algorithm, fit_biases
 from mfbench.data import Ratings
+from mfbench.params import NON_NEGATIVE, POSITIVE_INT
 
 __all__ = ["GlobalMean", "Biases"]
 
@@ -39,6 +40,7 @@ class Biases(Algorithm):
     """
 
     state_attrs = ("mu_", "user_bias_", "item_bias_")
+    parameter_constraints = {"reg_user": NON_NEGATIVE, "reg_item": NON_NEGATIVE, "epochs": POSITIVE_INT}
 
     def __init__(self, *, reg_user: float = 15.0, reg_item: float = 10.0, epochs: int = 3, device: str = "cpu", seed: int = 0):
         super().__init__(device=device, seed=seed)

@@ -24,6 +24,7 @@ import numpy as np
 from mfbench.algorithm import Algorithm
 from mfbench.data import Ratings
 from mfbench.errors import MfbenchError
+from mfbench.params import BOOLEAN, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, Options
 
 from ._mf import scatter_rows
 from .minibatch import Adam, AdamSGD
@@ -146,6 +147,10 @@ class DeepMF(Algorithm):
     """
 
     state_attrs = ()  # the network's arrays are saved by state() below, by name
+    parameter_constraints = {"user_dim": POSITIVE_INT, "item_dim": POSITIVE_INT, "genre_dim": NON_NEGATIVE_INT,
+                             "batchnorm": BOOLEAN, "head": [Options("regression", "classes")],
+                             "predict": [Options("mean", "argmax")], "epochs": POSITIVE_INT, "batch_size": POSITIVE_INT,
+                             "lr": POSITIVE, "weight_decay": NON_NEGATIVE, "reg": NON_NEGATIVE}
 
     def __init__(self, *, user_dim: int = 32, item_dim: int = 32, genre_dim: int = 0, hidden: tuple = (64, 64),
                  batchnorm: bool = False, head: str = "regression", predict: str = "mean", epochs: int = 10,
@@ -288,6 +293,8 @@ class DeepMF(Algorithm):
 class MFAdam(AdamSGD):
     """Plain dot-product MF trained like ``dmf``: mini-batch Adam on MSE, the same batch size and
     step, so that MF and deep MF compare with one optimizer."""
+
+    parameter_constraints = {key: c for key, c in AdamSGD.parameter_constraints.items() if key != "backend"}
 
     def __init__(self, *, k: int = 32, epochs: int = 20, batch_size: int = 512, lr: float = 0.005,
                  beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, reg: float = 0.1,

@@ -21,7 +21,7 @@ import numpy as np
 
 from mfbench.data import Ratings
 from mfbench.devices import ensure_dense_fits
-from mfbench.errors import MfbenchError
+from mfbench.params import OPTIONAL_POSITIVE, POSITIVE, Options
 
 from ._mf import BiasedMF, Factors
 from .minibatch import Adam
@@ -67,6 +67,9 @@ class MaskedGD(BiasedMF):
         Memory budget of the dense matrices in GiB; default half the device's free memory.
     """
 
+    parameter_constraints = {**BiasedMF.parameter_constraints, "lr": POSITIVE, "optimizer": [Options("adam", "gd")],
+                             "max_dense_gb": OPTIONAL_POSITIVE}
+
     def __init__(self, *, k: int = 64, epochs: int = 100, lr: float = 0.05, optimizer: str = "adam", reg: float = 0.1,
                  reg_bias: float = 0.01, init_std: float = 0.1, biased: bool = True, max_dense_gb: float | None = None,
                  device: str = "cpu", seed: int = 0):
@@ -76,8 +79,6 @@ class MaskedGD(BiasedMF):
         self.max_dense_gb = max_dense_gb
 
     def _prepare(self, train: Ratings) -> None:
-        if self.optimizer not in ("adam", "gd"):
-            raise MfbenchError(f"masked_gd: optimizer {self.optimizer!r} is not one of adam, gd")
         nbytes = DENSE_MATRICES * train.n_users * train.n_items * 4
         ensure_dense_fits(self.device, nbytes, self.max_dense_gb,
                           f"masked_gd on {train.n_users:,} x {train.n_items:,}", "sgd or adam_sgd (no dense matrix)")

@@ -23,6 +23,7 @@ import numpy as np
 
 from mfbench.data import Ratings
 from mfbench.errors import MfbenchError
+from mfbench.params import DECAY, POSITIVE, POSITIVE_INT, Options
 
 from ._mf import BiasedMF, Factors, rating_gradients, scatter_rows
 
@@ -70,6 +71,9 @@ class Adamax(Adam):
 class _MiniBatchMF(BiasedMF):
     """Shared training loop; subclasses name their optimizer's hyper-parameters."""
 
+    parameter_constraints = {**BiasedMF.parameter_constraints, "batch_size": POSITIVE_INT, "lr": POSITIVE,
+                             "backend": [Options("auto", "numba", "array")]}
+
     def _kernel_args(self) -> tuple[int, float, float, float]:
         """``(kind, beta1 or momentum, beta2, eps)`` of the numba kernel."""
         raise NotImplementedError
@@ -84,15 +88,11 @@ class _MiniBatchMF(BiasedMF):
         raise NotImplementedError
 
     def _use_numba(self) -> bool:
-        if self.backend not in ("auto", "numba", "array"):
-            raise MfbenchError(f"{type(self).__name__}: backend={self.backend!r}; use auto, numba or array")
         if self.backend == "numba" and self.device != "cpu":
             raise MfbenchError(f"{type(self).__name__}: backend=numba runs on the CPU; use backend=auto on {self.device}")
         return self.device == "cpu" and self.backend != "array"
 
     def _prepare(self, train: Ratings) -> None:
-        if self.batch_size < 1 or self.k < 1:
-            raise MfbenchError(f"{type(self).__name__}: batch_size and k must be at least 1")
         xp = self.xp
         self._init_factors(train)
         self._u, self._i, self._r = xp.asarray(train.users), xp.asarray(train.items), xp.asarray(train.values)
@@ -165,6 +165,8 @@ class _MiniBatchMF(BiasedMF):
 class MomentumSGD(_MiniBatchMF):
     """Biased MF by mini-batch SGD with heavy-ball momentum (see the module docstring)."""
 
+    parameter_constraints = {**_MiniBatchMF.parameter_constraints, "momentum": DECAY}
+
     def __init__(self, *, k: int = 64, epochs: int = 30, batch_size: int = 1024, lr: float = 3.0, momentum: float = 0.9,
                  reg: float = 0.1, reg_bias: float = 0.01, init_std: float = 0.1, biased: bool = True,
                  backend: str = "auto", device: str = "cpu", seed: int = 0):
@@ -183,6 +185,8 @@ class MomentumSGD(_MiniBatchMF):
 
 class AdamSGD(_MiniBatchMF):
     """Biased MF by mini-batch lazy Adam (see the module docstring)."""
+
+    parameter_constraints = {**_MiniBatchMF.parameter_constraints, "beta1": DECAY, "beta2": DECAY, "eps": POSITIVE}
 
     def __init__(self, *, k: int = 64, epochs: int = 20, batch_size: int = 1024, lr: float = 0.01, beta1: float = 0.9,
                  beta2: float = 0.999, eps: float = 1e-8, reg: float = 0.1, reg_bias: float = 0.01,

@@ -30,6 +30,7 @@ import numpy as np
 
 from mfbench.data import Ratings
 from mfbench.errors import MfbenchError
+from mfbench.params import BOOLEAN, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, Options
 
 from ._mf import BiasedMF, Factors, set_numba_threads
 
@@ -131,6 +132,10 @@ class SGD(BiasedMF):
         The grid is ``blocks x blocks``; at least ``threads`` (2 to 4 times is best).
     """
 
+    parameter_constraints = {**BiasedMF.parameter_constraints, "lr": POSITIVE, "lr_decay": POSITIVE,
+                             "adaptive": BOOLEAN, "backend": [Options("auto", "numba", "python", "cuda")],
+                             "half": BOOLEAN, "threads": NON_NEGATIVE_INT, "blocks": POSITIVE_INT}
+
     def __init__(self, *, k: int = 100, epochs: int = 20, lr: float = 0.1, lr_decay: float = 1.0, reg: float = 0.1,
                  reg_bias: float = 0.01, init_std: float = 0.1, biased: bool = True, adaptive: bool = True,
                  backend: str = "auto", half: bool = False, threads: int = 0, blocks: int = 8, device: str = "cpu",
@@ -149,8 +154,6 @@ class SGD(BiasedMF):
 
     def _prepare(self, train: Ratings) -> None:
         backend = self._backend
-        if backend not in ("numba", "python", "cuda"):
-            raise MfbenchError(f"sgd: backend {self.backend!r} is not one of auto, numba, python, cuda")
         if (backend == "cuda") != (self.device == "gpu"):
             raise MfbenchError(f"sgd: backend={backend} runs on the {'gpu' if backend == 'cuda' else 'cpu'}, "
                                f"not on device={self.device}; use backend=auto")
@@ -159,8 +162,6 @@ class SGD(BiasedMF):
         if backend == "python" and len(train) > PYTHON_BACKEND_LIMIT:
             raise MfbenchError(f"sgd: backend=python is the reference loop for small data ({len(train):,} ratings "
                                f"> {PYTHON_BACKEND_LIMIT:,}); use backend=numba")
-        if self.k < 1 or self.blocks < 1:
-            raise MfbenchError(f"sgd: k and blocks must be at least 1 (k={self.k}, blocks={self.blocks})")
         if backend == "cuda":
             self._prepare_cuda(train)
             return

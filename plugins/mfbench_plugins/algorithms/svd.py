@@ -28,6 +28,7 @@ from mfbench.algorithm import Algorithm, fit_biases
 from mfbench.data import Ratings
 from mfbench.devices import ensure_dense_fits, is_gpu_namespace, to_numpy
 from mfbench.errors import MfbenchError
+from mfbench.params import BOOLEAN, NON_NEGATIVE, OPTIONAL_POSITIVE, POSITIVE_INT, Interval, Options, Pattern
 
 __all__ = ["ImputedSVD", "energy_rank", "FilledMatrix", "randomized_svd"]
 
@@ -122,6 +123,13 @@ class ImputedSVD(Algorithm):
     """
 
     state_attrs = ("U_", "V_", "row_", "col_")
+    parameter_constraints = {
+        "k": [Interval(int, 1, None), Pattern(r"energy:([0-9]*\.?[0-9]+)", "energy:F with 0 < F <= 1",
+                                              lambda m: 0 < float(m.group(1)) <= 1)],
+        "fill": [Options("baseline", "item_mean")], "center": BOOLEAN, "reg_user": NON_NEGATIVE,
+        "reg_item": NON_NEGATIVE, "solver": [Options("auto", "arpack", "randomized")], "dense": BOOLEAN,
+        "k_max": POSITIVE_INT, "max_dense_gb": OPTIONAL_POSITIVE,
+    }
 
     def __init__(self, *, k: Any = 15, fill: str = "baseline", center: bool = True, reg_user: float = 15.0,
                  reg_item: float = 10.0, solver: str = "auto", dense: bool = False, k_max: int = 200,
@@ -143,10 +151,6 @@ class ImputedSVD(Algorithm):
         raise MfbenchError(f"svd: k={self.k!r} must be a positive integer or energy:FRACTION (e.g. energy:0.95)")
 
     def _prepare(self, train: Ratings) -> None:
-        if self.fill not in ("baseline", "item_mean"):
-            raise MfbenchError(f"svd: fill {self.fill!r} is not one of baseline, item_mean")
-        if self.solver not in ("auto", "arpack", "randomized"):
-            raise MfbenchError(f"svd: solver {self.solver!r} is not one of auto, arpack, randomized")
         if self.device == "gpu" and self.solver == "arpack" and not self.dense:
             raise MfbenchError("svd on gpu needs solver=randomized or auto (arpack runs on the CPU)")
         self._solver = self.solver if self.solver != "auto" else "arpack" if self.device == "cpu" else "randomized"
