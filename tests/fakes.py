@@ -28,7 +28,7 @@ class Scripted(Algorithm):
         for epoch, off in enumerate(self.offsets, 1):
             time.sleep(self.sleep)
             self.offset_ = float(off)
-            yield {"train_loss": float("nan") if epoch == self.nan_at else off}
+            yield {"objective": float("nan") if epoch == self.nan_at else off}
 
     def _predict(self, users: Any, items: Any) -> Any:
         return np.full(len(users), self.mu_ + self.offset_, np.float32)
@@ -37,7 +37,7 @@ class Scripted(Algorithm):
 class Raises(Scripted):
     def fit(self, train, valid=None):
         self.mu_, self.offset_ = 3.0, 0.0
-        yield {"train_loss": 1.0}
+        yield {"objective": 1.0}
         raise RuntimeError("boom in epoch 2")
 
 
@@ -52,3 +52,18 @@ class Hangs(Scripted):
         while True:
             time.sleep(0.05)
         yield {}
+
+
+class SlowMonitor(Scripted):
+    """Trains instantly; its objective takes ``sleep`` seconds to compute, and so does every
+    prediction over more than a handful of pairs (as the runner's train_mse makes)."""
+
+    def fit(self, train, valid=None):
+        self.mu_, self.offset_ = float(train.values.mean()), 0.0
+        for _ in range(3):
+            yield {"objective": lambda: time.sleep(self.sleep) or 1.0}
+
+    def _predict(self, users, items):
+        if len(users) > 10:
+            time.sleep(self.sleep)
+        return super()._predict(users, items)

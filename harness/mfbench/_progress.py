@@ -31,7 +31,7 @@ class Progress:
             if self.bar is not None:
                 self.bar.set_description_str(e["label"])
         elif e["event"] == "epoch":
-            loss = f" loss {e['train_loss']:.4f}" if "train_loss" in e else ""
+            loss = f" train MSE {e['train_mse']:.4f}" if "train_mse" in e else ""
             valid = f" valid {e['valid_rmse']:.4f}" if "valid_rmse" in e else ""
             if self.bar is not None:
                 self.bar.set_postfix_str(f"epoch {e['epoch']}{loss}{valid}")

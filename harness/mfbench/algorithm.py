@@ -6,7 +6,7 @@ appear in ``prepare``/``fit``. The harness drives the epochs::
 
     algo = Biases(reg_user=15.0, device="cpu", seed=0)
     algo.prepare(train)                # transfers, compilation, warm-up: timed apart
-    for info in algo.fit(train, valid):  # yields once per epoch: {"train_loss": ...}
+    for info in algo.fit(train, valid):  # yields once per epoch: {"objective": ...}
         ...
     algo.predict(users, items)         # float32, clipped to the rating scale
 
@@ -138,11 +138,13 @@ class Algorithm:
         """Subclass hook: allocate, transfer, compile. Default: nothing."""
 
     def fit(self, train: Ratings, valid: Ratings | None = None) -> Iterator[dict[str, float]]:
-        """Train, yielding ``{"train_loss": ...}`` (or ``{}``) after each epoch.
+        """Train, yielding a dict after each epoch (``{}`` when there is nothing to report).
 
-        A value may be a callable of no arguments: the runner calls it after it has stopped the
-        epoch's clock, so that monitoring (a loss over the training set, say) is not timed as
-        training."""
+        ``objective`` is the algorithm's own training loss as its docstring defines it (not
+        comparable across algorithms); the runner adds ``train_mse``, measured the same way for
+        every algorithm (``docs/RECORDS.md``). A value may be a callable of no arguments: the
+        runner calls it after it has stopped the epoch's clock, so that monitoring (a loss over
+        the training set, say) is not timed as training."""
         raise NotImplementedError
 
     # -- prediction ----------------------------------------------------------------------------

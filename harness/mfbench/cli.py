@@ -164,7 +164,7 @@ def gate(run_ref: str, baseline: Path, out: Path, max_slowdown: float, max_rmse_
 @click.option("--to", "to", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for the PNG files [default: RUN/plots].")
 def plot(run_ref: str, out: Path, to: Path | None) -> None:
-    """Write PNG plots of RUN: validation RMSE (or train loss) by epoch and by time; epoch time and memory."""
+    """Write PNG plots of RUN: validation RMSE (or training MSE) by epoch and by time; epoch time and memory."""
     from .plot import plot_command
 
     plot_command(run_ref, out, to)

@@ -62,9 +62,9 @@ def run_command(algos: str, datasets: str, devices_: str, seeds: str, folds: str
 
         env["calibration_seconds"] = calibration_seconds()
     if resume and (store.path / "environment.json").exists():
-        import json
+        from .results import read_environment
 
-        previous = json.loads((store.path / "environment.json").read_text())
+        previous = read_environment(store.path)
         env.setdefault("calibration_seconds", previous.get("calibration_seconds"))
         env["resumed_from"] = previous.get("created_at")
     store.write_environment(env)

@@ -8,7 +8,12 @@ repeats of a cell are reduced to their median first. For each row of the table:
 - accuracy: ``B - A`` of the mean RMSE and MAE;
 - a mark, in asv's manner: ``+`` slower (every cell's ratio above 1 and the median above
   ``1 + threshold``), ``-`` faster (the mirror image), ``!`` newly failing or RMSE up by more than
-  the tolerance, ``x`` not comparable (the algorithm's code changed), ``~`` within the noise.
+  the tolerance, ``*`` failing in A and passing in B, ``x`` not comparable (the algorithm's code
+  changed), ``~`` within the noise.
+
+Raw time ratios compare machines as much as code: ``compare`` warns when the two runs come from
+different hosts, or when their calibrations (the fixed workload timed in each run) differ by more
+than the threshold.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import click
 from tabulate import tabulate
 
 from .report import group_key
-from .results import RunStore
+from .results import RunStore, read_environment
 from .runner import cell_key, group_by_cell
 
 __all__ = ["compare_runs", "compare_command"]
@@ -45,7 +50,8 @@ def compare_runs(a: list[dict[str, Any]], b: list[dict[str, Any]], threshold: fl
     for n, rec in enumerate(b):
         row = rows.setdefault(keys[n], {"algorithm": keys[n][0], "dataset": keys[n][2], "device": keys[n][3],
                                         "fit": [], "epoch": [], "rmse_a": [], "rmse_b": [], "mae_a": [], "mae_b": [],
-                                        "new_failures": 0, "unmatched": 0, "code_changed": False, "_seen": set()})
+                                        "new_failures": 0, "fixed": 0, "unmatched": 0, "code_changed": False,
+                                        "_seen": set()})
         key = cell_key(rec)
         if key in row["_seen"]:
             continue
@@ -59,6 +65,9 @@ def compare_runs(a: list[dict[str, Any]], b: list[dict[str, Any]], threshold: fl
         a_ok, b_ok = any(r["status"] == "ok" for r in old), any(r["status"] == "ok" for r in new)
         if a_ok and not b_ok:
             row["new_failures"] += 1
+            continue
+        if b_ok and not a_ok:
+            row["fixed"] += 1
             continue
         for name, read in (("fit", lambda r: r.get("fit_seconds")), ("epoch", _epoch)):
             ta, tb = _median_of(old, read), _median_of(new, read)
@@ -81,6 +90,8 @@ def compare_runs(a: list[dict[str, Any]], b: list[dict[str, Any]], threshold: fl
             mark = "!"
         elif row["rmse_a"] and mean(row["rmse_b"]) - mean(row["rmse_a"]) > rmse_tolerance:
             mark = "!"
+        elif row["fixed"]:
+            mark = "*"
         elif ratios and median(ratios) > 1 + threshold and min(ratios) > 1:
             mark = "+"
         elif ratios and median(ratios) < 1 / (1 + threshold) and max(ratios) < 1:
@@ -101,14 +112,31 @@ def _diff(a: list[float], b: list[float]) -> str:
     return f"{mean(b) - mean(a):+.4f}" if a else "-"
 
 
+def environment_warnings(env_a: dict[str, Any], env_b: dict[str, Any], threshold: float) -> list[str]:
+    """Why the runs' raw times may not be comparable: other hosts, or calibrations apart."""
+    out = []
+    host_a, host_b = env_a.get("hostname"), env_b.get("hostname")
+    if host_a and host_b and host_a != host_b:
+        out.append(f"A ran on {host_a} ({env_a.get('cpu', '?')}), B on {host_b} ({env_b.get('cpu', '?')}): time ratios "
+                   "compare the machines as well as the code")
+    cal_a, cal_b = env_a.get("calibration_seconds"), env_b.get("calibration_seconds")
+    if cal_a and cal_b and max(cal_a, cal_b) / min(cal_a, cal_b) > 1 + threshold:
+        out.append(f"the calibrations differ: A {cal_a:.3f} s, B {cal_b:.3f} s ({cal_b / cal_a:.2f}x): the machine ran "
+                   "at another speed; mfbench gate divides by the calibration")
+    return out
+
+
 def compare_command(run_a: str, run_b: str, out: Path, threshold: float, rmse_tolerance: float) -> None:
     a, b = RunStore.open(run_a, out), RunStore.open(run_b, out)
     rows = compare_runs(a.latest(), b.latest(), threshold, rmse_tolerance)
     table = [[r["mark"], r["algorithm"], r["dataset"], r["device"], _ratio(r["epoch"]), _ratio(r["fit"]),
               _diff(r["rmse_a"], r["rmse_b"]), _diff(r["mae_a"], r["mae_b"]),
               (f"{r['new_failures']} newly failing " if r["new_failures"] else "")
+              + (f"{r['fixed']} passing again " if r["fixed"] else "")
               + (f"{r['unmatched']} not in A" if r["unmatched"] else "")] for r in rows]
     headers = ["", "algorithm", "dataset", "device", "epoch B/A", "fit B/A", "Δ rmse", "Δ mae", "notes"]
+    for warning in environment_warnings(read_environment(a.path), read_environment(b.path), threshold):
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"B = {b.path} against A = {a.path}\n")
     click.echo(tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True))
-    click.echo("\n+ slower  - faster  ! failing or less accurate  ~ within noise  x code changed")
+    click.echo("\n+ slower  - faster  ! failing or less accurate  * passing again  ~ within noise  x code changed")

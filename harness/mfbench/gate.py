@@ -19,18 +19,17 @@ from typing import Any
 import click
 
 from .errors import MfbenchError
-from .results import SCHEMA_VERSION, RunStore, write_json_atomic
+from .results import SCHEMAS, RunStore, read_environment, upgrade, write_json_atomic
 from .runner import group_by_cell
 
 __all__ = ["make_baseline", "check", "gate_command"]
 
 
 def _calibration(store: RunStore) -> float:
-    env_path = store.path / "environment.json"
-    env = json.loads(env_path.read_text()) if env_path.exists() else {}
-    cal = env.get("calibration_seconds")
+    cal = read_environment(store.path).get("calibration_seconds")
     if not cal:
-        raise MfbenchError(f"{env_path} has no calibration_seconds: run mfbench run without --no-calibrate")
+        raise MfbenchError(f"{store.path / 'environment.json'} has no calibration_seconds: run mfbench run without "
+                           "--no-calibrate")
     return float(cal)
 
 
@@ -58,7 +57,7 @@ def make_baseline(store: RunStore) -> dict[str, Any]:
     for c in cells.values():
         c["calibrated_fit"] = c["fit_seconds"] / cal
         del c["status"], c["error"]
-    return {"schema": SCHEMA_VERSION, "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    return {"schema": SCHEMAS["baseline"], "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "run": str(store.path), "calibration_seconds": cal, "cells": cells}
 
 
@@ -91,6 +90,17 @@ def check(store: RunStore, baseline: dict[str, Any], max_slowdown: float, max_rm
     return regressions, notes
 
 
+def read_baseline(path: Path) -> dict[str, Any]:
+    """A baseline file, upgraded to the current schema (a newer one is refused)."""
+    try:
+        raw = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as exc:
+        raise MfbenchError(f"{path}: not a baseline (invalid JSON: {exc})") from None
+    if not isinstance(raw, dict) or "cells" not in raw:
+        raise MfbenchError(f"{path}: not a baseline (no cells); write one with mfbench gate RUN --update")
+    return upgrade("baseline", raw, path)
+
+
 def gate_command(run_ref: str, baseline_path: Path, out: Path, max_slowdown: float, max_rmse_increase: float,
                  min_seconds: float, update: bool) -> int:
     store = RunStore.open(run_ref, out)
@@ -100,7 +110,7 @@ def gate_command(run_ref: str, baseline_path: Path, out: Path, max_slowdown: flo
         return 0
     if not baseline_path.exists():
         raise MfbenchError(f"no baseline at {baseline_path}; write one with: mfbench gate {run_ref} --baseline {baseline_path} --update")
-    baseline = json.loads(baseline_path.read_text())
+    baseline = read_baseline(baseline_path)
     regressions, notes = check(store, baseline, max_slowdown, max_rmse_increase, min_seconds)
     for line in notes:
         click.echo(f"ok    {line}")

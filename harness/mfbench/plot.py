@@ -33,8 +33,9 @@ def plot_run(records: list[dict[str, Any]], folder: Path) -> list[Path]:
     ok = [r for r in records if r.get("status") == "ok" and r.get("curve")]
     if not ok:
         raise MfbenchError("no finished cell with a learning curve in this run")
-    metric = "valid_rmse" if all("valid_rmse" in p for r in ok for p in r["curve"]) else "train_loss"
-    label = {"valid_rmse": "validation RMSE", "train_loss": "training loss"}[metric]
+    # only quantities measured alike for every algorithm share an axis (never "objective")
+    metric = "valid_rmse" if all("valid_rmse" in p for r in ok for p in r["curve"]) else "train_mse"
+    label = {"valid_rmse": "validation RMSE", "train_mse": "training MSE"}[metric]
     keys = group_key(ok)
     by_row: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for n, r in enumerate(ok):

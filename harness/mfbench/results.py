@@ -20,10 +20,27 @@ import numpy as np
 
 from .errors import MfbenchError
 
-__all__ = ["SCHEMA_VERSION", "RunStore", "write_json_atomic", "capture_environment", "new_run_id"]
+__all__ = ["SCHEMA_VERSION", "SCHEMAS", "RunStore", "write_json_atomic", "capture_environment", "new_run_id",
+           "upgrade", "upgrade_record", "read_environment"]
 
-#: Version of the record layout; bump it (and teach ``upgrade_record``) when fields change meaning.
-SCHEMA_VERSION = 1
+#: The layout version of each kind of file mfbench writes. Bump one when a field changes meaning
+#: or name, and add the step from the old version to ``_UPGRADES`` (asv's ``update_to_N``); the
+#: tests keep a committed example of every old version (``tests/fixtures/schemas``).
+SCHEMAS = {"record": 2, "baseline": 1, "environment": 1}
+#: The version of the records in ``runs.jsonl``.
+SCHEMA_VERSION = SCHEMAS["record"]
+
+
+def _record_1_to_2(rec: dict[str, Any]) -> dict[str, Any]:
+    """v2: the curve's ``train_loss`` (each algorithm's own quantity) is ``objective``, and the
+    runner adds ``train_mse``, measured alike for every algorithm (absent from v1 records)."""
+    for point in rec.get("curve") or []:
+        if "train_loss" in point:
+            point["objective"] = point.pop("train_loss")
+    return rec
+
+
+_UPGRADES: dict[str, dict[int, Any]] = {"record": {1: _record_1_to_2}, "baseline": {}, "environment": {}}
 
 
 def new_run_id() -> str:
@@ -57,12 +74,31 @@ def _jsonable(obj: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(obj).__name__}")
 
 
-def upgrade_record(record: dict[str, Any]) -> dict[str, Any]:
-    """Bring a record of an older schema to the current one, step by step."""
-    version = record.get("schema", 1)
-    if version > SCHEMA_VERSION:
-        raise MfbenchError(f"a record has schema {version}, newer than this mfbench ({SCHEMA_VERSION}); upgrade mfbench")
-    return record
+def upgrade(kind: str, obj: dict[str, Any], source: str | Path = "") -> dict[str, Any]:
+    """Bring ``obj``, a ``kind`` (record, baseline, environment) of an older schema, to the
+    current one, step by step; a newer one is refused, naming ``source``."""
+    current = SCHEMAS[kind]
+    version = obj.get("schema", 1)
+    if not isinstance(version, int) or version < 1:
+        raise MfbenchError(f"{source}: {kind} schema {version!r} is not a version mfbench wrote")
+    if version > current:
+        raise MfbenchError(f"{source}: {kind} schema {version} is newer than this mfbench reads ({current}); "
+                           "upgrade mfbench")
+    while version < current:
+        obj = _UPGRADES[kind][version](obj)
+        version += 1
+        obj["schema"] = version
+    return obj
+
+
+def upgrade_record(record: dict[str, Any], source: str | Path = "") -> dict[str, Any]:
+    return upgrade("record", record, source)
+
+
+def read_environment(folder: Path) -> dict[str, Any]:
+    """A run's ``environment.json``, upgraded; ``{}`` when there is none."""
+    path = Path(folder) / "environment.json"
+    return upgrade("environment", json.loads(path.read_text()), path) if path.exists() else {}
 
 
 class RunStore:
@@ -110,7 +146,7 @@ class RunStore:
             except json.JSONDecodeError:
                 continue
             if isinstance(rec, dict) and "cell_id" in rec:
-                out.append(upgrade_record(rec))
+                out.append(upgrade_record(rec, self.records_path))
         return out
 
     def latest(self) -> list[dict[str, Any]]:
@@ -164,7 +200,7 @@ def capture_environment(devices_used: Iterable[str] = ("cpu",)) -> dict[str, Any
 
     _, total = memory_info("cpu")
     env: dict[str, Any] = {
-        "schema": SCHEMA_VERSION,
+        "schema": SCHEMAS["environment"],
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "hostname": platform.node(),
         "platform": platform.platform(),

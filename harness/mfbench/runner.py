@@ -210,6 +210,26 @@ def _rmse(y: np.ndarray, p: np.ndarray) -> float:
     return float(np.sqrt(np.mean((y.astype(np.float64) - p) ** 2)))
 
 
+#: ``train_mse`` is measured on at most this many training ratings (all of them below it)
+TRAIN_MSE_SAMPLE = 1 << 20
+#: the curve values whose non-finite value means divergence
+WATCHED = ("train_mse", "objective", "valid_rmse")
+
+
+def train_sample(train: Any) -> np.ndarray:
+    """The training ratings ``train_mse`` is measured on: all of them up to ``TRAIN_MSE_SAMPLE``,
+    else that many drawn with a fixed seed, so that every algorithm on a split is measured on
+    the same ratings."""
+    n = len(train)
+    if n <= TRAIN_MSE_SAMPLE:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(0).choice(n, TRAIN_MSE_SAMPLE, replace=False))
+
+
+def _mse(y: np.ndarray, p: np.ndarray) -> float:
+    return float(np.mean((y.astype(np.float64) - p) ** 2))
+
+
 def run_cell(job: Job, emit: Emit = lambda e: None) -> dict[str, Any]:
     """Run one cell here and return its record (never raises for the cell's own failures)."""
     rec = base_record(job)
@@ -233,6 +253,8 @@ def run_cell(job: Job, emit: Emit = lambda e: None) -> dict[str, Any]:
         rec["stopped"] = "completed"
         best = (math.inf, -1, None)  # (valid rmse, epoch, state)
         fit_seconds = 0.0
+        sample = train_sample(split.train)
+        s_users, s_items, s_values = (a[sample] for a in (split.train.users, split.train.items, split.train.values))
         gen = algo.fit(split.train, split.valid)
         epoch = 0
         while True:
@@ -245,13 +267,14 @@ def run_cell(job: Job, emit: Emit = lambda e: None) -> dict[str, Any]:
             fit_seconds += seconds
             epoch += 1
             point: dict[str, Any] = {"epoch": epoch, "seconds": seconds, "elapsed_seconds": fit_seconds}
-            # callables are monitoring, evaluated here, outside the epoch's clock
+            # callables are monitoring, evaluated here, outside the epoch's clock; so is train_mse
             point.update({k: float(v() if callable(v) else v) for k, v in (info or {}).items()})
+            point["train_mse"] = _mse(s_values, algo.predict(s_users, s_items))
             if split.valid is not None:
                 point["valid_rmse"] = _rmse(split.valid.values, algo.predict(split.valid.users, split.valid.items))
             curve.append(point)
             emit({"event": "epoch", "cell_id": cell.id, **point})
-            watched = [v for k, v in point.items() if k in ("train_loss", "valid_rmse")]
+            watched = [v for k, v in point.items() if k in WATCHED]
             if any(not math.isfinite(v) for v in watched):
                 rec["stopped"] = "diverged"
                 break

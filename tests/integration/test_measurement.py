@@ -31,7 +31,7 @@ def test_repeats_and_curves_are_recorded(two_runs):
     for r in sgd:
         assert r["epochs"] == 4 and len(r["epoch_seconds"]) == 4
         assert [p["epoch"] for p in r["curve"]] == [1, 2, 3, 4]
-        assert all({"seconds", "elapsed_seconds", "train_loss", "valid_rmse"} <= set(p) for p in r["curve"])
+        assert all({"seconds", "elapsed_seconds", "train_mse", "valid_rmse"} <= set(p) for p in r["curve"])
         assert r["prepare_seconds"] > 0 and r["predict_seconds"] > 0 and r["peak_rss_bytes"] > 10 * 2**20
         assert r["threads_in_force"]["numba"] >= 1
     env = json.loads((two_runs / "a" / "environment.json").read_text())

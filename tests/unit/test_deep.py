@@ -79,7 +79,7 @@ def small():
 def test_variants_train_and_predict_on_the_scale(small, kw):
     algo = DeepMF(epochs=3, batch_size=128, **kw)
     algo.prepare(small)
-    losses = [i["train_loss"] for i in algo.fit(small)]
+    losses = [i["objective"] for i in algo.fit(small)]
     assert losses[-1] < losses[0]
     pred = algo.predict(small.users[:50], small.items[:50])
     assert pred.dtype == np.float32 and np.isfinite(pred).all() and pred.min() >= 1 and pred.max() <= 5

@@ -96,7 +96,7 @@ def test_lock_free_gpu_matches_numba_accuracy_on_ml100k(ml100k, half, bound):
     for device, extra in (("cpu", {}), ("gpu", {"half": half})):
         algo = SGD(device=device, seed=0, **extra)
         algo.prepare(split.train)
-        losses = [info["train_loss"] for info in algo.fit(split.train)]
+        losses = [info["objective"] for info in algo.fit(split.train)]
         assert losses[-1] < losses[0]
         got[device] = rmse(split.test.values, algo.predict(split.test.users, split.test.items))
     assert abs(got["gpu"] - got["cpu"]) <= bound, got

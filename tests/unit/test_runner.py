@@ -27,7 +27,7 @@ def test_record_holds_times_curve_and_metrics(split):
     assert rec["status"] == "ok" and rec["epochs"] == 6 and rec["stopped"] == "completed"
     assert len(rec["epoch_seconds"]) == 6 and rec["fit_seconds"] == pytest.approx(sum(rec["epoch_seconds"]))
     assert [p["epoch"] for p in rec["curve"]] == [1, 2, 3, 4, 5, 6]
-    assert all("valid_rmse" in p and "train_loss" in p for p in rec["curve"])
+    assert all("valid_rmse" in p and "train_mse" in p for p in rec["curve"])
     assert rec["prepare_seconds"] >= 0 and rec["predict_seconds"] >= 0 and rec["peak_rss_bytes"] > 0
     assert set(rec["metrics"]) == {"rmse", "mae"}
     assert rec["split"]["n_valid"] == len(split.valid)
@@ -110,11 +110,11 @@ def test_slow_epochs_are_logged_with_their_cell_off_a_terminal():
     progress = Progress(total=2, stream=out)
     progress.cell_done({"status": "ok", "metrics": {"rmse": 0.9}, "fit_seconds": 1.0, "epochs": 1}, "a · d · cpu")
     progress.event({"event": "start", "cell_id": "b", "label": "b · d · cpu"})
-    progress.event({"event": "epoch", "epoch": 1, "seconds": SLOW_EPOCH_S + 1, "train_loss": 0.5})
-    progress.event({"event": "epoch", "epoch": 2, "seconds": 0.1, "train_loss": 0.4})  # fast: not logged
+    progress.event({"event": "epoch", "epoch": 1, "seconds": SLOW_EPOCH_S + 1, "train_mse": 0.5})
+    progress.event({"event": "epoch", "epoch": 2, "seconds": 0.1, "train_mse": 0.4})  # fast: not logged
     lines = out.getvalue().splitlines()
     assert lines == ["[1/2] a · d · cpu: ok rmse 0.9000 (fit 1 s, 1 epochs)",
-                     f"    [2/2] b · d · cpu · epoch 1: {SLOW_EPOCH_S + 1:.2f} s loss 0.5000"]
+                     f"    [2/2] b · d · cpu · epoch 1: {SLOW_EPOCH_S + 1:.2f} s train MSE 0.5000"]
 
 
 def test_compiled_bias_passes_equal_numpy_bit_for_bit(monkeypatch):
@@ -132,3 +132,27 @@ def test_compiled_bias_passes_equal_numpy_bit_for_bit(monkeypatch):
         np.testing.assert_array_equal(bu_a, bu_b)
         np.testing.assert_array_equal(bi_a, bi_b)
     assert not np.array_equal(small[0][1], small[-1][1])  # the passes do move the biases
+
+
+def test_monitoring_is_off_the_epoch_clock(split):
+    """A callable in an epoch's info (an objective over the training set) and the runner's
+    train_mse are computed after the clock stops: 0.3 s of each per epoch, epochs of ~0 s."""
+    from fakes import SlowMonitor
+
+    rec = run_cell(job(split, SlowMonitor, sleep=0.3))
+    assert rec["status"] == "ok", rec["error"]
+    assert [p["objective"] for p in rec["curve"]] == [1.0, 1.0, 1.0]
+    assert all(p["train_mse"] > 0 for p in rec["curve"])
+    assert max(rec["epoch_seconds"]) < 0.15, rec["epoch_seconds"]
+
+
+def test_train_mse_is_measured_alike_for_every_algorithm(split):
+    """train_mse is the runner's: the mean squared error of the algorithm's predictions over the
+    training ratings (all of them on a split this small), whatever the algorithm reports itself."""
+    from mfbench.runner import train_sample
+
+    a = run_cell(job(split, Scripted, offsets=(0.0,)))
+    mu = float(split.train.values.mean())
+    want = float(np.mean((split.train.values.astype(np.float64) - np.float32(mu)) ** 2))
+    assert a["curve"][0]["train_mse"] == pytest.approx(want, rel=1e-6)
+    assert len(train_sample(split.train)) == len(split.train)

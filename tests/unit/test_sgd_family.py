@@ -20,7 +20,7 @@ def small():
 
 def train(algo, ratings):
     algo.prepare(ratings)
-    return [info["train_loss"] for info in algo.fit(ratings)]
+    return [info["objective"] for info in algo.fit(ratings)]
 
 
 @pytest.mark.parametrize("biased", [True, False])

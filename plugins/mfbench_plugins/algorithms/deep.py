@@ -237,7 +237,7 @@ class DeepMF(Algorithm):
                         self._opt.step(name, w, slice(None), g, self._step)
                 total += loss * len(idx)
             self._refresh_running()
-            yield {"train_loss": total / n}
+            yield {"objective": total / n}  # the batches' mean loss as they were trained
 
     def _refresh_running(self) -> None:
         """BN statistics for predict time: those of a training-mode pass over a sample of the

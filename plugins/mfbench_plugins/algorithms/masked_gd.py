@@ -108,4 +108,4 @@ class MaskedGD(BiasedMF):
                     self._adam.step(name, w, slice(None), g * scale, t)
                 else:
                     w -= np.float32(self.lr) * g * scale
-            yield {"train_loss": 2 * total / self._n}
+            yield {"objective": 2 * total / self._n}

@@ -130,7 +130,7 @@ class _MiniBatchMF(BiasedMF):
 
             for _ in range(self.epochs):
                 perm = self._rng.permutation(len(self._r)).astype(np.int64)
-                yield {"train_loss": self._run_epoch(kernel, perm) / len(self._r)}
+                yield {"objective": self._run_epoch(kernel, perm) / len(self._r)}
             return
         xp = self.xp
         n = len(self._r)
@@ -151,7 +151,7 @@ class _MiniBatchMF(BiasedMF):
                     for name, w, g in groups:
                         self._opt.step(name, w, uniq, scatter_rows(xp, inv, g, len(uniq)) * scale, self._t)
                 sse += (e.astype(xp.float64) ** 2).sum()
-            yield {"train_loss": float(sse) / n}
+            yield {"objective": float(sse) / n}
 
     def _sides(self, f: Factors, u: Any, i: Any, dP: Any, dQ: Any, dbu: Any, dbi: Any) -> list[tuple]:
         """The batch's user rows and item rows, each with the arrays stepped on them."""

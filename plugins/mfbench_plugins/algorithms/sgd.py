@@ -246,4 +246,4 @@ class SGD(BiasedMF):
             sse = self._epoch(lr)
             lr *= self.lr_decay
             self._sync()
-            yield {"train_loss": sse / max(len(self._r), 1)}
+            yield {"objective": sse / max(len(self._r), 1)}
