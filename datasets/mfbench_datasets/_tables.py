@@ -42,14 +42,14 @@ def _numeric(df: pd.DataFrame, col: str, path: Path, header: bool, kind: str) ->
         row = int(np.argmax(bad))
         text = df[col].iloc[row]
         hint = "fix or remove that line"
-        if isinstance(text, str) and "," in text and _is_float(text.replace(",", ".")):
+        if isinstance(text, str) and "," in text and is_number(text.replace(",", ".")):
             hint = "the file writes decimal commas: convert it to decimal points"
         raise DataError(f"{path}:{line_of(path, int(df.index[row]), header)}: {kind} {text!r} in column {col!r} "
                         f"is not a number; {hint}")
     return values.to_numpy()
 
 
-def _is_float(text: str) -> bool:
+def is_number(text: str) -> bool:
     try:
         float(text)
         return True

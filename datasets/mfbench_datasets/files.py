@@ -25,7 +25,7 @@ from mfbench.data import Dataset
 from mfbench.errors import DataError, MfbenchError
 
 from ._cache import cached_ratings, load_notes
-from ._tables import COMPRESSIONS, _check_scale, _from_columns, open_text, read_ratings
+from ._tables import COMPRESSIONS, _check_scale, _from_columns, is_number, open_text, read_ratings
 
 __all__ = ["load_file"]
 
@@ -83,14 +83,6 @@ def _sample(path: Path) -> list[str]:
 
 def _split(line: str, sep: str) -> list[str]:
     return line.split() if sep == WHITESPACE else [f.strip() for f in line.split(sep)]
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
 
 
 def _pick(found: list[str], role: str, given: str | None, path: Path) -> str | None:
@@ -175,7 +167,7 @@ def _parse(path: Path, user, item, rating, timestamp, sep, header, scale):
     fields = _split(first, sep)
     if header is None:
         # a headerless file has a number in its third (rating) field; a header has a name there
-        header = len(fields) < 3 or not _is_number(fields[2])
+        header = len(fields) < 3 or not is_number(fields[2])
     if header:
         found = fields
         names = None
