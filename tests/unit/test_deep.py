@@ -51,6 +51,11 @@ def test_every_gradient_matches_finite_differences(head, batchnorm, genres):
 
     _, grads = loss_and_grads(np, params, users, items, target, gmat, head, 3.0, 0.03, 0.2, batchnorm)
     assert set(grads) == set(params)
+    for name, index in (("U", users), ("V", items)):  # the touched rows only, expanded here
+        rows, g = grads[name]
+        assert rows.tolist() == sorted(set(index.tolist()))
+        grads[name] = np.zeros_like(params[name])
+        grads[name][rows] = g
     h = 1e-6
     for name, w in params.items():
         numeric = np.zeros_like(w)
@@ -91,3 +96,22 @@ def test_genres_needed_for_genre_dim():
     r = Ratings.from_ids([1, 2], [1, 2], [3, 4], rating_scale=(1, 5))
     with pytest.raises(MfbenchError, match="item genres"):
         DeepMF(genre_dim=4).prepare(r)
+
+
+def test_a_batch_costs_what_the_batch_holds_whatever_the_tables_size():
+    """Each batch built and cleared gradient arrays the size of the whole embedding tables: at
+    the ML-20M shape a dmf epoch ran at 0.026 M ratings/s. The memory a batch allocates must not
+    grow with the number of users and items (1,000 against 100,000 of each here)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    peaks = []
+    for n in (1_000, 100_000):
+        params = make_params(rng, n, n, 0, 32, (64, 64), 1, False, False)
+        users, items = rng.integers(0, n, 512), rng.integers(0, n, 512)
+        target = rng.normal(3.5, 1, 512)
+        tracemalloc.start()
+        loss_and_grads(np, params, users, items, target, None, "regression", 3.5, 1e-4, 4.0, False)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    assert peaks[1] < 1.5 * peaks[0], peaks

@@ -75,8 +75,10 @@ def forward(xp: Any, params: dict[str, Any], x: Any, batchnorm: bool, training: 
 
 def loss_and_grads(xp: Any, params: dict[str, Any], users: Any, items: Any, target: Any, genres: Any | None,
                    head: str, mu: float, weight_decay: float, reg: float,
-                   batchnorm: bool) -> tuple[float, dict[str, Any]]:
-    """Mean loss of a batch and its gradient for every parameter (embeddings as full arrays).
+                   batchnorm: bool) -> tuple[Any, dict[str, Any]]:
+    """Mean loss of a batch (a 0-d array in ``xp``: no device sync) and its gradient for every
+    parameter. The embeddings' gradients are ``(rows, gradient of those rows)`` over the rows the
+    batch touches, so that a batch costs what the batch holds, whatever the tables' size.
 
     ``target`` is the rating (``head="regression"``) or the class index (``head="classes"``).
     """
@@ -85,13 +87,13 @@ def loss_and_grads(xp: Any, params: dict[str, Any], users: Any, items: Any, targ
     out, caches = forward(xp, params, x, batchnorm, training=True)
     if head == "regression":
         e = out[:, 0] + mu - target
-        loss = 0.5 * float((e * e).mean())
+        loss = 0.5 * (e * e).mean()
         dout = (e / n)[:, None]
     else:
         z = out - out.max(1, keepdims=True)
         p = xp.exp(z)
         p /= p.sum(1, keepdims=True)
-        loss = float(-xp.log(p[xp.arange(n), target] + 1e-30).mean())
+        loss = -xp.log(p[xp.arange(n), target] + 1e-30).mean()
         dout = p
         dout[xp.arange(n), target] -= 1
         dout /= n
@@ -110,19 +112,19 @@ def loss_and_grads(xp: Any, params: dict[str, Any], users: Any, items: Any, targ
         grads[f"b{l}"] = dz.sum(0)
         dh = dz @ params[f"W{l}"].T
     du, dv = params["U"].shape[1], params["V"].shape[1]
-    grads["U"] = scatter_rows(xp, users, dh[:, :du], params["U"].shape[0])
-    grads["V"] = scatter_rows(xp, items, dh[:, du:du + dv], params["V"].shape[0])
     if genres is not None:
         grads["G"] = genres[items].T @ dh[:, du + dv:]
     # weight decay on dense weights; embedding rows once per rating they serve (mean over the batch)
     dense = [k for k in params if k.startswith(("W", "G"))]
-    loss += 0.5 * weight_decay * sum(float((params[k] ** 2).sum()) for k in dense)
     for k in dense:
+        loss = loss + 0.5 * weight_decay * (params[k] ** 2).sum()
         grads[k] = grads[k] + weight_decay * params[k]
-    for name, rows in (("U", users), ("V", items)):
-        emb = params[name][rows]
-        loss += 0.5 * reg * float((emb * emb).sum()) / n
-        grads[name] = grads[name] + reg * scatter_rows(xp, rows, emb, params[name].shape[0]) / n
+    for name, index, cols in (("U", users, slice(0, du)), ("V", items, slice(du, du + dv))):
+        rows, inv = xp.unique(index, return_inverse=True)
+        inv = inv.ravel()
+        emb = params[name][index]
+        loss = loss + 0.5 * reg * (emb * emb).sum() / n
+        grads[name] = (rows, scatter_rows(xp, inv, dh[:, cols] + (reg / n) * emb, len(rows)))
     return loss, grads
 
 
@@ -229,15 +231,11 @@ class DeepMF(Algorithm):
                                              float(self.mu_), self.weight_decay, self.reg, self.batchnorm)
                 self._step += 1
                 for name, g in grads.items():
-                    w = self.params_[name]
-                    if name in ("U", "V"):
-                        rows = xp.unique(u if name == "U" else i)
-                        self._opt.step(name, w, rows, g[rows], self._step)
-                    else:
-                        self._opt.step(name, w, slice(None), g, self._step)
-                total += loss * len(idx)
+                    rows, g = g if name in ("U", "V") else (slice(None), g)  # embeddings: touched rows only
+                    self._opt.step(name, self.params_[name], rows, g, self._step)
+                total = total + loss * len(idx)  # summed in xp: one read an epoch, not one a batch
             self._refresh_running()
-            yield {"objective": total / n}  # the batches' mean loss as they were trained
+            yield {"objective": float(total) / n}  # the batches' mean loss as they were trained
 
     def _refresh_running(self) -> None:
         """BN statistics for predict time: those of a training-mode pass over a sample of the
