@@ -145,3 +145,43 @@ def test_block_order_sorts_by_block_then_user_then_item():
     for b in range(nb * nb):
         rows = perm_u[users[order[ptr[b]:ptr[b + 1]]]]
         assert len(rows) == 0 or (rows * nb // r.n_users == b // nb).all()
+
+
+def test_minibatch_batches_are_laid_out_by_user_and_item():
+    """Each batch of the epoch's shuffle, stably sorted by user (or item): the same ratings,
+    rows in id order, a user's ratings in shuffle order."""
+    from mfbench_plugins.algorithms._minibatch_numba import batch_layout
+
+    rng = np.random.default_rng(0)
+    users = rng.integers(0, 7, 1000).astype(np.int32)
+    perm = rng.permutation(1000).astype(np.int32)
+    out = np.empty_like(perm)
+    batch_layout(perm, users, 64, out)
+    for start in range(0, 1000, 64):
+        got, want = out[start:start + 64], perm[start:start + 64]
+        assert sorted(got.tolist()) == sorted(want.tolist())
+        assert (np.diff(users[got]) >= 0).all()
+        for u in np.unique(users[want]):
+            assert got[users[got] == u].tolist() == want[users[want] == u].tolist()
+
+
+@pytest.mark.parametrize("factory", [MomentumSGD, AdamSGD, AdamaxSGD])
+def test_minibatch_kernel_results_do_not_depend_on_the_thread_count(small, factory):
+    """Threads take whole users and items: each row's gradient is summed in one order."""
+    import numba
+
+    results = []
+    before = numba.get_num_threads()
+    try:
+        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(threads)
+            algo = factory(k=5, epochs=2, batch_size=64, seed=3)
+            algo.prepare(small)
+            losses = [info["objective"] for info in algo.fit(small)]
+            results.append((losses, algo.P_.copy(), algo.Q_.copy(), algo.bu_.copy()))
+    finally:
+        numba.set_num_threads(before)
+    (l1, *a1), (l2, *a2) = results
+    assert l1 == l2
+    for x, y in zip(a1, a2):
+        np.testing.assert_array_equal(x, y)

@@ -1,17 +1,25 @@
-"""numba kernel of the mini-batch optimizers (``minibatch.py``'s update rule, fused).
+"""numba kernel of the mini-batch optimizers (``minibatch.py``'s update rule, fused and threaded).
 
-One call runs one epoch over a shuffled order. For each batch it adds every rating's gradient
-(taken at the batch's starting parameters, as the array code does) into per-row accumulators,
-keeping a list of the rows the batch touched, then steps each touched row once with the
-optimizer and clears its accumulator: no ``unique``, no scatter matrices, no temporaries.
+The gradients of a batch are taken at the batch's starting parameters, so its ratings may be
+visited in any order. Each epoch therefore lays every batch out twice, its ratings stably
+sorted by user and by item (``batch_layout``, batches in parallel); then, batch by batch:
+
+1. users in parallel: each thread takes whole users (disjoint rows of ``P``), computes the
+   errors of their ratings and sums each user's gradient into a batch-sized buffer;
+2. items in parallel, likewise, from the stored errors and the users' unchanged rows;
+3. every touched user and item row is stepped once by the optimizer, rows in parallel.
+
+No locks: no two threads write one row. Each row's gradient is summed in the same order (the
+epoch's shuffle, within its user or item) whatever the thread count, so results do not depend
+on it. Rows are visited in id order within a batch, and only touched rows are stepped.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
-__all__ = ["minibatch_epoch", "MOMENTUM", "ADAM", "ADAMAX"]
+__all__ = ["minibatch_epoch", "batch_layout", "MOMENTUM", "ADAM", "ADAMAX"]
 
 MOMENTUM, ADAM, ADAMAX = 0, 1, 2
 
@@ -30,60 +38,101 @@ def _step(kind, w, m, v, g, lr, b1, b2, eps, c1, c2):
     return w - lr / c1 * m / (v + eps), m, v
 
 
-@njit(cache=True, inline="always")
-def _step_rows(kind, rows, n_rows, W, M, V, G, b, mb, vb, gb, mark, biased, scale, lr, b1, b2, eps, c1, c2):
-    """Step the ``n_rows`` touched rows of one side (factors ``W`` and bias ``b``) and clear their
-    accumulators and marks."""
-    for a in range(n_rows):
-        r = rows[a]
-        for f in range(W.shape[1]):
-            W[r, f], M[r, f], V[r, f] = _step(kind, W[r, f], M[r, f], V[r, f], G[r, f] * scale, lr, b1, b2, eps, c1, c2)
-            G[r, f] = 0
-        if biased:
-            b[r], mb[r], vb[r] = _step(kind, b[r], mb[r], vb[r], gb[r] * scale, lr, b1, b2, eps, c1, c2)
-            gb[r] = 0
-        mark[r] = 0
+@njit(cache=True, parallel=True)
+def batch_layout(perm, keys, batch, out):
+    """``out``: ``perm`` with each batch's slice stably sorted by ``keys`` (users or items)."""
+    n = len(perm)
+    for b in prange((n + batch - 1) // batch):
+        start, stop = b * batch, min(n, (b + 1) * batch)
+        idx = perm[start:stop]
+        order = np.argsort(keys[idx], kind="mergesort")
+        for j in range(stop - start):
+            out[start + j] = idx[order[j]]
 
 
 @njit(cache=True)
-def minibatch_epoch(kind, perm, users, items, values, P, Q, bu, bi, mu, reg, reg_bias, biased, batch, lr, b1, b2,
-                    eps, t, mP, vP, mQ, vQ, mbu, vbu, mbi, vbi, gP, gQ, gbu, gbi, mark_u, mark_i, rows_u, rows_i):
-    """One epoch; returns ``(sum of squared errors, step count)``. ``gP`` .. ``gbi`` and the
-    marks must be zero on entry and are zero on return."""
-    n = len(perm)
+def _groups(order, keys, start, stop, starts):
+    """Starts of the runs of equal ``keys`` in ``order[start:stop]`` (sorted by them), relative
+    to ``start``, into ``starts``; returns the number of runs (``starts[runs] = stop - start``)."""
+    runs = 0
+    for j in range(start, stop):
+        if j == start or keys[order[j]] != keys[order[j - 1]]:
+            starts[runs] = j - start
+            runs += 1
+    starts[runs] = stop - start
+    return runs
+
+
+@njit(cache=True, inline="always")
+def _step_row(kind, W, M, V, b, mb, vb, r, G, gb, g, biased, scale, lr, b1, b2, eps, c1, c2):
+    for f in range(W.shape[1]):
+        W[r, f], M[r, f], V[r, f] = _step(kind, W[r, f], M[r, f], V[r, f], G[g, f] * scale, lr, b1, b2, eps, c1, c2)
+    if biased:
+        b[r], mb[r], vb[r] = _step(kind, b[r], mb[r], vb[r], gb[g] * scale, lr, b1, b2, eps, c1, c2)
+
+
+@njit(cache=True, parallel=True)
+def minibatch_epoch(kind, by_user, by_item, users, items, values, P, Q, bu, bi, mu, reg, reg_bias, biased, batch, lr,
+                    b1, b2, eps, t, mP, vP, mQ, vQ, mbu, vbu, mbi, vbi, err, starts_u, starts_i, gP, gQ, gbu, gbi,
+                    sse_u):
+    """One epoch over the batches laid out by ``batch_layout``; returns ``(sum of squared errors,
+    step count)``. ``err`` holds one float32 a rating; ``starts_*`` ``batch + 1`` ints;
+    ``gP``, ``gQ`` ``(batch, k)`` and ``gbu``, ``gbi``, ``sse_u`` ``batch`` floats of scratch."""
+    n = len(by_user)
     k = P.shape[1]
     sse = 0.0
     for start in range(0, n, batch):
         stop = min(start + batch, n)
-        nu = 0
-        ni = 0
-        for j in range(start, stop):
-            x = perm[j]
-            u = users[x]
-            i = items[x]
-            pred = mu + bu[u] + bi[i]
+        nu = _groups(by_user, users, start, stop, starts_u)
+        ni = _groups(by_item, items, start, stop, starts_i)
+        # 1. users: errors at the batch's starting parameters and each user's gradient
+        for g in prange(nu):
+            u = users[by_user[start + starts_u[g]]]
             for f in range(k):
-                pred += P[u, f] * Q[i, f]
-            e = np.float32(pred - values[x])
-            sse += e * e
+                gP[g, f] = 0.0
+            gbu[g] = 0.0
+            s = 0.0
+            for j in range(start + starts_u[g], start + starts_u[g + 1]):
+                x = by_user[j]
+                i = items[x]
+                pred = mu + bu[u] + bi[i]
+                for f in range(k):
+                    pred += P[u, f] * Q[i, f]
+                e = np.float32(pred - values[x])
+                err[x] = e
+                s += e * e
+                for f in range(k):
+                    gP[g, f] += e * Q[i, f] + reg * P[u, f]
+                if biased:
+                    gbu[g] += e + reg_bias * bu[u]
+            sse_u[g] = s
+        for g in range(nu):  # in order: the same sum whatever the thread count
+            sse += sse_u[g]
+        # 2. items, from the stored errors and the users' rows, still unchanged
+        for g in prange(ni):
+            i = items[by_item[start + starts_i[g]]]
             for f in range(k):
-                gP[u, f] += e * Q[i, f] + reg * P[u, f]
-                gQ[i, f] += e * P[u, f] + reg * Q[i, f]
-            if biased:
-                gbu[u] += e + reg_bias * bu[u]
-                gbi[i] += e + reg_bias * bi[i]
-            if mark_u[u] == 0:
-                mark_u[u] = 1
-                rows_u[nu] = u
-                nu += 1
-            if mark_i[i] == 0:
-                mark_i[i] = 1
-                rows_i[ni] = i
-                ni += 1
+                gQ[g, f] = 0.0
+            gbi[g] = 0.0
+            for j in range(start + starts_i[g], start + starts_i[g + 1]):
+                x = by_item[j]
+                u = users[x]
+                e = err[x]
+                for f in range(k):
+                    gQ[g, f] += e * P[u, f] + reg * Q[i, f]
+                if biased:
+                    gbi[g] += e + reg_bias * bi[i]
+        # 3. one optimizer step of every touched row
         t += 1
         scale = np.float32(1.0 / (stop - start))
         c1 = 1.0 - b1 ** t
         c2 = 1.0 - b2 ** t
-        _step_rows(kind, rows_u, nu, P, mP, vP, gP, bu, mbu, vbu, gbu, mark_u, biased, scale, lr, b1, b2, eps, c1, c2)
-        _step_rows(kind, rows_i, ni, Q, mQ, vQ, gQ, bi, mbi, vbi, gbi, mark_i, biased, scale, lr, b1, b2, eps, c1, c2)
+        for g in prange(nu + ni):
+            if g < nu:
+                u = users[by_user[start + starts_u[g]]]
+                _step_row(kind, P, mP, vP, bu, mbu, vbu, u, gP, gbu, g, biased, scale, lr, b1, b2, eps, c1, c2)
+            else:
+                h = g - nu
+                i = items[by_item[start + starts_i[h]]]
+                _step_row(kind, Q, mQ, vQ, bi, mbi, vbi, i, gQ, gbi, h, biased, scale, lr, b1, b2, eps, c1, c2)
     return sse, t

@@ -10,7 +10,7 @@ row and move only when the row is in a batch; bias corrections use the global st
   ``w -= lr m_hat / (sqrt(v_hat) + eps)``
 - Adamax (Kingma & Ba 2015, sec. 7.1): ``u = max(b2 u, |g|)``; ``w -= lr / (1 - b1^t) m / (u + eps)``
 
-Two backends with the same rule: a fused numba kernel (``_minibatch_numba.py``, the default on
+Two backends with the same rule: a fused, threaded numba kernel (``_minibatch_numba.py``, the default on
 the CPU) and array code written once against the array namespace (numpy on the CPU with
 ``backend=array``, cupy on the GPU). The tests hold them equal to float32 tolerance.
 """
@@ -103,23 +103,34 @@ class _MiniBatchMF(BiasedMF):
             from . import _minibatch_numba as kernel
 
             z = np.zeros_like
-            self._state = [z(self.P_), z(self.P_), z(self.Q_), z(self.Q_), z(self.bu_), z(self.bu_), z(self.bi_),
-                           z(self.bi_), z(self.P_), z(self.Q_), z(self.bu_), z(self.bi_),
-                           np.zeros(train.n_users, np.uint8), np.zeros(train.n_items, np.uint8),
-                           np.empty(train.n_users, np.int32), np.empty(train.n_items, np.int32)]
-            self._run_epoch(kernel, np.arange(min(len(self._r), 2), dtype=np.int64), warm_up=True)
+            # the optimizer's moments, then scratch: an error a rating, group starts and gradients a batch
+            self._moments = [z(self.P_), z(self.P_), z(self.Q_), z(self.Q_), z(self.bu_), z(self.bu_), z(self.bi_),
+                             z(self.bi_)]
+            b, k = self.batch_size, self.k
+            self._scratch = [np.zeros(len(self._r), np.float32), np.zeros(b + 1, np.int64), np.zeros(b + 1, np.int64),
+                             np.zeros((b, k), np.float32), np.zeros((b, k), np.float32), np.zeros(b, np.float32),
+                             np.zeros(b, np.float32), np.zeros(b, np.float64)]
+            self._run_epoch(kernel, np.arange(min(len(self._r), 2), dtype=self._index_dtype), warm_up=True)
+
+    @property
+    def _index_dtype(self) -> type:
+        return np.int32 if len(self._r) < 2**31 else np.int64
 
     def _run_epoch(self, kernel: Any, perm: np.ndarray, warm_up: bool = False) -> float:
         """One epoch of the numba kernel over ``perm``; ``warm_up`` compiles it on copies."""
         kind, b1, b2, eps = self._kernel_args()
         arrays = [self.P_, self.Q_, self.bu_, self.bi_]
-        state = self._state
+        moments = self._moments
         if warm_up:
             arrays = [a.copy() for a in arrays]
-            state = [a.copy() for a in state]
-        sse, t = kernel.minibatch_epoch(kind, perm, self._u, self._i, self._r, *arrays, np.float32(self.mu_),
-                                        np.float32(self.reg), np.float32(self.reg_bias), self.biased, self.batch_size,
-                                        float(self.lr), float(b1), float(b2), float(eps), self._t, *state)
+            moments = [a.copy() for a in moments]
+        by_user, by_item = np.empty_like(perm), np.empty_like(perm)
+        kernel.batch_layout(perm, self._u, self.batch_size, by_user)
+        kernel.batch_layout(perm, self._i, self.batch_size, by_item)
+        sse, t = kernel.minibatch_epoch(kind, by_user, by_item, self._u, self._i, self._r, *arrays,
+                                        np.float32(self.mu_), np.float32(self.reg), np.float32(self.reg_bias),
+                                        self.biased, self.batch_size, float(self.lr), float(b1), float(b2), float(eps),
+                                        self._t, *moments, *self._scratch)
         if not warm_up:
             self._t = t
         return sse
@@ -129,7 +140,7 @@ class _MiniBatchMF(BiasedMF):
             from . import _minibatch_numba as kernel
 
             for _ in range(self.epochs):
-                perm = self._rng.permutation(len(self._r)).astype(np.int64)
+                perm = self._rng.permutation(len(self._r)).astype(self._index_dtype)
                 yield {"objective": self._run_epoch(kernel, perm) / len(self._r)}
             return
         xp = self.xp
