@@ -156,3 +156,14 @@ def test_train_mse_is_measured_alike_for_every_algorithm(split):
     want = float(np.mean((split.train.values.astype(np.float64) - np.float32(mu)) ** 2))
     assert a["curve"][0]["train_mse"] == pytest.approx(want, rel=1e-6)
     assert len(train_sample(split.train)) == len(split.train)
+
+
+def test_train_mse_sample_is_fixed_and_bounded(monkeypatch):
+    """Past ``TRAIN_MSE_SAMPLE`` ratings, a fixed draw of about that many distinct ratings."""
+    from mfbench import runner
+
+    monkeypatch.setattr(runner, "TRAIN_MSE_SAMPLE", 1000)
+    big = list(range(50_000))
+    a, b = runner.train_sample(big), runner.train_sample(big)
+    assert np.array_equal(a, b) and 900 <= len(a) <= 1000 and len(np.unique(a)) == len(a)
+    assert a.min() >= 0 and a.max() < 50_000
