@@ -209,8 +209,8 @@ def read_ratings(path: Path, *, sep: str, header: bool, names: Sequence[str] | N
                 parts = _read_columns(path, kw, user, item, rating, timestamp, chunksize, ids_as_text=True)
     except ImportError as exc:
         raise DataError(f"{path}: cannot decompress ({exc}); install the library it names") from None
-    except (ValueError, TypeError, OverflowError, pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError,
-            UnicodeDecodeError) as exc:
+    except (ValueError, TypeError, OverflowError, pd.errors.ParserError, pd.errors.ParserWarning,
+            pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         _locate_problem(path, sep, header, names, cols, encoding, chunksize, exc)
     joined = {c: _concat(parts.pop(c)) for c in cols}
     if rating_scale is not None:
@@ -329,8 +329,8 @@ def _locate_problem(path: Path, sep: str, header: bool, names: Sequence[str] | N
                             f"(separator {sep!r}); fix or remove that line") from None
         m = re.search(r"EOF inside string starting at row (\d+)", str(err))
         if m:
-            raise DataError(f"{path}:{int(m.group(1)) + 1}: a quoted field starts on this line and runs to the end of the "
-                            "file (a quote left open?); close or remove the quote") from None
+            raise DataError(f"{path}:{int(m.group(1)) + 1}: a quoted field starts on this line and runs to the end "
+                            "of the file (a quote left open?); close or remove the quote") from None
         raise DataError(f"{path}: cannot parse: {err}") from None
     except UnicodeDecodeError as err:
         raise DataError(f"{path}: not {encoding} text ({err.reason} at byte {err.start})") from None

@@ -128,8 +128,8 @@ def load_file(arg: str | None = None, data_dir: Path | None = None, user: str | 
     notes = load_notes(n_dup, hit, "file")
     if declared is None:
         low, high = ratings.rating_scale
-        notes += (f"rating scale {low:g} .. {high:g} inferred from the data (the lowest and highest rating); declare it "
-                  "with --data-param file.scale=LOW,HIGH",)
+        notes += (f"rating scale {low:g} .. {high:g} inferred from the data (the lowest and highest rating); "
+                  "declare it with --data-param file.scale=LOW,HIGH",)
     return Dataset(f"file:{arg}", ratings, notes=notes, licence="your own data")
 
 
@@ -161,8 +161,9 @@ def _parse(path: Path, user, item, rating, timestamp, sep, header, scale):
     if sep is None:
         sep = _detect_sep(lines, SEPARATORS.get(_kind(path)))
         if sep is None:
-            raise DataError(f"{path}: cannot find a separator that splits its first lines into the same 3 or more fields "
-                            f"(first line: {lines[0][:80]!r}); name it with --data-param file.sep=SEP (',' ';' '\\t' '::')")
+            raise DataError(f"{path}: cannot find a separator that splits its first lines into the same 3 or more "
+                            f"fields (first line: {lines[0][:80]!r}); name it with --data-param file.sep=SEP "
+                            "(',' ';' '\\t' '::')")
     first = lines[0]
     fields = _split(first, sep)
     if header is None:
