@@ -45,13 +45,16 @@ def _sample(args: list[str], out: Path, pythonpath: str | None) -> tuple[float, 
     return rec["epoch_seconds"][-1], rec["metrics"]["rmse"]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    ours, run_args = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     usage="%(prog)s BASE_REV [--rounds N] -- MFBENCH_RUN_ARGS...")
     parser.add_argument("base", help="the git revision to compare the working tree with")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("run_args", nargs=argparse.REMAINDER, help="-- then the arguments of mfbench run")
-    opts = parser.parse_args()
-    run_args = opts.run_args[1:] if opts.run_args[:1] == ["--"] else opts.run_args
+    opts = parser.parse_args(ours)
+    if not run_args:
+        parser.error("give the arguments of mfbench run after --")
     with tempfile.TemporaryDirectory(prefix="mfbench-revisions-") as tmp:
         tree = Path(tmp) / "base"
         subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "-q", str(tree), opts.base], check=True)
