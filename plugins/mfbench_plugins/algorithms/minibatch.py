@@ -30,13 +30,22 @@ from ._mf import BiasedMF, Factors, rating_gradients, scatter_rows
 __all__ = ["MomentumSGD", "AdamSGD", "AdamaxSGD", "Momentum", "Adam", "Adamax"]
 
 
+def _moment(store: dict[str, Any], name: str, xp: Any, w: Any) -> Any:
+    """``store[name]``, made (zeros like ``w``) on first use only: ``setdefault(name, zeros_like(w))``
+    would build a table-sized array on every step."""
+    m = store.get(name)
+    if m is None:
+        m = store[name] = xp.zeros_like(w)
+    return m
+
+
 class Momentum:
     def __init__(self, xp: Any, lr: float, beta: float):
         self.xp, self.lr, self.beta = xp, lr, beta
         self.v: dict[str, Any] = {}
 
     def step(self, name: str, w: Any, rows: Any, g: Any, t: int) -> None:
-        v = self.v.setdefault(name, self.xp.zeros_like(w))
+        v = _moment(self.v, name, self.xp, w)
         v[rows] = self.beta * v[rows] + g
         w[rows] -= self.lr * v[rows]
 
@@ -49,8 +58,7 @@ class Adam:
 
     def step(self, name: str, w: Any, rows: Any, g: Any, t: int) -> None:
         xp = self.xp
-        m = self.m.setdefault(name, xp.zeros_like(w))
-        v = self.v.setdefault(name, xp.zeros_like(w))
+        m, v = _moment(self.m, name, xp, w), _moment(self.v, name, xp, w)
         m[rows] = self.b1 * m[rows] + (1 - self.b1) * g
         v[rows] = self.b2 * v[rows] + (1 - self.b2) * g * g
         m_hat = m[rows] / (1 - self.b1 ** t)
@@ -61,8 +69,7 @@ class Adam:
 class Adamax(Adam):
     def step(self, name: str, w: Any, rows: Any, g: Any, t: int) -> None:
         xp = self.xp
-        m = self.m.setdefault(name, xp.zeros_like(w))
-        u = self.v.setdefault(name, xp.zeros_like(w))
+        m, u = _moment(self.m, name, xp, w), _moment(self.v, name, xp, w)
         m[rows] = self.b1 * m[rows] + (1 - self.b1) * g
         u[rows] = xp.maximum(self.b2 * u[rows], xp.abs(g))
         w[rows] -= (self.lr / (1 - self.b1 ** t) * m[rows] / (u[rows] + self.eps)).astype(w.dtype)
