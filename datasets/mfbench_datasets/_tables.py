@@ -13,7 +13,15 @@ import pandas as pd
 from mfbench.data import Ratings
 from mfbench.errors import DataError
 
-__all__ = ["read_ratings", "open_text"]
+__all__ = ["read_ratings", "open_text", "split_fields", "WHITESPACE"]
+
+#: the separator of files whose fields are separated by runs of white space
+WHITESPACE = r"\s+"
+
+
+def split_fields(line: str, sep: str) -> list[str]:
+    """``line``'s fields, stripped, as the parser will split them."""
+    return line.split() if sep == WHITESPACE else [f.strip() for f in line.split(sep)]
 
 
 TEXT_ENCODING = "utf-8-sig"
@@ -189,7 +197,7 @@ def read_ratings(path: Path, *, sep: str, header: bool, names: Sequence[str] | N
     if header:
         with open_text(path, encoding) as fh:
             first = fh.readline().rstrip("\r\n")
-        found = [c.strip() for c in (first.split(sep) if sep != r"\s+" else first.split())]
+        found = split_fields(first, sep)
         missing = [c for c in cols if c not in found]
         if missing:
             raise DataError(f"{path}:1: missing column(s) {', '.join(map(repr, missing))}; the header has "
@@ -296,7 +304,7 @@ def _raise_wider_line(path: Path, sep: str, header: bool, encoding: str) -> None
         for number, text in enumerate(fh, 1):
             if not text.strip():
                 continue
-            n = len(re.split(sep, text.strip()) if sep == r"\s+" else text.rstrip("\r\n").split(sep))
+            n = len(split_fields(text.rstrip("\r\n"), sep))
             if width is None:
                 width = n
             elif n > width:

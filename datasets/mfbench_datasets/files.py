@@ -25,7 +25,8 @@ from mfbench.data import Dataset
 from mfbench.errors import DataError, MfbenchError
 
 from ._cache import cached_ratings, load_notes
-from ._tables import COMPRESSIONS, _check_scale, _from_columns, is_number, open_text, read_ratings
+from ._tables import (COMPRESSIONS, WHITESPACE, _check_scale, _from_columns, is_number, open_text, read_ratings,
+                      split_fields)
 
 __all__ = ["load_file"]
 
@@ -39,7 +40,6 @@ SEPARATORS = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".dat": "::"}
 
 
 SNIFF_LINES = 50
-WHITESPACE = r"\s+"
 
 
 def _detect_sep(lines: list[str], preferred: str | None) -> str | None:
@@ -49,7 +49,7 @@ def _detect_sep(lines: list[str], preferred: str | None) -> str | None:
     for sep in dict.fromkeys([preferred, "::", "\t", ",", ";", "|", WHITESPACE]):
         if sep is None:
             continue
-        counts = [len(_split(line, sep)) for line in lines]
+        counts = [len(split_fields(line, sep)) for line in lines]
         if counts[0] >= 3 and (sep == preferred or 2 * counts.count(counts[0]) >= len(counts)):
             return sep
     return None
@@ -79,10 +79,6 @@ def _sample(path: Path) -> list[str]:
     if len(head) == 1 << 16 and len(lines) > 1:
         lines.pop()  # the last line may be cut
     return lines[:SNIFF_LINES]
-
-
-def _split(line: str, sep: str) -> list[str]:
-    return line.split() if sep == WHITESPACE else [f.strip() for f in line.split(sep)]
 
 
 def _pick(found: list[str], role: str, given: str | None, path: Path) -> str | None:
@@ -165,7 +161,7 @@ def _parse(path: Path, user, item, rating, timestamp, sep, header, scale):
                             f"fields (first line: {lines[0][:80]!r}); name it with --data-param file.sep=SEP "
                             "(',' ';' '\\t' '::')")
     first = lines[0]
-    fields = _split(first, sep)
+    fields = split_fields(first, sep)
     if header is None:
         # a headerless file has a number in its third (rating) field; a header has a name there
         header = len(fields) < 3 or not is_number(fields[2])

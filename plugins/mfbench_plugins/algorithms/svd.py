@@ -139,16 +139,11 @@ class ImputedSVD(Algorithm):
         self.solver, self.dense, self.k_max, self.max_dense_gb = solver, dense, k_max, max_dense_gb
 
     def _parse_k(self) -> tuple[int | None, float | None]:
-        if isinstance(self.k, int) and not isinstance(self.k, bool) and self.k >= 1:
-            return self.k, None
-        if isinstance(self.k, str) and self.k.startswith("energy:"):
-            try:
-                fraction = float(self.k.split(":", 1)[1])
-            except ValueError:
-                fraction = -1.0
-            if 0 < fraction <= 1:
-                return None, fraction
-        raise MfbenchError(f"svd: k={self.k!r} must be a positive integer or energy:FRACTION (e.g. energy:0.95)")
+        """``(k, None)``, or ``(None, F)`` for ``k=energy:F``; ``prepare`` has checked ``k`` against
+        ``parameter_constraints``."""
+        if isinstance(self.k, str):
+            return None, float(self.k.strip().split(":", 1)[1])
+        return int(self.k), None
 
     def _prepare(self, train: Ratings) -> None:
         if self.device == "gpu" and self.solver == "arpack" and not self.dense:
