@@ -2,7 +2,8 @@
 
 ``calibration_seconds`` runs a numpy part (float32 matrix products and a sort: BLAS and memory
 bandwidth) and a numba part (a scalar loop over a gather: the shape of the per-rating kernels),
-each a few times, and keeps the fastest of each. The gate divides every cell's time by it, so a
+each a few times, and keeps the fastest of each. Both run on one thread: the calibration measures
+a core, not how many cores the machine lent the run at that moment. The gate divides every cell's time by it, so a
 machine twice as slow makes every cell twice as slow *and* the calibration twice as slow, and
 no regression is reported.
 """
@@ -40,5 +41,8 @@ def _numba_part(rng: np.random.Generator) -> float:
 
 def calibration_seconds(rounds: int = 5) -> float:
     """Seconds of the fixed workload (best of ``rounds`` for each part, added)."""
+    from threadpoolctl import threadpool_limits
+
     rng = np.random.default_rng(0)
-    return min(_numpy_part(rng) for _ in range(rounds)) + min(_numba_part(rng) for _ in range(rounds))
+    with threadpool_limits(limits=1, user_api="blas"):
+        return min(_numpy_part(rng) for _ in range(rounds)) + min(_numba_part(rng) for _ in range(rounds))

@@ -6,6 +6,8 @@ calibration survives a change of machine, the raw seconds do not. A cell regress
 calibrated time exceeds the baseline's by more than ``max_slowdown`` (cells whose baseline fit
 time is under ``min_seconds`` are too short for the timer and are checked for accuracy only),
 when its RMSE rises by more than ``max_rmse_increase``, when it fails, or when it is missing.
+A cell that ran on other numba or BLAS thread counts than the baseline's is not compared: its
+time would measure the thread count, not the code.
 """
 
 from __future__ import annotations
@@ -44,8 +46,21 @@ def _cells(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "fit_seconds": median(r["fit_seconds"] for r in ok) if ok else None,
             "rmse": median(r["metrics"]["rmse"] for r in ok) if ok and "rmse" in ok[0].get("metrics", {}) else None,
             "code_version": recs[0].get("code_version"),
+            "threads_in_force": (ok or recs)[0].get("threads_in_force"),
         }
     return out
+
+
+def _thread_counts(info: dict[str, Any] | None) -> tuple[int | None, int | None] | None:
+    """``(numba threads, BLAS threads)`` of a cell, or ``None`` when unknown."""
+    if not info:
+        return None
+    return info.get("numba"), info.get("blas")
+
+
+def _describe(counts: tuple[int | None, int | None]) -> str:
+    numba, blas = counts
+    return f"{numba if numba is not None else 'no'} numba and {blas if blas is not None else 'no'} BLAS thread(s)"
 
 
 def make_baseline(store: RunStore) -> dict[str, Any]:
@@ -74,6 +89,12 @@ def check(store: RunStore, baseline: dict[str, Any], max_slowdown: float, max_rm
             continue
         if cell["status"] != "ok":
             regressions.append(f"{key}: {cell['status']}: {cell['error']}")
+            continue
+        threads = _thread_counts(base.get("threads_in_force")), _thread_counts(cell["threads_in_force"])
+        if None not in threads and threads[0] != threads[1]:
+            regressions.append(f"{key}: ran on {_describe(threads[1])}, the baseline on {_describe(threads[0])}: "
+                               f"not comparable; run with --threads {threads[0][0] or threads[0][1]} (or write a new "
+                               "baseline with --update)")
             continue
         if base.get("rmse") is not None and cell["rmse"] is not None and cell["rmse"] - base["rmse"] > max_rmse_increase:
             regressions.append(f"{key}: RMSE {cell['rmse']:.4f} vs baseline {base['rmse']:.4f} "

@@ -26,7 +26,7 @@ __all__ = ["SCHEMA_VERSION", "SCHEMAS", "RunStore", "write_json_atomic", "captur
 #: The layout version of each kind of file mfbench writes. Bump one when a field changes meaning
 #: or name, and add the step from the old version to ``_UPGRADES`` (asv's ``update_to_N``); the
 #: tests keep a committed example of every old version (``tests/fixtures/schemas``).
-SCHEMAS = {"record": 2, "baseline": 1, "environment": 1}
+SCHEMAS = {"record": 2, "baseline": 2, "environment": 1}
 #: The version of the records in ``runs.jsonl``.
 SCHEMA_VERSION = SCHEMAS["record"]
 
@@ -40,7 +40,16 @@ def _record_1_to_2(rec: dict[str, Any]) -> dict[str, Any]:
     return rec
 
 
-_UPGRADES: dict[str, dict[int, Any]] = {"record": {1: _record_1_to_2}, "baseline": {}, "environment": {}}
+def _baseline_1_to_2(base: dict[str, Any]) -> dict[str, Any]:
+    """v2: each cell records the numba and BLAS thread counts it ran with (``threads_in_force``);
+    a v1 cell's are unknown (``None``), and the gate does not check them."""
+    for cell in base.get("cells", {}).values():
+        cell.setdefault("threads_in_force", None)
+    return base
+
+
+_UPGRADES: dict[str, dict[int, Any]] = {"record": {1: _record_1_to_2}, "baseline": {1: _baseline_1_to_2},
+                                        "environment": {}}
 
 
 def new_run_id() -> str:

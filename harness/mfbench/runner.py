@@ -173,14 +173,22 @@ def _set_threads(threads: int | None) -> None:
 
 
 def _threads_in_force() -> dict[str, Any]:
-    """numba's thread count (when the cell used numba) and BLAS's, as the cell ran."""
+    """numba's thread count and threading layer (when the cell used numba) and BLAS's thread
+    count, as the cell ran."""
     import sys
 
     from threadpoolctl import threadpool_info
 
     blas = [i.get("num_threads") for i in threadpool_info() if i.get("user_api") == "blas"]
     numba = sys.modules.get("numba")
-    return {"numba": numba.get_num_threads() if numba else None, "blas": max(blas) if blas else None}
+    layer = None
+    if numba is not None:
+        try:
+            layer = numba.threading_layer()
+        except ValueError:  # no parallel region ran in this cell
+            pass
+    return {"numba": numba.get_num_threads() if numba else None, "numba_layer": layer,
+            "blas": max(blas) if blas else None}
 
 
 def save_checkpoint(directory: str, cell: Cell, state: dict[str, Any]) -> str:

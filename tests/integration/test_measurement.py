@@ -86,6 +86,26 @@ def test_gate_passes_an_unchanged_run_and_fails_a_doctored_one(two_runs, tmp_pat
     assert any(line.startswith("FAIL  biases[") and "RMSE" in line for line in fails)
 
 
+def test_gate_refuses_to_time_cells_run_on_other_thread_counts(two_runs, tmp_path, capsys):
+    base = tmp_path / "baseline.json"
+    run_cli(["gate", "a", "--out", str(two_runs), "--baseline", str(base), "--update"], capsys)
+    stored = json.loads(base.read_text())
+    assert all(c["threads_in_force"]["blas"] >= 1 for c in stored["cells"].values())
+    shutil.copytree(two_runs / "a", tmp_path / "wider")
+    path = tmp_path / "wider" / "runs.jsonl"
+    recs = records(path)
+    for r in recs:
+        if r["algorithm"] == "sgd":
+            r["threads_in_force"]["numba"] = r["threads_in_force"]["numba"] + 3  # as if run on more threads
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    code, out, _ = run_cli(["gate", str(tmp_path / "wider"), "--baseline", str(base), "--min-seconds", "0"], capsys)
+    assert code == 1
+    fails = [line for line in out.splitlines() if line.startswith("FAIL")]
+    assert len(fails) == 1 and fails[0].startswith("FAIL  sgd[")
+    numba = recs[-1]["threads_in_force"]["numba"]
+    assert f"ran on {numba} numba" in fails[0] and f"run with --threads {numba - 3}" in fails[0]
+
+
 def test_gate_calibration_absorbs_a_slower_machine(two_runs, tmp_path, capsys):
     base = tmp_path / "baseline.json"
     run_cli(["gate", "a", "--out", str(two_runs), "--baseline", str(base), "--update"], capsys)

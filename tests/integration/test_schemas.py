@@ -62,7 +62,7 @@ def test_gate_reads_a_v1_baseline_and_refuses_a_newer_one(tmp_path, capsys):
     code, out, err = run_cli(["gate", "new", "--out", str(tmp_path), "--baseline", str(FIXTURES / "baseline-v1.json")],
                              capsys)
     assert code == 0, out + err
-    assert "0 regression(s) in 2 baseline cell(s)" in out
+    assert "0 regression(s) in 2 baseline cell(s)" in out  # v1 cells have no thread counts: not checked
     newer = json.loads((FIXTURES / "baseline-v1.json").read_text())
     newer["schema"] = 99
     (tmp_path / "newer.json").write_text(json.dumps(newer))
