@@ -148,21 +148,28 @@ def test_block_order_sorts_by_block_then_user_then_item():
 
 
 def test_minibatch_batches_are_laid_out_by_user_and_item():
-    """Each batch of the epoch's shuffle, stably sorted by user (or item): the same ratings,
-    rows in id order, a user's ratings in shuffle order."""
+    """Each batch of the epoch's shuffle gathered in user order (stably: a user's ratings in
+    shuffle order), and the same batch's order by item (stably) as positions into it."""
     from mfbench_plugins.algorithms._minibatch_numba import batch_layout
 
     rng = np.random.default_rng(0)
-    users = rng.integers(0, 7, 1000).astype(np.int32)
-    perm = rng.permutation(1000).astype(np.int32)
-    out = np.empty_like(perm)
-    batch_layout(perm, users, 64, out)
-    for start in range(0, 1000, 64):
-        got, want = out[start:start + 64], perm[start:start + 64]
-        assert sorted(got.tolist()) == sorted(want.tolist())
-        assert (np.diff(users[got]) >= 0).all()
-        for u in np.unique(users[want]):
-            assert got[users[got] == u].tolist() == want[users[want] == u].tolist()
+    n, batch = 1000, 64
+    users = rng.integers(0, 7, n).astype(np.int32)
+    items = rng.integers(0, 5, n).astype(np.int32)
+    values = rng.random(n).astype(np.float32)  # distinct: a value names its rating
+    perm = rng.permutation(n).astype(np.int32)
+    U, I, R, by_item = np.empty_like(users), np.empty_like(items), np.empty_like(values), np.empty_like(perm)
+    batch_layout(perm, users, items, values, batch, U, I, R, by_item)
+    for start in range(0, n, batch):
+        want = perm[start:start + batch]
+        stop = start + len(want)
+        want_by_user = want[np.argsort(users[want], kind="stable")]
+        np.testing.assert_array_equal(U[start:stop], users[want_by_user])
+        np.testing.assert_array_equal(I[start:stop], items[want_by_user])
+        np.testing.assert_array_equal(R[start:stop], values[want_by_user])
+        pos = by_item[start:stop]
+        assert sorted(pos.tolist()) == list(range(start, stop))
+        np.testing.assert_array_equal(R[pos], values[want[np.argsort(items[want], kind="stable")]])
 
 
 @pytest.mark.parametrize("factory", [MomentumSGD, AdamSGD, AdamaxSGD])

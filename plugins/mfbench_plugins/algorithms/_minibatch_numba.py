@@ -1,8 +1,11 @@
 """numba kernel of the mini-batch optimizers (``minibatch.py``'s update rule, fused and threaded).
 
 The gradients of a batch are taken at the batch's starting parameters, so its ratings may be
-visited in any order. Each epoch therefore lays every batch out twice, its ratings stably
-sorted by user and by item (``batch_layout``, batches in parallel); then, batch by batch:
+visited in any order. Each epoch therefore first lays every batch out (``batch_layout``,
+batches in parallel): its ratings' users, items and values gathered into contiguous arrays,
+stably sorted by user, and the same batch's order by item as positions into them. Past the
+caches, the epoch then reads ratings in order and pays a random access only for factor rows.
+Then, batch by batch:
 
 1. users in parallel: each thread takes whole users (disjoint rows of ``P``), computes the
    errors of their ratings and sums each user's gradient into a batch-sized buffer;
@@ -19,9 +22,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ._prefetch import prefetch, prefetch_row
+
 __all__ = ["minibatch_epoch", "batch_layout", "MOMENTUM", "ADAM", "ADAMAX"]
 
 MOMENTUM, ADAM, ADAMAX = 0, 1, 2
+#: how many rows (or ratings) ahead the kernels prefetch
+AHEAD = 4
 
 
 @njit(cache=True, inline="always")
@@ -39,21 +46,49 @@ def _step(kind, w, m, v, g, lr, b1, b2, eps, c1, c2):
 
 
 @njit(cache=True, parallel=True)
-def batch_layout(perm, keys, batch, out):
-    """``out``: ``perm`` with each batch's slice stably sorted by ``keys`` (users or items)."""
+def batch_layout(perm, users, items, values, batch, U, I, R, by_item):
+    """Lay the epoch's batches out for ``minibatch_epoch``, batches in parallel.
+
+    ``U``, ``I``, ``R``: each batch's ratings (``perm``'s slice) gathered into contiguous arrays,
+    stably sorted by user, so that the epoch reads them in order instead of a rating's user,
+    item and value at random. ``by_item``: the same batch by item (stably, from ``perm``'s
+    order), as positions into ``U``, ``I``, ``R``."""
     n = len(perm)
     for b in prange((n + batch - 1) // batch):
         start, stop = b * batch, min(n, (b + 1) * batch)
         idx = perm[start:stop]
-        order = np.argsort(keys[idx], kind="mergesort")
+        by_user = np.argsort(users[idx], kind="mergesort")
+        where = np.empty(stop - start, np.int64)
         for j in range(stop - start):
-            out[start + j] = idx[order[j]]
+            if j + AHEAD < stop - start:
+                y = idx[by_user[j + AHEAD]]
+                prefetch(users, y)
+                prefetch(items, y)
+                prefetch(values, y)
+            x = idx[by_user[j]]
+            U[start + j], I[start + j], R[start + j] = users[x], items[x], values[x]
+            where[by_user[j]] = start + j
+        order = np.argsort(items[idx], kind="mergesort")
+        for j in range(stop - start):
+            by_item[start + j] = where[order[j]]
+
+
+@njit(cache=True)
+def _runs(keys, start, stop, starts):
+    """Starts of the runs of equal ``keys[start:stop]`` (sorted), relative to ``start``, into
+    ``starts``; returns the number of runs (``starts[runs] = stop - start``)."""
+    runs = 0
+    for j in range(start, stop):
+        if j == start or keys[j] != keys[j - 1]:
+            starts[runs] = j - start
+            runs += 1
+    starts[runs] = stop - start
+    return runs
 
 
 @njit(cache=True)
 def _groups(order, keys, start, stop, starts):
-    """Starts of the runs of equal ``keys`` in ``order[start:stop]`` (sorted by them), relative
-    to ``start``, into ``starts``; returns the number of runs (``starts[runs] = stop - start``)."""
+    """``_runs`` of ``keys[order[start:stop]]``."""
     runs = 0
     for j in range(start, stop):
         if j == start or keys[order[j]] != keys[order[j - 1]]:
@@ -72,34 +107,39 @@ def _step_row(kind, W, M, V, b, mb, vb, r, G, gb, g, biased, scale, lr, b1, b2, 
 
 
 @njit(cache=True, parallel=True)
-def minibatch_epoch(kind, by_user, by_item, users, items, values, P, Q, bu, bi, mu, reg, reg_bias, biased, batch, lr,
+def minibatch_epoch(kind, U, I, R, by_item, P, Q, bu, bi, mu, reg, reg_bias, biased, batch, lr,
                     b1, b2, eps, t, mP, vP, mQ, vQ, mbu, vbu, mbi, vbi, err, starts_u, starts_i, gP, gQ, gbu, gbi,
                     sse_u):
     """One epoch over the batches laid out by ``batch_layout``; returns ``(sum of squared errors,
-    step count)``. ``err`` holds one float32 a rating; ``starts_*`` ``batch + 1`` ints;
+    step count)``. ``err`` holds ``batch`` float32; ``starts_*`` ``batch + 1`` ints;
     ``gP``, ``gQ`` ``(batch, k)`` and ``gbu``, ``gbi``, ``sse_u`` ``batch`` floats of scratch."""
-    n = len(by_user)
+    n = len(U)
     k = P.shape[1]
     sse = 0.0
     for start in range(0, n, batch):
         stop = min(start + batch, n)
-        nu = _groups(by_user, users, start, stop, starts_u)
-        ni = _groups(by_item, items, start, stop, starts_i)
+        nu = _runs(U, start, stop, starts_u)
+        ni = _groups(by_item, I, start, stop, starts_i)
         # 1. users: errors at the batch's starting parameters and each user's gradient
         for g in prange(nu):
-            u = users[by_user[start + starts_u[g]]]
+            if g + AHEAD < nu:
+                ahead = U[start + starts_u[g + AHEAD]]
+                prefetch_row(P, ahead)
+                prefetch(bu, ahead)
+            u = U[start + starts_u[g]]
             for f in range(k):
                 gP[g, f] = 0.0
             gbu[g] = 0.0
             s = 0.0
             for j in range(start + starts_u[g], start + starts_u[g + 1]):
-                x = by_user[j]
-                i = items[x]
+                if j + AHEAD < stop:
+                    prefetch_row(Q, I[j + AHEAD])
+                i = I[j]
                 pred = mu + bu[u] + bi[i]
                 for f in range(k):
                     pred += P[u, f] * Q[i, f]
-                e = np.float32(pred - values[x])
-                err[x] = e
+                e = np.float32(pred - R[j])
+                err[j - start] = e
                 s += e * e
                 for f in range(k):
                     gP[g, f] += e * Q[i, f] + reg * P[u, f]
@@ -110,14 +150,16 @@ def minibatch_epoch(kind, by_user, by_item, users, items, values, P, Q, bu, bi, 
             sse += sse_u[g]
         # 2. items, from the stored errors and the users' rows, still unchanged
         for g in prange(ni):
-            i = items[by_item[start + starts_i[g]]]
+            i = I[by_item[start + starts_i[g]]]
             for f in range(k):
                 gQ[g, f] = 0.0
             gbi[g] = 0.0
             for j in range(start + starts_i[g], start + starts_i[g + 1]):
+                if j + AHEAD < stop:
+                    prefetch_row(P, U[by_item[j + AHEAD]])
                 x = by_item[j]
-                u = users[x]
-                e = err[x]
+                u = U[x]
+                e = err[x - start]
                 for f in range(k):
                     gQ[g, f] += e * P[u, f] + reg * Q[i, f]
                 if biased:
@@ -128,11 +170,24 @@ def minibatch_epoch(kind, by_user, by_item, users, items, values, P, Q, bu, bi, 
         c1 = 1.0 - b1 ** t
         c2 = 1.0 - b2 ** t
         for g in prange(nu + ni):
+            if g + AHEAD < nu:
+                ahead = U[start + starts_u[g + AHEAD]]
+                prefetch_row(P, ahead)
+                prefetch_row(mP, ahead)
+                prefetch_row(vP, ahead)
+                prefetch(bu, ahead)
+                prefetch(mbu, ahead)
+                prefetch(vbu, ahead)
+            elif g + AHEAD < nu + ni:
+                ahead = I[by_item[start + starts_i[g + AHEAD - nu]]]
+                prefetch_row(Q, ahead)
+                prefetch_row(mQ, ahead)
+                prefetch_row(vQ, ahead)
             if g < nu:
-                u = users[by_user[start + starts_u[g]]]
+                u = U[start + starts_u[g]]
                 _step_row(kind, P, mP, vP, bu, mbu, vbu, u, gP, gbu, g, biased, scale, lr, b1, b2, eps, c1, c2)
             else:
                 h = g - nu
-                i = items[by_item[start + starts_i[h]]]
+                i = I[by_item[start + starts_i[h]]]
                 _step_row(kind, Q, mQ, vQ, bi, mbi, vbi, i, gQ, gbi, h, biased, scale, lr, b1, b2, eps, c1, c2)
     return sse, t

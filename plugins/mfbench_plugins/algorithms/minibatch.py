@@ -110,11 +110,14 @@ class _MiniBatchMF(BiasedMF):
             from . import _minibatch_numba as kernel
 
             z = np.zeros_like
-            # the optimizer's moments, then scratch: an error a rating, group starts and gradients a batch
+            # the optimizer's moments, then scratch: the epoch's layout (a rating's user, item and
+            # value in batch order; the batch's order by item), group starts, errors and gradients
             self._moments = [z(self.P_), z(self.P_), z(self.Q_), z(self.Q_), z(self.bu_), z(self.bu_), z(self.bi_),
                              z(self.bi_)]
-            b, k = self.batch_size, self.k
-            self._scratch = [np.zeros(len(self._r), np.float32), np.zeros(b + 1, np.int64), np.zeros(b + 1, np.int64),
+            n, b, k = len(self._r), self.batch_size, self.k
+            self._layout = [np.empty(n, self._u.dtype), np.empty(n, self._i.dtype), np.empty(n, self._r.dtype),
+                            np.empty(n, self._index_dtype)]
+            self._scratch = [np.zeros(b, np.float32), np.zeros(b + 1, np.int64), np.zeros(b + 1, np.int64),
                              np.zeros((b, k), np.float32), np.zeros((b, k), np.float32), np.zeros(b, np.float32),
                              np.zeros(b, np.float32), np.zeros(b, np.float64)]
             self._run_epoch(kernel, np.arange(min(len(self._r), 2), dtype=self._index_dtype), warm_up=True)
@@ -131,13 +134,12 @@ class _MiniBatchMF(BiasedMF):
         if warm_up:
             arrays = [a.copy() for a in arrays]
             moments = [a.copy() for a in moments]
-        by_user, by_item = np.empty_like(perm), np.empty_like(perm)
-        kernel.batch_layout(perm, self._u, self.batch_size, by_user)
-        kernel.batch_layout(perm, self._i, self.batch_size, by_item)
-        sse, t = kernel.minibatch_epoch(kind, by_user, by_item, self._u, self._i, self._r, *arrays,
-                                        np.float32(self.mu_), np.float32(self.reg), np.float32(self.reg_bias),
-                                        self.biased, self.batch_size, float(self.lr), float(b1), float(b2), float(eps),
-                                        self._t, *moments, *self._scratch)
+        layout = self._layout
+        kernel.batch_layout(perm, self._u, self._i, self._r, self.batch_size, *layout)
+        layout = [a[:len(perm)] for a in layout]
+        sse, t = kernel.minibatch_epoch(kind, *layout, *arrays, np.float32(self.mu_), np.float32(self.reg),
+                                        np.float32(self.reg_bias), self.biased, self.batch_size, float(self.lr),
+                                        float(b1), float(b2), float(eps), self._t, *moments, *self._scratch)
         if not warm_up:
             self._t = t
         return sse
