@@ -1,5 +1,12 @@
 """mfbench: benchmark matrix-factorization algorithms for rating prediction.
 
+Run an experiment and look at its results (``mfbench.api``)::
+
+    import mfbench
+
+    res = mfbench.run(algos=["sgd", "als"], datasets=["ml-100k"], params={"sgd": {"k": [32, 64]}})
+    res.to_pandas()
+
 Plugin authors need ``hookimpl``, the spec records and, for algorithms, ``Algorithm``::
 
     import mfbench
@@ -10,6 +17,7 @@ Plugin authors need ``hookimpl``, the spec records and, for algorithms, ``Algori
 """
 
 from .algorithm import Algorithm, Baseline
+from .api import Results, load, run
 from .data import Dataset, Ratings, Split
 from .errors import DataError, DeviceUnavailable, MfbenchError, UnknownNameError
 from .plugins import get_registry, hookimpl
@@ -19,5 +27,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Algorithm", "AlgorithmSpec", "Baseline", "DataError", "Dataset", "DatasetSpec", "DeviceUnavailable",
-    "ExecutorSpec", "MetricSpec", "MfbenchError", "Ratings", "Split", "UnknownNameError", "get_registry", "hookimpl",
+    "ExecutorSpec", "MetricSpec", "MfbenchError", "Ratings", "Results", "Split", "UnknownNameError", "get_registry",
+    "hookimpl", "load", "run",
 ]

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from .errors import MfbenchError
+from .plan import DEFAULT_ALGORITHMS
 
 __all__ = ["main", "cli"]
 
@@ -20,7 +21,8 @@ def cli() -> None:
     """Benchmark matrix-factorization algorithms: speed, memory and accuracy, per backend.
 
     \b
-    mfbench run                                   # biases and global_mean on synthetic data
+    mfbench run                                   # the main families on synthetic data
+    mfbench run examples/grid.toml                # an experiment file: a grid over k
     mfbench run --algos biases --dataset ml-100k  # MovieLens 100K, official folds u1..u5
     mfbench list                                  # what is installed
     mfbench describe ml-latest-small              # what a dataset holds
@@ -28,7 +30,9 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--algos", default="global_mean,biases", show_default=True, help="Algorithms, comma-separated (mfbench list).")
+@click.argument("experiment", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--algos", default=",".join(DEFAULT_ALGORITHMS), show_default=True,
+              help="Algorithms, comma-separated (mfbench list).")
 @click.option("--dataset", "datasets", default="synthetic", show_default=True,
               help="Datasets, comma-separated: synthetic, ml-100k, ml-latest-small, file:PATH, ...")
 @click.option("--device", "devices_", default="cpu", show_default=True, help="cpu, gpu, or both: cpu,gpu.")
@@ -68,16 +72,25 @@ def cli() -> None:
 @click.option("--split-seed", type=int, default=42, show_default=True, help="Seed of random splits (not of algorithms).")
 @click.option("--format", "fmt", type=click.Choice(["table", "md", "csv", "json"]), default="table", show_default=True)
 @click.option("-q", "--quiet", is_flag=True, help="No progress output, only the table.")
-def run(**opts: Any) -> None:
+@click.pass_context
+def run(ctx: click.Context, experiment: Path | None, fmt: str, quiet: bool, **opts: Any) -> None:
     """Run algorithms x datasets x devices x seeds (x folds) and print the comparison table.
+
+    With EXPERIMENT, a TOML experiment file (examples/), the run is the file's; options given on
+    the command line override it, and --param adds to its parameters and grids. A list of values
+    is a grid, in a file or on the command line: --param sgd.k=[16,32,64].
 
     Each cell runs in its own process; its record is appended to OUT/RUN_ID/runs.jsonl the moment
     it ends, so an interrupted run loses nothing (continue it with --resume RUN_ID). Exits 1 when
     any cell failed, timed out or diverged.
     """
-    from .commands import run_command
+    from click.core import ParameterSource
 
-    sys.exit(run_command(**opts))
+    from .commands import build_request, run_command
+
+    given = {name for name in opts
+             if ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)}
+    sys.exit(run_command(build_request(opts, given, experiment), fmt, quiet))
 
 
 @cli.command(name="list")

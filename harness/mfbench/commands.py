@@ -2,95 +2,86 @@
 
 from __future__ import annotations
 
-import os
-import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ._progress import Progress
+from .api import execute
 from .errors import MfbenchError
-from .plan import RunRequest, parse_seeds, plan_run
+from .experiment import load_experiment
+from .plan import RunRequest, parse_assignments, parse_seeds
 from .plugins import get_registry
 from .report import render, summarize
-from .results import RunStore, capture_environment, new_run_id
-from .runner import Control
+from .results import RunStore
 
 
 def _csv(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-def run_command(algos: str, datasets: str, devices_: str, seeds: str, folds: str | None, params: tuple[str, ...],
-                data_params: tuple[str, ...], data_dir: Path | None, metrics: str, out: Path, run_id: str | None,
-                resume: str | None, executor: str, timeout: float | None, threads: int | None, valid_fraction: float,
-                patience: int | None, min_delta: float, max_epochs: int | None, time_budget: float | None,
-                repeats: int, relevance: float, checkpoint: bool, calibrate: bool, split_seed: int, fmt: str, quiet: bool) -> int:
-    """Plan, run and tabulate; returns the exit code (0 all ok, 1 some cell not ok)."""
-    registry = get_registry()
-    if resume and run_id and resume != run_id:
-        raise MfbenchError("give --resume RUN_ID or --run-id RUN_ID, not two different ids")
-    run_id = resume or run_id or new_run_id()
-    store = RunStore(out, run_id)
-    if resume and not store.records_path.exists():
-        raise MfbenchError(f"--resume {resume}: no run at {store.records_path}")
-    if threads is not None and threads < 1:
-        raise MfbenchError(f"--threads {threads}: at least 1")
-    exec_spec = registry.executor(executor)
-    control = Control(patience=patience, min_delta=min_delta, max_epochs=max_epochs, time_budget=time_budget,
-                      timeout=timeout, threads=threads)
-    if patience is not None and valid_fraction <= 0:
-        raise MfbenchError("--patience needs a validation split: add --valid 0.1 (say)")
-    request = RunRequest(
-        algorithms=_csv(algos), datasets=_csv(datasets), devices=_csv(devices_), seeds=parse_seeds(seeds),
-        folds=folds, params=params, data_params=data_params, data_dir=data_dir, metrics=_csv(metrics),
-        split_seed=split_seed, valid_fraction=valid_fraction, control=control, repeats=repeats, relevance=relevance,
-        checkpoint_dir=str(store.path / "checkpoints") if checkpoint else None,
-    )
-    plan = plan_run(request, registry, run_id)
-    for name, ds in plan.datasets.items():
-        for note in ds.notes:
-            click.echo(f"{name}: {note}", err=True)
+#: ``mfbench run`` options that set a field of the request, and how (option name -> field, convert)
+_FIELDS = {
+    "algos": ("algorithms", _csv), "datasets": ("datasets", _csv), "devices_": ("devices", _csv),
+    "seeds": ("seeds", parse_seeds), "folds": ("folds", None), "data_dir": ("data_dir", None),
+    "metrics": ("metrics", _csv), "relevance": ("relevance", None), "out": ("out", None), "run_id": ("run_id", None),
+    "resume": ("resume", None), "executor": ("executor", None), "valid_fraction": ("valid_fraction", None),
+    "repeats": ("repeats", None), "checkpoint": ("checkpoint", None), "calibrate": ("calibrate", None),
+    "split_seed": ("split_seed", None),
+}
+#: options that set a field of ``Control``
+_CONTROL = ("patience", "min_delta", "max_epochs", "time_budget", "timeout", "threads")
 
-    done = store.finished_ok() if resume else set()
-    jobs = [j for j in plan.jobs if j.cell.id not in done]
-    store.create()
-    env = capture_environment(request.devices)
-    if calibrate:
-        from .calibrate import calibration_seconds
 
-        env["calibration_seconds"] = calibration_seconds()
-    if resume and (store.path / "environment.json").exists():
-        from .results import read_environment
+def build_request(opts: dict[str, Any], given: set[str], experiment: Path | None = None) -> RunRequest:
+    """The ``RunRequest`` of ``mfbench run``'s options; with an experiment file, the file's, with
+    the options the user gave (``given``) on top of it (``--param`` adds to the file's grids)."""
+    if experiment is not None:
+        request, _ = load_experiment(experiment)
+    else:
+        request = RunRequest()
+        given = set(opts)  # without a file, every option (its default included) sets the request
+    changes: dict[str, Any] = {}
+    for option, (name, convert) in _FIELDS.items():
+        if option in given:
+            value = opts[option]
+            changes[name] = convert(value) if convert and value is not None else value
+    control = {k: opts[k] for k in _CONTROL if k in given}
+    if control:
+        changes["control"] = replace(request.control, **control)
+    if opts.get("params"):
+        values, sources = parse_assignments(opts["params"], "--param")
+        merged = {a: dict(kv) for a, kv in request.params.items()}
+        for a, kv in values.items():
+            merged.setdefault(a, {}).update(kv)
+        changes.update(params=merged, sources={**request.sources, **sources})
+    if opts.get("data_params"):
+        values, sources = parse_assignments(opts["data_params"], "--data-param")
+        merged = {d: dict(kv) for d, kv in request.data_params.items()}
+        for d, kv in values.items():
+            merged.setdefault(d, {}).update(kv)
+        changes.update(data_params=merged, data_sources={**request.data_sources, **sources})
+    return replace(request, **changes)
 
-        previous = read_environment(store.path)
-        env.setdefault("calibration_seconds", previous.get("calibration_seconds"))
-        env["resumed_from"] = previous.get("created_at")
-    store.write_environment(env)
-    store.write_json("request.json", {"argv": sys.argv, "cwd": os.getcwd(), "cells": [c.id for c in plan.cells]})
-    if not quiet:
-        skipped = f", {len(plan.jobs) - len(jobs)} already done" if resume else ""
-        click.echo(f"run {run_id}: {len(jobs)} cells{skipped} -> {store.records_path}", err=True)
 
-    progress = Progress(len(jobs), quiet=quiet)
-    labels = {j.cell.id: j.cell.label() for j in jobs}
-    try:
-        for record in exec_spec.factory().run(jobs, progress.event):
-            store.append(record)
-            progress.cell_done(record, labels.get(record["cell_id"], record["cell_id"]))
-    except KeyboardInterrupt:
-        progress.close()
+def run_command(request: RunRequest, fmt: str, quiet: bool) -> int:
+    """Run ``request`` and print its table; returns the exit code (0 all ok, 1 some cell not
+    ok, 130 interrupted)."""
+    done = execute(request, quiet=quiet, echo=lambda line: click.echo(line, err=True))
+    store = done.store
+    if done.interrupted:
         click.echo(f"\ninterrupted: the finished cells are in {store.records_path}; "
-                   f"continue with: mfbench run ... --resume {run_id}", err=True)
+                   f"continue with: mfbench run ... --resume {store.path.name}", err=True)
         return 130
-    progress.close()
-
-    wanted = {c.id for c in plan.cells}
+    wanted = {c.id for c in done.plan.cells}
     records = [r for r in store.latest() if r["cell_id"] in wanted]
-    click.echo(render(summarize(records, plan.metric_names), fmt, plan.metric_names))
+    click.echo(render(summarize(records, done.plan.metric_names), fmt, done.plan.metric_names))
     if not quiet:
         click.echo(f"\nrecords: {store.records_path}", err=True)
+        out = "" if Path(request.out) == Path("results") else f" --out {request.out}"
+        click.echo(f"report with curves and charts: mfbench report {store.path.name}{out} --html report.html",
+                   err=True)
     return 0 if all(r["status"] == "ok" for r in records) else 1
 
 
@@ -155,12 +146,13 @@ def describe_command(name: str, data_dir: Path | None, data_params: tuple[str, .
     """Load one dataset and print what it holds."""
     import json
 
-    from .plan import load_dataset, parse_assignments, require_argument
+    from .plan import check_assignments, load_dataset, require_argument
 
     spec = get_registry().dataset(name)
     base = name.split(":", 1)[0]
     require_argument(name, spec, how="")
-    options = parse_assignments(data_params, {base: spec.options}, "--data-param").get(base, {})
+    values, sources = parse_assignments(data_params, "--data-param")
+    options = check_assignments(values, {base: spec.options}, sources, "--data-param").get(base, {})
     dataset = load_dataset(name, spec, data_dir, options)
     info = dataset.describe()
     info["description"] = spec.description

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,28 +16,48 @@ from .plugins import Registry
 from .ranking import DEFAULT_K, DEFAULT_THRESHOLD, parse_metric_name
 from .runner import Cell, Control, Job, code_version
 
-__all__ = ["RunRequest", "Plan", "plan_run", "parse_assignments", "parse_seeds"]
+__all__ = ["RunRequest", "Plan", "plan_run", "parse_assignments", "check_assignments", "expand_grid", "parse_seeds",
+           "DEFAULT_ALGORITHMS"]
+
+
+#: what ``mfbench run`` runs when no algorithm is named: the main families, on the synthetic set
+DEFAULT_ALGORITHMS = ("biases", "sgd", "als", "svd", "adam_sgd", "masked_gd")
 
 
 @dataclass
 class RunRequest:
-    """Everything ``mfbench run`` was asked for, before validation."""
+    """Everything a run was asked for, before validation: built alike by the command line
+    (``--algos``, ``--param``, ...), an experiment file (``mfbench.experiment``) and the Python
+    API (``mfbench.run``).
 
-    algorithms: Sequence[str]
+    ``params`` maps an algorithm to its hyper-parameters; a list of values is a grid (one cell
+    per value, the product over keys), except for a parameter whose default is itself a list,
+    where a list of lists is. ``data_params`` maps a dataset to its options. ``sources`` says
+    where each ``ALGO.KEY`` (or ``DATASET.KEY`` in ``data_sources``) was set, for error messages.
+    """
+
+    algorithms: Sequence[str] = DEFAULT_ALGORITHMS
     datasets: Sequence[str] = ("synthetic",)
     devices: Sequence[str] = ("cpu",)
     seeds: Sequence[int] = (0,)
     folds: str | None = None
-    params: Sequence[str] = ()
-    data_params: Sequence[str] = ()
+    params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    data_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     data_dir: Path | None = None
     metrics: Sequence[str] = ("rmse", "mae")
     split_seed: int = 42
     valid_fraction: float = 0.0
     repeats: int = 1
-    checkpoint_dir: str | None = None
     relevance: float = DEFAULT_THRESHOLD
     control: Control = field(default_factory=Control)
+    checkpoint: bool = False
+    calibrate: bool = True
+    out: Path = Path("results")
+    run_id: str | None = None
+    resume: str | None = None
+    executor: str = "local"
+    sources: Mapping[str, str] = field(default_factory=dict)
+    data_sources: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -68,26 +89,59 @@ def parse_value(text: str) -> Any:
     return text
 
 
-def parse_assignments(items: Sequence[str], known: dict[str, dict[str, Any]], option: str,
-                      constraints: dict[str, Mapping[str, list[Constraint]]] | None = None) -> dict[str, dict[str, Any]]:
-    """``NAME.key=value`` items into ``{NAME: {key: value}}``, checked against ``known`` defaults
-    and the declared ``constraints`` (``mfbench.params``)."""
-    raw: dict[str, dict[str, Any]] = {}
-    where: dict[str, dict[str, str]] = {}
+def parse_assignments(items: Sequence[str], option: str) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """``NAME.KEY=VALUE`` items into ``({NAME: {KEY: value}}, {"NAME.KEY": "OPTION NAME.KEY=VALUE"})``;
+    values are parsed (``parse_value``), not yet checked (``check_assignments``)."""
+    values: dict[str, dict[str, Any]] = {}
+    sources: dict[str, str] = {}
     for item in items:
         target, sep, text = item.partition("=")
         name, dot, key = target.partition(".")
         if not sep or not dot or not key:
             raise MfbenchError(f"{option} {item!r}: use {option} NAME.KEY=VALUE, e.g. {option} biases.reg_user=10")
+        values.setdefault(name, {})[key] = parse_value(text)
+        sources[f"{name}.{key}"] = f"{option} {item}"
+    return values, sources
+
+
+def check_assignments(values: Mapping[str, Mapping[str, Any]], known: dict[str, dict[str, Any]],
+                      sources: Mapping[str, str], what: str,
+                      constraints: dict[str, Mapping[str, list[Constraint]]] | None = None) -> dict[str, dict[str, Any]]:
+    """``{NAME: {KEY: value}}`` checked against ``known`` defaults and the declared
+    ``constraints`` (``mfbench.params``); ``what`` names the kind (``--param``) in messages."""
+    out = {}
+    for name, settings in values.items():
         if name not in known:
-            raise MfbenchError(f"{option} {item!r}: {name!r} is not in this run ({', '.join(known)})")
-        if key not in known[name]:
-            raise MfbenchError(f"{option} {item!r}: {name} has no parameter {key!r}; "
-                               f"its parameters: {', '.join(known[name]) or '(none)'}")
-        raw.setdefault(name, {})[key] = parse_value(text)
-        where.setdefault(name, {})[key] = f"{option} {item}"
-    return {name: check_params(name, values, known[name], (constraints or {}).get(name, {}), where[name])
-            for name, values in raw.items()}
+            where = sources.get(f"{name}.{next(iter(settings), '')}", f"{what} {name}")
+            raise MfbenchError(f"{where}: {name!r} is not in this run ({', '.join(known)})")
+        for key in settings:
+            if key not in known[name]:
+                where = sources.get(f"{name}.{key}", f"{what} {name}.{key}")
+                raise MfbenchError(f"{where}: {name} has no parameter {key!r}; "
+                                   f"its parameters: {', '.join(known[name]) or '(none)'}")
+        where = {key: sources.get(f"{name}.{key}", f"{what} {name}.{key}={settings[key]!r}") for key in settings}
+        out[name] = check_params(name, settings, known[name], (constraints or {}).get(name, {}), where)
+    return out
+
+
+def _is_grid(value: Any, default: Any) -> bool:
+    if not isinstance(value, list):
+        return False
+    if isinstance(default, (list, tuple)):
+        return bool(value) and all(isinstance(v, (list, tuple)) for v in value)
+    return True
+
+
+def expand_grid(name: str, settings: Mapping[str, Any], defaults: Mapping[str, Any],
+                sources: Mapping[str, str]) -> list[dict[str, Any]]:
+    """One dict of values per cell: the product over the keys set to a grid (a list)."""
+    fixed = {k: v for k, v in settings.items() if not _is_grid(v, defaults.get(k))}
+    grids = {k: v for k, v in settings.items() if k not in fixed}
+    for key, values in grids.items():
+        if not values:
+            raise MfbenchError(f"{sources.get(f'{name}.{key}', f'{name}.{key}')}: an empty grid; give at least one value")
+    combos = itertools.product(*grids.values()) if grids else [()]
+    return [{**fixed, **dict(zip(grids, combo))} for combo in combos]
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -137,7 +191,7 @@ def load_dataset(name: str, spec: Any, data_dir: Path | None, options: dict[str,
     return spec.loader(name.split(":", 1)[1] if spec.parametric else None, data_dir, **options)
 
 
-def plan_run(req: RunRequest, registry: Registry, run_id: str) -> Plan:
+def plan_run(req: RunRequest, registry: Registry, run_id: str, checkpoint_dir: str | None = None) -> Plan:
     """Validate names, devices and parameters, then load data and expand the cells."""
     if not req.algorithms:
         raise MfbenchError("no algorithm given; use --algos NAME[,NAME...] (see mfbench list)")
@@ -149,10 +203,17 @@ def plan_run(req: RunRequest, registry: Registry, run_id: str) -> Plan:
         for name, spec in algos.items():
             if device not in spec.devices:
                 raise MfbenchError(f"{name} does not run on {device} (it runs on: {', '.join(spec.devices)})")
-    params = parse_assignments(req.params, {n: s.defaults for n, s in algos.items()}, "--param",
-                               {n: constraints_of(s.factory) for n, s in algos.items()})
+    known = {n: s.defaults for n, s in algos.items()}
+    for name, settings in req.params.items():
+        if name not in known:
+            where = req.sources.get(f"{name}.{next(iter(settings), '')}", f"--param {name}")
+            raise MfbenchError(f"{where}: {name!r} is not in this run ({', '.join(known)})")
+    grids = {name: expand_grid(name, req.params.get(name, {}), known[name], req.sources) for name in algos}
+    params = {name: [check_assignments({name: g}, known, req.sources, "--param",
+                                       {name: constraints_of(algos[name].factory)})[name] for g in grid]
+              for name, grid in grids.items()}
     dataset_defaults = {name.split(":", 1)[0]: spec.options for name, spec in dspecs.items()}
-    data_params = parse_assignments(req.data_params, dataset_defaults, "--data-param")
+    data_params = check_assignments(req.data_params, dataset_defaults, req.data_sources, "--data-param")
     protocols = {}
     for name, spec in dspecs.items():
         require_argument(name, spec)
@@ -170,13 +231,14 @@ def plan_run(req: RunRequest, registry: Registry, run_id: str) -> Plan:
         loaded[dname] = dataset
         for split in make_splits(dataset, protocols[dname], req.split_seed, req.valid_fraction):
             for aname, aspec in algos.items():
-                full = {**aspec.defaults, **params.get(aname, {})}
                 version = code_version(aspec.factory)
-                for device in req.devices:
-                    for seed in req.seeds:
-                        for repeat in range(req.repeats):
-                            cell = Cell(aname, full, dname, split.name, device, seed, repeat)
-                            cells.append(cell)
-                            jobs.append(Job(run_id, cell, split, aspec.factory, metrics, req.control, version,
-                                            req.checkpoint_dir, ranking, req.relevance))
+                for setting in params[aname]:
+                    full = {**aspec.defaults, **setting}
+                    for device in req.devices:
+                        for seed in req.seeds:
+                            for repeat in range(req.repeats):
+                                cell = Cell(aname, full, dname, split.name, device, seed, repeat)
+                                cells.append(cell)
+                                jobs.append(Job(run_id, cell, split, aspec.factory, metrics, req.control, version,
+                                                checkpoint_dir, ranking, req.relevance))
     return Plan(cells, jobs, loaded, columns)

@@ -35,17 +35,26 @@ def _params_label(params: dict[str, Any]) -> str:
 def group_key(records: list[dict[str, Any]]) -> dict[int, tuple[str, str, str, str]]:
     """``(algorithm label, params json, dataset, device)`` for each record (by index).
 
-    The parameters show in the label only when one algorithm ran with several settings.
+    When one algorithm ran with several settings (a grid), its label names the parameters that
+    differ between them: ``sgd (k=32)``, ``sgd (k=64)``.
     """
-    settings: dict[str, set[str]] = defaultdict(set)
+    settings: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     for r in records:
-        settings[r["algorithm"]].add(json.dumps(r.get("params", {}), sort_keys=True, default=str))
+        params = r.get("params", {})
+        settings[r["algorithm"]][json.dumps(params, sort_keys=True, default=str)] = params
+    varying: dict[str, list[str]] = {}
+    for algo, by_json in settings.items():
+        if len(by_json) > 1:
+            keys = sorted({k for p in by_json.values() for k in p})
+            varying[algo] = [k for k in keys
+                             if len({json.dumps(p.get(k), default=str) for p in by_json.values()}) > 1]
     out = {}
     for n, r in enumerate(records):
         label = r["algorithm"]
-        if len(settings[r["algorithm"]]) > 1:
-            label += f" ({_params_label(r.get('params', {}))})"
-        out[n] = (label, json.dumps(r.get("params", {}), sort_keys=True, default=str), r["dataset"], r["device"])
+        params = r.get("params", {})
+        if r["algorithm"] in varying:
+            label += f" ({_params_label({k: params.get(k) for k in varying[r['algorithm']]})})"
+        out[n] = (label, json.dumps(params, sort_keys=True, default=str), r["dataset"], r["device"])
     return out
 
 

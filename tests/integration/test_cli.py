@@ -12,21 +12,27 @@ from _cli import records, run_cli
 
 
 def test_default_run_on_synthetic(tmp_path, capsys):
+    """No arguments: the main families on the embedded synthetic set, every cell ok, the
+    factorizations ahead of the biases, and a pointer to the HTML report at the end."""
+    from mfbench.plan import DEFAULT_ALGORITHMS
+
     code, out, err = run_cli(["run", "--out", str(tmp_path), "--run-id", "demo"], capsys)
     assert code == 0, err
     header = out.splitlines()[0].split()
     assert header[:6] == ["algorithm", "dataset", "device", "cells", "rmse", "mae"]
     rows = {l.split()[0]: l.split() for l in out.splitlines()[2:] if l.strip()}
-    assert set(rows) == {"global_mean", "biases"}
-    assert float(rows["biases"][4]) < float(rows["global_mean"][4])
+    assert list(rows) == list(DEFAULT_ALGORITHMS)
+    for mf in ("sgd", "als", "adam_sgd"):
+        assert float(rows[mf][4]) < float(rows["biases"][4]) - 0.02, rows
     recs = records(tmp_path / "demo" / "runs.jsonl")
-    assert [r["algorithm"] for r in recs] == ["global_mean", "biases"]
+    assert [r["algorithm"] for r in recs] == list(DEFAULT_ALGORITHMS)
     for r in recs:
         assert r["status"] == "ok" and r["dataset"] == "synthetic" and r["device"] == "cpu"
         assert r["split"]["n_train"] + r["split"]["n_test"] == 100_000
         assert r["peak_rss_bytes"] > 0 and r["fit_seconds"] > 0 and r["versions"]["numpy"]
     env = json.loads((tmp_path / "demo" / "environment.json").read_text())
     assert env["cpu_count"] >= 1 and env["memory_total_bytes"] > 0 and env["versions"]["numpy"]
+    assert err.strip().splitlines()[-1] == f"report with curves and charts: mfbench report demo --out {tmp_path} --html report.html"
 
 
 @pytest.mark.realdata

@@ -1,0 +1,286 @@
+"""mfbench from Python: ``mfbench.run(...)`` runs an experiment and returns its ``Results``;
+``mfbench.load(run)`` reads a past run. Both work on the same run folders as the command line.
+
+    import mfbench
+
+    res = mfbench.run(algos=["sgd", "als"], datasets=["ml-100k"], folds="official@1",
+                      params={"sgd": {"k": [32, 64, 128]}})
+    res.to_pandas()       # one tidy row per cell
+    res.curves()          # one row per epoch
+    print(res.table())    # the table mfbench run prints
+
+``execute`` is the one way a run happens: the command line, an experiment file and ``run`` all
+build a ``RunRequest`` and hand it here.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from .errors import MfbenchError
+from .plan import DEFAULT_ALGORITHMS, Plan, RunRequest, plan_run
+from .results import RunStore, capture_environment, new_run_id, read_environment
+from .runner import Control
+
+__all__ = ["run", "request", "load", "execute", "Results", "Execution"]
+
+
+@dataclass
+class Execution:
+    """What ``execute`` did: the run folder, the plan, and whether it was interrupted."""
+
+    store: RunStore
+    plan: Plan
+    interrupted: bool = False
+
+
+def execute(request: RunRequest, *, quiet: bool = True, echo: Callable[[str], None] | None = None,
+            argv: Sequence[str] | None = None) -> Execution:
+    """Plan ``request`` (everything validated before any work), write the run folder, run its
+    cells through the executor and append each record the moment it ends. ``echo`` receives
+    the progress lines meant for stderr (``None``: none)."""
+    from ._progress import Progress
+    from .plugins import get_registry
+
+    say = echo or (lambda line: None)
+    registry = get_registry()
+    if request.resume and request.run_id and request.resume != request.run_id:
+        raise MfbenchError("give --resume RUN_ID or --run-id RUN_ID, not two different ids")
+    run_id = request.resume or request.run_id or new_run_id()
+    store = RunStore(Path(request.out), run_id)
+    if request.resume and not store.records_path.exists():
+        raise MfbenchError(f"--resume {request.resume}: no run at {store.records_path}")
+    threads = request.control.threads
+    if threads is not None and threads < 1:
+        raise MfbenchError(f"--threads {threads}: at least 1")
+    if request.control.patience is not None and request.valid_fraction <= 0:
+        raise MfbenchError("--patience needs a validation split: add --valid 0.1 (say)")
+    exec_spec = registry.executor(request.executor)
+    plan = plan_run(request, registry, run_id, str(store.path / "checkpoints") if request.checkpoint else None)
+    for name, ds in plan.datasets.items():
+        for note in ds.notes:
+            say(f"{name}: {note}")
+
+    done = store.finished_ok() if request.resume else set()
+    jobs = [j for j in plan.jobs if j.cell.id not in done]
+    store.create()
+    env = capture_environment(request.devices)
+    if request.calibrate:
+        from .calibrate import calibration_seconds
+
+        env["calibration_seconds"] = calibration_seconds()
+    if request.resume and (store.path / "environment.json").exists():
+        previous = read_environment(store.path)
+        env.setdefault("calibration_seconds", previous.get("calibration_seconds"))
+        env["resumed_from"] = previous.get("created_at")
+    store.write_environment(env)
+    store.write_json("request.json", {"argv": list(argv if argv is not None else sys.argv), "cwd": os.getcwd(),
+                                      "cells": [c.id for c in plan.cells]})
+    if not quiet:
+        skipped = f", {len(plan.jobs) - len(jobs)} already done" if request.resume else ""
+        say(f"run {run_id}: {len(jobs)} cells{skipped} -> {store.records_path}")
+
+    progress = Progress(len(jobs), quiet=quiet)
+    labels = {j.cell.id: j.cell.label() for j in jobs}
+    try:
+        for record in exec_spec.factory().run(jobs, progress.event):
+            store.append(record)
+            progress.cell_done(record, labels.get(record["cell_id"], record["cell_id"]))
+    except KeyboardInterrupt:
+        progress.close()
+        return Execution(store, plan, interrupted=True)
+    progress.close()
+    return Execution(store, plan)
+
+
+@dataclass
+class Results:
+    """The records of one run (its latest record of each cell), as tables.
+
+    ``records`` are the dicts of ``runs.jsonl`` (see docs/RECORDS.md); ``metrics`` the metric
+    columns in the order asked."""
+
+    path: Path
+    records: list[dict[str, Any]]
+    metrics: list[str] = field(default_factory=list)
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    @property
+    def ok(self) -> bool:
+        """Whether every cell ended ``ok``."""
+        return all(r.get("status") == "ok" for r in self.records)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __repr__(self) -> str:
+        states: dict[str, int] = {}
+        for r in self.records:
+            states[r.get("status", "?")] = states.get(r.get("status", "?"), 0) + 1
+        return f"Results({str(self.path)!r}, {len(self.records)} cells: " + \
+            ", ".join(f"{n} {s}" for s, n in states.items()) + ")"
+
+    def to_pandas(self) -> Any:
+        """One row per cell (repeats apart): algorithm, params, dataset, split, device, seed,
+        repeat, status, each metric, prepare / median epoch / fit / predict seconds, peak memory,
+        epochs, why training stopped, error."""
+        import pandas as pd
+
+        from .report import TIME_FIELDS
+
+        metrics = self.metrics or sorted({m for r in self.records for m in (r.get("metrics") or {})})
+        rows = []
+        for r in self.records:
+            row = {"cell_id": r["cell_id"], "algorithm": r["algorithm"], "params": r.get("params", {}),
+                   "dataset": r["dataset"], "split": (r.get("split") or {}).get("name"), "device": r["device"],
+                   "seed": r["seed"], "repeat": r.get("repeat", 0), "status": r["status"]}
+            for m in metrics:
+                row[m] = (r.get("metrics") or {}).get(m)
+            for name, read, _ in TIME_FIELDS:
+                row[name.replace("_s", "_seconds")] = read(r) if r.get("status") == "ok" or name == "prepare_s" else None
+            row["peak_rss_mb"] = r["peak_rss_bytes"] / 2**20 if r.get("peak_rss_bytes") else None
+            row["peak_gpu_mb"] = r["peak_gpu_bytes"] / 2**20 if r.get("peak_gpu_bytes") is not None else None
+            row["epochs"] = r.get("epochs")
+            row["stopped"] = r.get("stopped")
+            row["best_epoch"] = r.get("best_epoch")
+            row["error"] = r.get("error")
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def curves(self) -> Any:
+        """One row per epoch of every cell: cell_id, algorithm, dataset, device, seed, repeat and
+        the curve's values (epoch, seconds, elapsed_seconds, train_mse, valid_rmse, objective, ...)."""
+        import pandas as pd
+
+        rows = [{"cell_id": r["cell_id"], "algorithm": r["algorithm"], "dataset": r["dataset"], "device": r["device"],
+                 "seed": r["seed"], "repeat": r.get("repeat", 0), **point}
+                for r in self.records for point in (r.get("curve") or [])]
+        return pd.DataFrame(rows)
+
+    def table(self, fmt: str = "table") -> str:
+        """The comparison table ``mfbench run`` prints (``fmt``: table, md, csv, json)."""
+        from .report import render, summarize
+
+        return render(summarize(self.records, self.metrics or None), fmt, self.metrics or None)
+
+    def compare(self, baseline: "Results", threshold: float = 0.10, rmse_tolerance: float = 0.002) -> Any:
+        """How this run differs from ``baseline``, one row per table row, as ``mfbench compare
+        BASELINE THIS`` computes it: a DataFrame with the mark, epoch and fit time ratios
+        (median, min, max over matched cells) and the RMSE and MAE differences."""
+        import pandas as pd
+
+        from .compare import compare_runs
+
+        rows = []
+        for r in compare_runs(baseline.records, self.records, threshold, rmse_tolerance):
+            row = {"mark": r["mark"], "algorithm": r["algorithm"], "dataset": r["dataset"], "device": r["device"]}
+            for name in ("epoch", "fit"):
+                v = r[name]
+                row[f"{name}_ratio"] = _median(v)
+                row[f"{name}_ratio_min"] = min(v) if v else None
+                row[f"{name}_ratio_max"] = max(v) if v else None
+            for m in ("rmse", "mae"):
+                a, b = r[f"{m}_a"], r[f"{m}_b"]
+                row[f"{m}_diff"] = sum(b) / len(b) - sum(a) / len(a) if a else None
+            row.update(new_failures=r["new_failures"], fixed=r["fixed"], unmatched=r["unmatched"])
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def environment(self) -> dict[str, Any]:
+        """The run's ``environment.json``: machine, libraries, calibration."""
+        return read_environment(self.path)
+
+
+def _median(values: list[float]) -> float | None:
+    from statistics import median
+
+    return median(values) if values else None
+
+
+def load(run: str | os.PathLike, out: str | os.PathLike = "results") -> Results:
+    """A past run's ``Results``: ``run`` is a run id under ``out`` or a run folder's path."""
+    store = RunStore.open(str(run), Path(out))
+    records = store.latest()
+    if not records:
+        raise MfbenchError(f"run {run!r} has no records yet ({store.records_path})")
+    return Results(store.path, records)
+
+
+def _listed(value: str | Sequence[Any] | None, what: str) -> list[Any] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, Sequence):
+        raise MfbenchError(f"mfbench.run({what}=...): give a list or a comma-separated string, not {type(value).__name__}")
+    return list(value)
+
+
+def request(algos: str | Sequence[str] = DEFAULT_ALGORITHMS, datasets: str | Sequence[str] = ("synthetic",), *,
+            params: Mapping[str, Mapping[str, Any]] | None = None,
+            data_params: Mapping[str, Mapping[str, Any]] | None = None, devices: str | Sequence[str] = ("cpu",),
+            seeds: int | Sequence[int] = 1, folds: str | None = None, metrics: str | Sequence[str] = ("rmse", "mae"),
+            repeats: int = 1, valid: float = 0.0, patience: int | None = None, min_delta: float = 0.0,
+            max_epochs: int | None = None, time_budget: float | None = None, timeout: float | None = None,
+            threads: int | None = None, relevance: float | None = None, split_seed: int = 42,
+            data_dir: str | os.PathLike | None = None, out: str | os.PathLike = "results", run_id: str | None = None,
+            resume: str | None = None, executor: str = "local", checkpoint: bool = False, calibrate: bool = True,
+            ) -> RunRequest:
+    """The ``RunRequest`` of ``run``'s arguments (``run`` documents them), validated when planned."""
+    from .ranking import DEFAULT_THRESHOLD
+
+    data_dir = data_dir if data_dir is not None else os.environ.get("MFBENCH_DATA_DIR")
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    if isinstance(seeds, int) and seeds < 1:
+        raise MfbenchError(f"mfbench.run(seeds={seeds}): at least one seed")
+    sources = {f"{a}.{k}": f"mfbench.run(params={{{a!r}: {{{k!r}: {v!r}}}}})"
+               for a, kv in (params or {}).items() for k, v in kv.items()}
+    data_sources = {f"{d}.{k}": f"mfbench.run(data_params={{{d!r}: {{{k!r}: {v!r}}}}})"
+                    for d, kv in (data_params or {}).items() for k, v in kv.items()}
+    req = RunRequest(
+        algorithms=_listed(algos, "algos") or [], datasets=_listed(datasets, "datasets") or [],
+        devices=_listed(devices, "devices") or [], seeds=seed_list, folds=folds,
+        params={a: dict(kv) for a, kv in (params or {}).items()},
+        data_params={d: dict(kv) for d, kv in (data_params or {}).items()},
+        data_dir=Path(data_dir) if data_dir else None, metrics=_listed(metrics, "metrics") or [],
+        split_seed=split_seed, valid_fraction=valid, repeats=repeats,
+        relevance=DEFAULT_THRESHOLD if relevance is None else relevance,
+        control=Control(patience=patience, min_delta=min_delta, max_epochs=max_epochs, time_budget=time_budget,
+                        timeout=timeout, threads=threads),
+        checkpoint=checkpoint, calibrate=calibrate, out=Path(out), run_id=run_id, resume=resume, executor=executor,
+        sources=sources, data_sources=data_sources)
+    return req
+
+
+def run(algos: str | Sequence[str] = DEFAULT_ALGORITHMS, datasets: str | Sequence[str] = ("synthetic",), *,
+        quiet: bool = True, **options: Any) -> Results:
+    """Run an experiment, as ``mfbench run`` does, and return its ``Results``.
+
+    ``params`` maps an algorithm to hyper-parameters; a list of values is a grid:
+    ``{"sgd": {"k": [32, 64], "lr": [0.01, 0.05]}}`` runs four sgd settings. ``data_params`` maps
+    a dataset to its options. ``seeds`` is a count (``3``: seeds 0, 1, 2) or a list. The other
+    keyword arguments are ``mfbench run``'s options of the same names (``valid`` is ``--valid``,
+    ``devices`` ``--device``): ``folds``, ``metrics``, ``repeats``, ``patience``, ``min_delta``,
+    ``max_epochs``, ``time_budget``, ``timeout``, ``threads``, ``relevance``, ``split_seed``,
+    ``data_dir`` (default: ``MFBENCH_DATA_DIR``), ``out``, ``run_id``, ``resume``, ``executor``,
+    ``checkpoint``, ``calibrate``.
+
+    Cells that fail are in the results with their status and error; ``MfbenchError`` is raised
+    for a request that cannot run (an unknown name, a bad value), before any work.
+    ``KeyboardInterrupt`` propagates once the finished cells are saved."""
+    req = request(algos, datasets, **options)
+    done = execute(req, quiet=quiet, echo=None if quiet else (lambda line: print(line, file=sys.stderr)),
+                   argv=["mfbench.run"])
+    if done.interrupted:
+        raise KeyboardInterrupt(f"interrupted: the finished cells are in {done.store.records_path}; "
+                                f"continue with mfbench.run(..., resume={done.store.path.name!r})")
+    wanted = {c.id for c in done.plan.cells}
+    return Results(done.store.path, [r for r in done.store.latest() if r["cell_id"] in wanted],
+                   done.plan.metric_names)
