@@ -121,11 +121,14 @@ def describe(dataset: str, data_dir: Path | None, data_params: tuple[str, ...], 
 @click.argument("run_ref", metavar="RUN")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "md", "csv", "json"]), default="table", show_default=True)
-def report(run_ref: str, out: Path, fmt: str) -> None:
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write one self-contained HTML page: the table, accuracy against time, learning curves, "
+                   "costs, CPU and GPU side by side, the environment (needs matplotlib: mfbench[plot]).")
+def report(run_ref: str, out: Path, fmt: str, html_path: Path | None) -> None:
     """Print the comparison table of RUN (a run id under --out, or a run folder)."""
     from .commands import report_command
 
-    report_command(run_ref, out, fmt)
+    report_command(run_ref, out, fmt, html_path)
 
 
 @cli.command()
@@ -136,7 +139,10 @@ def report(run_ref: str, out: Path, fmt: str) -> None:
               help="A time ratio beyond 1 ± threshold (and beyond every cell's own spread) counts as a change.")
 @click.option("--rmse-tolerance", type=float, default=0.002, show_default=True,
               help="An RMSE increase beyond this counts as less accurate.")
-def compare(run_a: str, run_b: str, out: Path, threshold: float, rmse_tolerance: float) -> None:
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the comparison as one self-contained HTML page (needs matplotlib: mfbench[plot]).")
+def compare(run_a: str, run_b: str, out: Path, threshold: float, rmse_tolerance: float,
+            html_path: Path | None) -> None:
     """Compare RUN_B against RUN_A: time ratios B/A and metric differences, cell by cell.
 
     Marks: + slower, - faster, ! newly failing or less accurate, ~ within the noise,
@@ -144,7 +150,7 @@ def compare(run_a: str, run_b: str, out: Path, threshold: float, rmse_tolerance:
     """
     from .compare import compare_command
 
-    compare_command(run_a, run_b, out, threshold, rmse_tolerance)
+    compare_command(run_a, run_b, out, threshold, rmse_tolerance, html_path)
 
 
 @cli.command()

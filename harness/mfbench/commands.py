@@ -134,12 +134,24 @@ def _parameter_table(spec: Any) -> str:
                                    disable_numparse=True)
 
 
-def report_command(run_ref: str, out: Path, fmt: str) -> None:
+def report_command(run_ref: str, out: Path, fmt: str, html_path: Path | None = None) -> None:
     store = RunStore.open(run_ref, out)
     records = store.latest()
     if not records:
         raise MfbenchError(f"run {run_ref!r} has no records yet ({store.records_path})")
     click.echo(render(summarize(records), fmt))
+    if html_path is not None:
+        from .html import run_page, write_page
+        from .results import read_environment
+
+        command = None
+        if (store.path / "request.json").exists():
+            import json
+
+            argv = json.loads((store.path / "request.json").read_text()).get("argv") or []
+            command = " ".join(["mfbench", *argv[1:]]) if argv and argv[0] != "mfbench.run" else "mfbench.run(...)"
+        page = run_page(records, read_environment(store.path), store.path.name, command)
+        click.echo(f"\nHTML report: {write_page(html_path, page)}", err=True)
 
 
 def describe_command(name: str, data_dir: Path | None, data_params: tuple[str, ...], fmt: str) -> None:

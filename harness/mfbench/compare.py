@@ -126,17 +126,25 @@ def environment_warnings(env_a: dict[str, Any], env_b: dict[str, Any], threshold
     return out
 
 
-def compare_command(run_a: str, run_b: str, out: Path, threshold: float, rmse_tolerance: float) -> None:
+def compare_command(run_a: str, run_b: str, out: Path, threshold: float, rmse_tolerance: float,
+                    html_path: Path | None = None) -> None:
     a, b = RunStore.open(run_a, out), RunStore.open(run_b, out)
     rows = compare_runs(a.latest(), b.latest(), threshold, rmse_tolerance)
+    warnings = environment_warnings(read_environment(a.path), read_environment(b.path), threshold)
     table = [[r["mark"], r["algorithm"], r["dataset"], r["device"], _ratio(r["epoch"]), _ratio(r["fit"]),
               _diff(r["rmse_a"], r["rmse_b"]), _diff(r["mae_a"], r["mae_b"]),
               (f"{r['new_failures']} newly failing " if r["new_failures"] else "")
               + (f"{r['fixed']} passing again " if r["fixed"] else "")
               + (f"{r['unmatched']} not in A" if r["unmatched"] else "")] for r in rows]
     headers = ["", "algorithm", "dataset", "device", "epoch B/A", "fit B/A", "Δ rmse", "Δ mae", "notes"]
-    for warning in environment_warnings(read_environment(a.path), read_environment(b.path), threshold):
+    for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"B = {b.path} against A = {a.path}\n")
     click.echo(tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True))
     click.echo("\n+ slower  - faster  ! failing or less accurate  * passing again  ~ within noise  x code changed")
+    if html_path is not None:
+        from .html import compare_page, write_page
+
+        page = compare_page(a.latest(), b.latest(), read_environment(a.path), read_environment(b.path), a.path.name,
+                            b.path.name, rows, warnings)
+        click.echo(f"\nHTML comparison: {write_page(html_path, page)}", err=True)
