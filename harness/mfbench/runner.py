@@ -27,7 +27,7 @@ from .measure import Stopwatch, current_rss_bytes, peak_rss_bytes
 from .ranking import DEFAULT_THRESHOLD, TopN, relevant_items
 from .results import SCHEMA_VERSION, library_versions
 
-__all__ = ["Cell", "Control", "Job", "Executor", "run_cell", "cell_id"]
+__all__ = ["Cell", "Control", "Job", "Executor", "run_cell", "train", "score", "Training", "BestEpoch", "cell_id"]
 
 Emit = Callable[[dict[str, Any]], None]
 
@@ -238,8 +238,102 @@ def _rmse(y: np.ndarray, p: np.ndarray) -> float:
     return math.sqrt(_mse(y, p))
 
 
+@dataclass
+class BestEpoch:
+    """The epoch early stopping keeps: its validation RMSE, number and the model's state then."""
+
+    valid_rmse: float = math.inf
+    epoch: int = -1
+    state: dict[str, Any] | None = None
+
+
+@dataclass
+class Training:
+    """What ``train`` did: one curve point per epoch, the training time, why it stopped."""
+
+    curve: list[dict[str, Any]] = field(default_factory=list)
+    fit_seconds: float = 0.0
+    stopped: str = "completed"
+    best: BestEpoch = field(default_factory=BestEpoch)
+
+    @property
+    def epochs(self) -> int:
+        return len(self.curve)
+
+
+def train(algo: Any, split: Split, control: Control, clock: Stopwatch, cell_id: str = "",
+          emit: Emit = lambda e: None, curve: list[dict[str, Any]] | None = None) -> Training:
+    """Drive ``algo.fit`` epoch by epoch: each epoch timed alone; then, off the clock, its
+    monitoring values, ``train_mse`` and ``valid_rmse``; stop on divergence, early stopping,
+    ``max_epochs`` or ``time_budget``. The model is left as the last epoch made it. Points are
+    appended to ``curve`` as they come, so that a caller keeps them if an epoch raises."""
+    out = Training(curve=curve if curve is not None else [])
+    sample = train_sample(split.train)
+    s_users, s_items, s_values = (a[sample] for a in (split.train.users, split.train.items, split.train.values))
+    gen = algo.fit(split.train, split.valid)
+    try:
+        while True:
+            t0 = clock.now()
+            try:
+                info = next(gen)
+            except StopIteration:
+                break
+            seconds = clock.now() - t0
+            out.fit_seconds += seconds
+            epoch = out.epochs + 1
+            point: dict[str, Any] = {"epoch": epoch, "seconds": seconds, "elapsed_seconds": out.fit_seconds}
+            # callables are monitoring, evaluated here, outside the epoch's clock; so is train_mse
+            point.update({k: float(v() if callable(v) else v) for k, v in (info or {}).items()})
+            point["train_mse"] = _mse(s_values, algo.predict(s_users, s_items))
+            if split.valid is not None:
+                point["valid_rmse"] = _rmse(split.valid.values, algo.predict(split.valid.users, split.valid.items))
+            out.curve.append(point)
+            emit({"event": "epoch", "cell_id": cell_id, **point})
+            if any(not math.isfinite(v) for k, v in point.items() if k in WATCHED):
+                out.stopped = "diverged"
+                break
+            if control.patience is not None and split.valid is not None:
+                if point["valid_rmse"] < out.best.valid_rmse - control.min_delta:
+                    out.best = BestEpoch(point["valid_rmse"], epoch, algo.state())
+                elif epoch - out.best.epoch >= control.patience:
+                    out.stopped = "early_stopping"
+                    break
+            if control.max_epochs is not None and epoch >= control.max_epochs:
+                out.stopped = "max_epochs"
+                break
+            if control.time_budget is not None and out.fit_seconds >= control.time_budget:
+                out.stopped = "time_budget"
+                break
+    finally:
+        gen.close()
+    return out
+
+
+def score(algo: Any, job: Job, clock: Stopwatch) -> dict[str, Any]:
+    """Predict the test split and score it (rating metrics; ranking metrics on top-n lists when
+    asked for): the record's ``predict_seconds``, ``metrics`` and, with ranking,
+    ``recommend_seconds`` and ``ranked_users``."""
+    split = job.split
+    out: dict[str, Any] = {}
+    t0 = clock.now()
+    pred = algo.predict(split.test.users, split.test.items)
+    out["predict_seconds"] = clock.now() - t0
+    if pred.shape != split.test.values.shape or pred.dtype != np.float32:
+        raise TypeError(f"predict returned {pred.dtype}{pred.shape}, expected float32{split.test.values.shape}")
+    out["metrics"] = {name: float(fn(split.test.values, pred)) for name, fn in job.metrics.items()}
+    if job.ranking:
+        t0 = clock.now()
+        topn = top_n(algo, split, max(k for _, k in job.ranking.values()), job.relevance)
+        out["recommend_seconds"] = clock.now() - t0
+        out["ranked_users"] = len(topn.users)
+        out["metrics"].update({name: float(fn(topn, k)) for name, (fn, k) in job.ranking.items()})
+    return out
+
+
 def run_cell(job: Job, emit: Emit = lambda e: None) -> dict[str, Any]:
-    """Run one cell here and return its record (never raises for the cell's own failures)."""
+    """Run one cell here and return its record (never raises for the cell's own failures):
+    build the algorithm, time ``prepare``, ``train``, keep the best epoch (early stopping) and
+    checkpoint it, ``score``."""
     rec = base_record(job)
     cell, split, control = job.cell, job.split, job.control
     rec["rss_at_start_bytes"] = current_rss_bytes()
@@ -256,74 +350,22 @@ def run_cell(job: Job, emit: Emit = lambda e: None) -> dict[str, Any]:
         algo.prepare(split.train)
         rec["prepare_seconds"] = clock.now() - t0
 
-        curve: list[dict[str, Any]] = []
-        rec["curve"] = curve
-        rec["stopped"] = "completed"
-        best = (math.inf, -1, None)  # (valid rmse, epoch, state)
-        fit_seconds = 0.0
-        sample = train_sample(split.train)
-        s_users, s_items, s_values = (a[sample] for a in (split.train.users, split.train.items, split.train.values))
-        gen = algo.fit(split.train, split.valid)
-        epoch = 0
-        while True:
-            t0 = clock.now()
-            try:
-                info = next(gen)
-            except StopIteration:
-                break
-            seconds = clock.now() - t0
-            fit_seconds += seconds
-            epoch += 1
-            point: dict[str, Any] = {"epoch": epoch, "seconds": seconds, "elapsed_seconds": fit_seconds}
-            # callables are monitoring, evaluated here, outside the epoch's clock; so is train_mse
-            point.update({k: float(v() if callable(v) else v) for k, v in (info or {}).items()})
-            point["train_mse"] = _mse(s_values, algo.predict(s_users, s_items))
-            if split.valid is not None:
-                point["valid_rmse"] = _rmse(split.valid.values, algo.predict(split.valid.users, split.valid.items))
-            curve.append(point)
-            emit({"event": "epoch", "cell_id": cell.id, **point})
-            watched = [v for k, v in point.items() if k in WATCHED]
-            if any(not math.isfinite(v) for v in watched):
-                rec["stopped"] = "diverged"
-                break
-            if control.patience is not None and split.valid is not None:
-                if point["valid_rmse"] < best[0] - control.min_delta:
-                    best = (point["valid_rmse"], epoch, algo.state())
-                elif epoch - best[1] >= control.patience:
-                    rec["stopped"] = "early_stopping"
-                    break
-            if control.max_epochs is not None and epoch >= control.max_epochs:
-                rec["stopped"] = "max_epochs"
-                break
-            if control.time_budget is not None and fit_seconds >= control.time_budget:
-                rec["stopped"] = "time_budget"
-                break
-        gen.close()
-        rec["fit_seconds"] = fit_seconds
-        rec["epochs"] = epoch
-        rec["epoch_seconds"] = [p["seconds"] for p in curve]
-        if best[2] is not None:
-            algo.load_state(best[2])
-            rec["best_epoch"] = best[1]
-        if job.checkpoint_dir is not None and rec["stopped"] != "diverged":
-            rec["checkpoint"] = save_checkpoint(job.checkpoint_dir, cell, best[2] if best[2] is not None else algo.state())
-
-        if rec["stopped"] == "diverged":
+        rec["curve"] = []
+        training = train(algo, split, control, clock, cell.id, emit, curve=rec["curve"])
+        rec.update(curve=training.curve, stopped=training.stopped, fit_seconds=training.fit_seconds,
+                   epochs=training.epochs, epoch_seconds=[p["seconds"] for p in training.curve])
+        best = training.best
+        if best.state is not None:
+            algo.load_state(best.state)
+            rec["best_epoch"] = best.epoch
+        if job.checkpoint_dir is not None and training.stopped != "diverged":
+            rec["checkpoint"] = save_checkpoint(job.checkpoint_dir, cell,
+                                                best.state if best.state is not None else algo.state())
+        if training.stopped == "diverged":
             rec["status"] = "diverged"
-            rec["error"] = f"training diverged at epoch {epoch} (non-finite loss)"
+            rec["error"] = f"training diverged at epoch {training.epochs} (non-finite loss)"
         else:
-            t0 = clock.now()
-            pred = algo.predict(split.test.users, split.test.items)
-            rec["predict_seconds"] = clock.now() - t0
-            if pred.shape != split.test.values.shape or pred.dtype != np.float32:
-                raise TypeError(f"predict returned {pred.dtype}{pred.shape}, expected float32{split.test.values.shape}")
-            rec["metrics"] = {name: float(fn(split.test.values, pred)) for name, fn in job.metrics.items()}
-            if job.ranking:
-                t0 = clock.now()
-                topn = top_n(algo, split, max(k for _, k in job.ranking.values()), job.relevance)
-                rec["recommend_seconds"] = clock.now() - t0
-                rec["ranked_users"] = len(topn.users)
-                rec["metrics"].update({name: float(fn(topn, k)) for name, (fn, k) in job.ranking.items()})
+            rec.update(score(algo, job, clock))
             rec["status"] = "ok"
         rec["threads_in_force"] = _threads_in_force()
     except Exception as exc:
