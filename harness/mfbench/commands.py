@@ -50,18 +50,14 @@ def build_request(opts: dict[str, Any], given: set[str], experiment: Path | None
     control = {k: opts[k] for k in _CONTROL if k in given}
     if control:
         changes["control"] = replace(request.control, **control)
-    if opts.get("params"):
-        values, sources = parse_assignments(opts["params"], "--param")
-        merged = {a: dict(kv) for a, kv in request.params.items()}
-        for a, kv in values.items():
-            merged.setdefault(a, {}).update(kv)
-        changes.update(params=merged, sources={**request.sources, **sources})
-    if opts.get("data_params"):
-        values, sources = parse_assignments(opts["data_params"], "--data-param")
-        merged = {d: dict(kv) for d, kv in request.data_params.items()}
-        for d, kv in values.items():
-            merged.setdefault(d, {}).update(kv)
-        changes.update(data_params=merged, data_sources={**request.data_sources, **sources})
+    for option, field, sources_field, flag in (("params", "params", "sources", "--param"),
+                                               ("data_params", "data_params", "data_sources", "--data-param")):
+        if opts.get(option):
+            values, sources = parse_assignments(opts[option], flag)
+            merged = {name: dict(kv) for name, kv in getattr(request, field).items()}
+            for name, kv in values.items():
+                merged.setdefault(name, {}).update(kv)
+            changes.update({field: merged, sources_field: {**getattr(request, sources_field), **sources}})
     return replace(request, **changes)
 
 
