@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from .report import TIME_FIELDS, summarize
+from .report import summarize, table_cells
 
 __all__ = ["run_page", "compare_page", "write_page"]
 
@@ -109,30 +109,9 @@ def _figure(make: Any, caption: str) -> str:
 
 def _summary_table(records: list[dict[str, Any]]) -> str:
     rows = summarize(records)
-    metrics = [k[:-4] for k in (rows[0] if rows else {}) if k.endswith("_std")]
-    has_gpu = any("peak_gpu_mb" in r for r in rows)
-    headers = ["algorithm", "dataset", "device", "cells", *metrics, *(h for *_, h in TIME_FIELDS), "peak RSS MB"]
-    if has_gpu:
-        headers.append("peak GPU MB")
-    body, classes = [], []
-    for r in rows:
-        cells = [_cell(r["algorithm"]), _cell(r["dataset"]), _cell(r["device"]), _cell(r["cells"])]
-        for m in metrics:
-            text = _num(r[m])
-            if r.get(f"{m}_std") and not math.isnan(r[f"{m}_std"]) and r[f"{m}_std"] > 0:
-                text += f" ± {r[f'{m}_std']:.4f}"
-            cells.append(_cell(text, r[m], "num"))
-        for name, *_ in TIME_FIELDS:
-            text = _num(r[name], 3)
-            if not math.isnan(r[name]) and r[f"{name}_max"] > r[f"{name}_min"]:
-                text += f" [{_num(r[f'{name}_min'], 3)}, {_num(r[f'{name}_max'], 3)}]"
-            cells.append(_cell(text, r[name], "num"))
-        cells.append(_cell(_num(r["peak_rss_mb"], 4), r["peak_rss_mb"], "num"))
-        if has_gpu:
-            cells.append(_cell(_num(r.get("peak_gpu_mb", math.nan), 4), r.get("peak_gpu_mb", math.nan), "num"))
-        body.append(cells)
-        classes.append("bad" if r["problems"] else "")
-    out = _table(headers, body, classes)
+    headers, lines = table_cells(rows)
+    body = [[_cell(text, number, "num" if number is not None else "") for text, number in line] for line in lines]
+    out = _table(headers, body, ["bad" if r["problems"] else "" for r in rows])
     problems = [f"{r['algorithm']} on {r['dataset']} ({r['device']}): {r['problems']}" for r in rows if r["problems"]]
     if problems:
         out += "<p><b>Not ok:</b></p><ul>" + "".join(f"<li>{_esc(p)}</li>" for p in problems) + "</ul>"

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Sequence
 
 from tabulate import tabulate
 
-__all__ = ["summarize", "render", "group_key", "TIME_FIELDS"]
+__all__ = ["summarize", "render", "table_cells", "group_key", "TIME_FIELDS"]
 
 #: Timing columns: (row field, how to read it from a record, header).
 TIME_FIELDS = (
@@ -104,16 +104,12 @@ def _digits(values: Iterable[float]) -> int:
     return 4 if small < 0.01 else 3 if small < 1 else 2
 
 
-def render(rows: list[dict[str, Any]], fmt: str = "table", metrics: Sequence[str] | None = None) -> str:
-    """The rows as a text table (``table``), Markdown (``md``), CSV or JSON."""
-    if fmt == "json":
-        return json.dumps(rows, indent=2, default=str).replace("NaN", "null")
-    if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else [])
-        writer.writeheader()
-        writer.writerows(rows)
-        return buf.getvalue()
+def table_cells(rows: list[dict[str, Any]], metrics: Sequence[str] | None = None
+                ) -> tuple[list[str], list[list[tuple[str, float | None]]]]:
+    """The comparison table's headers and, per row, each cell as ``(text, number)``: the text
+    as the table shows it (metrics ``mean ± std``, times ``median [min, max]`` when the row's
+    cells differ), the number it sorts by (``None`` for text columns). The text table and the
+    HTML page both show these."""
     if metrics is None:
         metrics = [k[:-4] for k in (rows[0] if rows else {}) if k.endswith("_std")]
     has_gpu = any("peak_gpu_mb" in r for r in rows)
@@ -124,22 +120,39 @@ def render(rows: list[dict[str, Any]], fmt: str = "table", metrics: Sequence[str
         headers.append("peak GPU MB")
     table = []
     for r in rows:
-        line = [r["algorithm"], r["dataset"], r["device"], r["cells"]]
+        line: list[tuple[str, float | None]] = [(r["algorithm"], None), (r["dataset"], None), (r["device"], None),
+                                                (r["cells"], None)]
         for m in metrics:
             text = _num(r[m], 4)
             if r.get(f"{m}_std") and not math.isnan(r[f"{m}_std"]) and r[f"{m}_std"] > 0:
                 text += f" ± {r[f'{m}_std']:.4f}"
-            line.append(text)
+            line.append((text, r[m]))
         for name, *_ in TIME_FIELDS:
             d = _digits([r[name], r[f"{name}_min"]])
             text = _num(r[name], d)
             if spread and not math.isnan(r[name]) and r[f"{name}_max"] > r[f"{name}_min"]:
                 text += f" [{_num(r[f'{name}_min'], d)}, {_num(r[f'{name}_max'], d)}]"
-            line.append(text)
-        line.append(_num(r["peak_rss_mb"], 0))
+            line.append((text, r[name]))
+        line.append((_num(r["peak_rss_mb"], 0), r["peak_rss_mb"]))
         if has_gpu:
-            line.append(_num(r.get("peak_gpu_mb", math.nan), 0))
+            gpu = r.get("peak_gpu_mb", math.nan)
+            line.append((_num(gpu, 0), gpu))
         table.append(line)
+    return headers, table
+
+
+def render(rows: list[dict[str, Any]], fmt: str = "table", metrics: Sequence[str] | None = None) -> str:
+    """The rows as a text table (``table``), Markdown (``md``), CSV or JSON."""
+    if fmt == "json":
+        return json.dumps(rows, indent=2, default=str).replace("NaN", "null")
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else [])
+        writer.writeheader()
+        writer.writerows(rows)
+        return buf.getvalue()
+    headers, cells = table_cells(rows, metrics)
+    table = [[text for text, _ in line] for line in cells]
     text = tabulate(table, headers=headers, tablefmt="github" if fmt == "md" else "simple", disable_numparse=True)
     problems = [f"{r['algorithm']} on {r['dataset']} ({r['device']}): {r['problems']}" for r in rows if r["problems"]]
     if problems:
