@@ -38,7 +38,7 @@ def build_request(opts: dict[str, Any], given: set[str], experiment: Path | None
     """The ``RunRequest`` of ``mfbench run``'s options; with an experiment file, the file's, with
     the options the user gave (``given``) on top of it (``--param`` adds to the file's grids)."""
     if experiment is not None:
-        request, _ = load_experiment(experiment)
+        request = load_experiment(experiment)
     else:
         request = RunRequest()
         given = set(opts)  # without a file, every option (its default included) sets the request

@@ -80,9 +80,8 @@ def _tables(doc: dict[str, Any], key: str, where: str) -> dict[str, dict[str, An
     return raw
 
 
-def load_experiment(path: str | Path) -> tuple[RunRequest, dict[str, Any]]:
-    """The ``RunRequest`` an experiment file describes, and the file's top-level settings as
-    read (so that a caller can tell which keys the file set)."""
+def load_experiment(path: str | Path) -> RunRequest:
+    """The ``RunRequest`` an experiment file describes."""
     path = Path(path)
     where = str(path)
     try:
@@ -130,7 +129,7 @@ def load_experiment(path: str | Path) -> tuple[RunRequest, dict[str, Any]]:
     for name, options in datasets.items():
         data_params.setdefault(name.split(":", 1)[0], {}).update(options)
 
-    request = RunRequest(
+    return RunRequest(
         algorithms=list(algos) or list(DEFAULT_ALGORITHMS),
         datasets=list(datasets) or ["synthetic"],
         devices=_strings(doc.get("devices", "cpu")),
@@ -153,4 +152,3 @@ def load_experiment(path: str | Path) -> tuple[RunRequest, dict[str, Any]]:
         sources=sources,
         data_sources=data_sources,
     )
-    return request, doc

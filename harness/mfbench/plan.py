@@ -204,13 +204,11 @@ def plan_run(req: RunRequest, registry: Registry, run_id: str, checkpoint_dir: s
             if device not in spec.devices:
                 raise MfbenchError(f"{name} does not run on {device} (it runs on: {', '.join(spec.devices)})")
     known = {n: s.defaults for n, s in algos.items()}
-    for name, settings in req.params.items():
-        if name not in known:
-            where = req.sources.get(f"{name}.{next(iter(settings), '')}", f"--param {name}")
-            raise MfbenchError(f"{where}: {name!r} is not in this run ({', '.join(known)})")
-    grids = {name: expand_grid(name, req.params.get(name, {}), known[name], req.sources) for name in algos}
-    params = {name: [check_assignments({name: g}, known, req.sources, "--param",
-                                       {name: constraints_of(algos[name].factory)})[name] for g in grid]
+    constraints = {n: constraints_of(s.factory) for n, s in algos.items()}
+    # every setting of the grids is checked, names not in the run included (check_assignments refuses them)
+    grids = {name: expand_grid(name, req.params.get(name, {}), known.get(name, {}), req.sources)
+             for name in dict.fromkeys([*algos, *req.params])}
+    params = {name: [check_assignments({name: g}, known, req.sources, "--param", constraints)[name] for g in grid]
               for name, grid in grids.items()}
     dataset_defaults = {name.split(":", 1)[0]: spec.options for name, spec in dspecs.items()}
     data_params = check_assignments(req.data_params, dataset_defaults, req.data_sources, "--data-param")

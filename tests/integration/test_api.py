@@ -49,7 +49,7 @@ def test_the_three_front_doors_plan_the_same_cells(tmp_path):
         k = [8, 16]
         lr = 0.05
     """))
-    from_file, _ = load_experiment(toml)
+    from_file = load_experiment(toml)
     from_api = request(["biases", "sgd"], ["synthetic"], seeds=[0, 3], folds="kfold:3@1,2",
                        params={"sgd": {"k": [8, 16], "lr": 0.05}}, data_params=SMALL)
     from_cli = cli_request(["--algos", "biases,sgd", "--seeds", "0,3", "--folds", "kfold:3@1,2",
@@ -92,17 +92,17 @@ def test_experiment_file_errors_name_the_file_and_the_key(tmp_path, text, messag
     toml = tmp_path / "exp.toml"
     toml.write_text(text)
     with pytest.raises(MfbenchError, match=message):
-        req, _ = load_experiment(toml)
+        req = load_experiment(toml)
         plan_run(req, get_registry(), "plan")
 
 
 def test_the_shipped_examples_plan(monkeypatch, data_dir):
-    req, _ = load_experiment(EXAMPLES / "grid.toml")
+    req = load_experiment(EXAMPLES / "grid.toml")
     cells = plan_run(req, get_registry(), "plan").cells
     settings = {(c.algorithm, c.params.get("k")) for c in cells}
     assert settings == {("biases", None), *{(a, k) for a in ("sgd", "als") for k in (8, 32, 128)}}
     assert len(cells) == len(settings) * 2  # two seeds
-    req, _ = load_experiment(EXAMPLES / "ml100k.toml")
+    req = load_experiment(EXAMPLES / "ml100k.toml")
     req = type(req)(**{**req.__dict__, "data_dir": data_dir})
     cells = plan_run(req, get_registry(), "plan").cells
     assert len(cells) == 5 * 5 * 3  # five algorithms, five official folds, three repeats
