@@ -67,3 +67,20 @@ class SlowMonitor(Scripted):
         if len(users) > 10:
             time.sleep(self.sleep)
         return super()._predict(users, items)
+
+
+def _parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+class KillsItsDaskWorker(Scripted):
+    """Kills the dask worker process running it (the parent of the fork server that started
+    this cell's process), then finishes like ``Scripted``: a worker dying mid-cell."""
+
+    def fit(self, train, valid=None):
+        import signal
+
+        os.kill(_parent_of(os.getppid()), signal.SIGKILL)
+        time.sleep(2.0)
+        yield from super().fit(train, valid)

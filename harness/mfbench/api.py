@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from .errors import MfbenchError
-from .plan import DEFAULT_ALGORITHMS, Plan, RunRequest, plan_run
+from .plan import DEFAULT_ALGORITHMS, Plan, RunRequest, check_assignments, plan_run
 from .results import RunStore, capture_environment, new_run_id, read_environment
 from .runner import Control
 
@@ -60,6 +60,8 @@ def execute(request: RunRequest, *, quiet: bool = True, echo: Callable[[str], No
     if request.control.patience is not None and request.valid_fraction <= 0:
         raise MfbenchError("--patience needs a validation split: add --valid 0.1 (say)")
     exec_spec = registry.executor(request.executor)
+    exec_options = check_assignments(request.executor_params, {request.executor: exec_spec.defaults},
+                                     request.executor_sources, "--executor-param").get(request.executor, {})
     plan = plan_run(request, registry, run_id, str(store.path / "checkpoints") if request.checkpoint else None)
     for name, ds in plan.datasets.items():
         for note in ds.notes:
@@ -87,7 +89,7 @@ def execute(request: RunRequest, *, quiet: bool = True, echo: Callable[[str], No
     progress = Progress(len(jobs), quiet=quiet)
     labels = {j.cell.id: j.cell.label() for j in jobs}
     try:
-        for record in exec_spec.factory().run(jobs, progress.event):
+        for record in exec_spec.factory(**exec_options).run(jobs, progress.event):
             store.append(record)
             progress.cell_done(record, labels.get(record["cell_id"], record["cell_id"]))
     except KeyboardInterrupt:
@@ -231,8 +233,8 @@ def request(algos: str | Sequence[str] = DEFAULT_ALGORITHMS, datasets: str | Seq
             max_epochs: int | None = None, time_budget: float | None = None, timeout: float | None = None,
             threads: int | None = None, relevance: float | None = None, split_seed: int = 42,
             data_dir: str | os.PathLike | None = None, out: str | os.PathLike = "results", run_id: str | None = None,
-            resume: str | None = None, executor: str = "local", checkpoint: bool = False, calibrate: bool = True,
-            ) -> RunRequest:
+            resume: str | None = None, executor: str = "local", executor_params: Mapping[str, Any] | None = None,
+            checkpoint: bool = False, calibrate: bool = True) -> RunRequest:
     """The ``RunRequest`` of ``run``'s arguments (``run`` documents them), validated when planned."""
     from .ranking import DEFAULT_THRESHOLD
 
@@ -255,7 +257,10 @@ def request(algos: str | Sequence[str] = DEFAULT_ALGORITHMS, datasets: str | Seq
         control=Control(patience=patience, min_delta=min_delta, max_epochs=max_epochs, time_budget=time_budget,
                         timeout=timeout, threads=threads),
         checkpoint=checkpoint, calibrate=calibrate, out=Path(out), run_id=run_id, resume=resume, executor=executor,
-        sources=sources, data_sources=data_sources)
+        executor_params={executor: dict(executor_params)} if executor_params else {},
+        sources=sources, data_sources=data_sources,
+        executor_sources={f"{executor}.{k}": f"mfbench.run(executor_params={{{k!r}: {v!r}}})"
+                          for k, v in (executor_params or {}).items()})
     return req
 
 
@@ -270,7 +275,8 @@ def run(algos: str | Sequence[str] = DEFAULT_ALGORITHMS, datasets: str | Sequenc
     ``devices`` ``--device``): ``folds``, ``metrics``, ``repeats``, ``patience``, ``min_delta``,
     ``max_epochs``, ``time_budget``, ``timeout``, ``threads``, ``relevance``, ``split_seed``,
     ``data_dir`` (default: ``MFBENCH_DATA_DIR``), ``out``, ``run_id``, ``resume``, ``executor``,
-    ``checkpoint``, ``calibrate``.
+    ``checkpoint``, ``calibrate``; ``executor_params`` are the executor's options
+    (``executor="dask", executor_params={"scheduler": "tcp://HOST:8786"}``).
 
     Cells that fail are in the results with their status and error; ``MfbenchError`` is raised
     for a request that cannot run (an unknown name, a bad value), before any work.

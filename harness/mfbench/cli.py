@@ -55,8 +55,12 @@ def cli() -> None:
               help="Folder for run folders.")
 @click.option("--run-id", default=None, help="Name of the run folder [default: the start time].")
 @click.option("--resume", default=None, metavar="RUN_ID", help="Continue a run: skip its cells already recorded ok.")
-@click.option("--executor", default="local", show_default=True, help="local (a process per cell) or inline.")
-@click.option("--timeout", type=float, default=None, help="Kill a cell after this many seconds (local executor).")
+@click.option("--executor", default="local", show_default=True,
+              help="local (a process per cell, one at a time), dask (cells over a dask.distributed cluster: "
+                   "the dask extra) or inline; `mfbench list executors`.")
+@click.option("--executor-param", "executor_params", multiple=True, metavar="EXECUTOR.KEY=VALUE",
+              help="Set an executor option, e.g. dask.scheduler=tcp://HOST:8786 (repeatable).")
+@click.option("--timeout", type=float, default=None, help="Kill a cell after this many seconds (local and dask executors).")
 @click.option("--threads", type=int, default=None, help="numba and BLAS threads per cell [default: all cores].")
 @click.option("--valid", "valid_fraction", type=float, default=0.0, show_default=True,
               help="Fraction of train held out for validation RMSE curves and early stopping.")

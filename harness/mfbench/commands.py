@@ -51,7 +51,9 @@ def build_request(opts: dict[str, Any], given: set[str], experiment: Path | None
     if control:
         changes["control"] = replace(request.control, **control)
     for option, field, sources_field, flag in (("params", "params", "sources", "--param"),
-                                               ("data_params", "data_params", "data_sources", "--data-param")):
+                                               ("data_params", "data_params", "data_sources", "--data-param"),
+                                               ("executor_params", "executor_params", "executor_sources",
+                                                "--executor-param")):
         if opts.get(option):
             values, sources = parse_assignments(opts[option], flag)
             merged = {name: dict(kv) for name, kv in getattr(request, field).items()}

@@ -13,7 +13,8 @@ repeats of a cell are reduced to their median first. For each row of the table:
 
 Raw time ratios compare machines as much as code: ``compare`` warns when the two runs come from
 different hosts, or when their calibrations (the fixed workload timed in each run) differ by more
-than the threshold.
+than the threshold. When either run's cells ran on dask workers (each record carries its worker's
+calibration), every time is first divided by the calibration of the machine that ran it.
 """
 
 from __future__ import annotations
@@ -41,10 +42,33 @@ def _epoch(r: dict[str, Any]) -> float | None:
     return median(r["epoch_seconds"]) if r.get("epoch_seconds") else None
 
 
+def per_machine(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> bool:
+    """Whether A's or B's cells ran on several machines (records carrying their worker's
+    calibration): then times compare only once each is divided by its machine's calibration."""
+    return any((r.get("worker") or {}).get("calibration_seconds") for r in (*a, *b))
+
+
 def compare_runs(a: list[dict[str, Any]], b: list[dict[str, Any]], threshold: float = 0.10,
-                 rmse_tolerance: float = 0.002) -> list[dict[str, Any]]:
-    """One dict per row of B's table: ratios, differences and the mark."""
+                 rmse_tolerance: float = 0.002,
+                 calibrations: tuple[float | None, float | None] = (None, None)) -> list[dict[str, Any]]:
+    """One dict per row of B's table: ratios, differences and the mark. ``calibrations``: the
+    runs' own (``environment.json``), used with the workers' when ``per_machine``."""
+    from .gate import record_calibration
+
     a_cells, b_cells = group_by_cell(a), group_by_cell(b)
+    if per_machine(a, b):
+        def scaled(recs: list[dict[str, Any]], run_cal: float | None) -> list[dict[str, Any]]:
+            out = []
+            for r in recs:
+                cal = record_calibration(r, run_cal)
+                if cal and r.get("status") == "ok":
+                    r = {**r, "fit_seconds": r["fit_seconds"] / cal,
+                         "epoch_seconds": [s / cal for s in r.get("epoch_seconds") or []]}
+                out.append(r)
+            return out
+
+        a_cells = {k: scaled(v, calibrations[0]) for k, v in a_cells.items()}
+        b_cells = {k: scaled(v, calibrations[1]) for k, v in b_cells.items()}
     keys = group_key(b)
     rows: dict[tuple, dict[str, Any]] = {}
     for n, rec in enumerate(b):
@@ -129,8 +153,12 @@ def environment_warnings(env_a: dict[str, Any], env_b: dict[str, Any], threshold
 def compare_command(run_a: str, run_b: str, out: Path, threshold: float, rmse_tolerance: float,
                     html_path: Path | None = None) -> None:
     a, b = RunStore.open(run_a, out), RunStore.open(run_b, out)
-    rows = compare_runs(a.latest(), b.latest(), threshold, rmse_tolerance)
-    warnings = environment_warnings(read_environment(a.path), read_environment(b.path), threshold)
+    env_a, env_b = read_environment(a.path), read_environment(b.path)
+    rows = compare_runs(a.latest(), b.latest(), threshold, rmse_tolerance,
+                        (env_a.get("calibration_seconds"), env_b.get("calibration_seconds")))
+    warnings = environment_warnings(env_a, env_b, threshold)
+    if per_machine(a.latest(), b.latest()):
+        warnings = ["cells ran on dask workers: each time is divided by the calibration of the machine that ran it"]
     table = [[r["mark"], r["algorithm"], r["dataset"], r["device"], _ratio(r["epoch"]), _ratio(r["fit"]),
               _diff(r["rmse_a"], r["rmse_b"]), _diff(r["mae_a"], r["mae_b"]),
               (f"{r['new_failures']} newly failing " if r["new_failures"] else "")

@@ -45,6 +45,7 @@ TOP_KEYS = {
     "devices": _STRS, "seeds": "a count or a list of integers", "folds": _STR, "metrics": _STRS,
     "repeats": _INT, "split_seed": _INT, "relevance": _NUM, "run_id": _STR, "out": _STR, "executor": _STR,
     "checkpoint": _BOOL, "calibrate": _BOOL, "data_dir": _STR, "control": "a table: [control]",
+    "executors": "a table of executor tables: [executors.NAME]",
 }
 #: keys of the [control] table
 CONTROL_KEYS = {"valid": _NUM, "patience": _INT, "min_delta": _NUM, "max_epochs": _INT, "time_budget": _NUM,
@@ -98,7 +99,7 @@ def load_experiment(path: str | Path) -> RunRequest:
     for key, value in doc.items():
         if key not in TOP_KEYS:
             raise MfbenchError(f"{where}: unknown key {key!r}; an experiment file takes: {', '.join(TOP_KEYS)}")
-        if key not in ("algorithms", "datasets", "control", "seeds") and not _fits(value, TOP_KEYS[key]):
+        if key not in ("algorithms", "datasets", "executors", "control", "seeds") and not _fits(value, TOP_KEYS[key]):
             raise MfbenchError(f"{where}: {key} must be {TOP_KEYS[key]}; got {value!r}")
     seeds = doc.get("seeds", 1)
     if isinstance(seeds, int) and not isinstance(seeds, bool) and seeds >= 1:
@@ -121,6 +122,7 @@ def load_experiment(path: str | Path) -> RunRequest:
 
     algos = _tables(doc, "algorithms", where)
     datasets = _tables(doc, "datasets", where)
+    executors = _tables(doc, "executors", where)
     sources = {f"{a}.{k}": f"{where}: algorithms.{a}.{k} = {v!r}" for a, kv in algos.items() for k, v in kv.items()}
     data_sources = {f"{d.split(':', 1)[0]}.{k}": f"{where}: datasets.{d}.{k} = {v!r}"
                     for d, kv in datasets.items() for k, v in kv.items()}
@@ -149,6 +151,9 @@ def load_experiment(path: str | Path) -> RunRequest:
         out=Path(doc.get("out", "results")),
         run_id=doc.get("run_id"),
         executor=doc.get("executor", "local"),
+        executor_params={e: dict(kv) for e, kv in executors.items() if kv},
         sources=sources,
         data_sources=data_sources,
+        executor_sources={f"{e}.{k}": f"{where}: executors.{e}.{k} = {v!r}" for e, kv in executors.items()
+                          for k, v in kv.items()},
     )

@@ -1,8 +1,9 @@
 """``mfbench gate``: fail CI when a run is slower or less accurate than the stored baseline.
 
-Each cell's time is its median fit time over repeats divided by the run's calibration (a fixed
-numpy and numba workload timed in the same run, see ``calibrate.py``): the ratio of a cell to the
-calibration survives a change of machine, the raw seconds do not. A cell regresses when its
+Each cell's time is its median fit time over repeats divided by the calibration (a fixed numpy
+and numba workload, see ``calibrate.py``) of the machine that ran it: the run's own, or, for a
+cell run on a dask worker, that worker's. The ratio of a cell to the calibration survives a
+change of machine, the raw seconds do not. A cell regresses when its
 calibrated time exceeds the baseline's by more than ``max_slowdown`` (cells whose baseline fit
 time is under ``min_seconds`` are too short for the timer and are checked for accuracy only),
 when its RMSE rises by more than ``max_rmse_increase``, when it fails, or when it is missing.
@@ -27,15 +28,21 @@ from .runner import group_by_cell
 __all__ = ["make_baseline", "check", "gate_command"]
 
 
-def _calibration(store: RunStore) -> float:
+def record_calibration(record: dict[str, Any], run_calibration: float | None) -> float | None:
+    """The calibration of the machine that ran ``record``: its dask worker's, else the run's."""
+    return (record.get("worker") or {}).get("calibration_seconds") or run_calibration
+
+
+def _calibration(store: RunStore, records: list[dict[str, Any]]) -> float | None:
+    """The run's calibration; ``None`` when every ok record carries its worker's."""
     cal = read_environment(store.path).get("calibration_seconds")
-    if not cal:
+    if not cal and any(r.get("status") == "ok" and record_calibration(r, None) is None for r in records):
         raise MfbenchError(f"{store.path / 'environment.json'} has no calibration_seconds: run mfbench run without "
                            "--no-calibrate")
-    return float(cal)
+    return float(cal) if cal else None
 
 
-def _cells(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def _cells(records: list[dict[str, Any]], run_calibration: float | None) -> dict[str, dict[str, Any]]:
     out = {}
     for key, recs in group_by_cell(records).items():
         ok = [r for r in recs if r.get("status") == "ok"]
@@ -44,6 +51,9 @@ def _cells(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "status": "ok" if ok else recs[-1].get("status"),
             "error": None if ok else recs[-1].get("error"),
             "fit_seconds": median(r["fit_seconds"] for r in ok) if ok else None,
+            "calibrated_fit": median(r["fit_seconds"] / record_calibration(r, run_calibration) for r in ok)
+            if ok else None,
+            "calibration_seconds": median(record_calibration(r, run_calibration) for r in ok) if ok else None,
             "rmse": median(r["metrics"]["rmse"] for r in ok) if ok and "rmse" in ok[0].get("metrics", {}) else None,
             "code_version": recs[0].get("code_version"),
             "threads_in_force": (ok or recs)[0].get("threads_in_force"),
@@ -64,13 +74,13 @@ def _describe(counts: tuple[int | None, int | None]) -> str:
 
 
 def make_baseline(store: RunStore) -> dict[str, Any]:
-    cal = _calibration(store)
-    cells = _cells(store.latest())
+    records = store.latest()
+    cal = _calibration(store, records)
+    cells = _cells(records, cal)
     bad = [k for k, c in cells.items() if c["status"] != "ok"]
     if bad:
         raise MfbenchError(f"cannot make a baseline of a run with cells not ok: {', '.join(bad)}")
     for c in cells.values():
-        c["calibrated_fit"] = c["fit_seconds"] / cal
         del c["status"], c["error"]
     return {"schema": SCHEMAS["baseline"], "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "run": str(store.path), "calibration_seconds": cal, "cells": cells}
@@ -79,8 +89,8 @@ def make_baseline(store: RunStore) -> dict[str, Any]:
 def check(store: RunStore, baseline: dict[str, Any], max_slowdown: float, max_rmse_increase: float,
           min_seconds: float) -> tuple[list[str], list[str]]:
     """``(regressions, notes)``: one line per regressed cell, and per cell passed with a remark."""
-    cal = _calibration(store)
-    cells = _cells(store.latest())
+    records = store.latest()
+    cells = _cells(records, _calibration(store, records))
     regressions, notes = [], []
     for key, base in baseline["cells"].items():
         cell = cells.get(key)
@@ -99,13 +109,14 @@ def check(store: RunStore, baseline: dict[str, Any], max_slowdown: float, max_rm
         if base.get("rmse") is not None and cell["rmse"] is not None and cell["rmse"] - base["rmse"] > max_rmse_increase:
             regressions.append(f"{key}: RMSE {cell['rmse']:.4f} vs baseline {base['rmse']:.4f} "
                                f"(+{cell['rmse'] - base['rmse']:.4f} > {max_rmse_increase})")
-        ratio = (cell["fit_seconds"] / cal) / base["calibrated_fit"]
+        ratio = cell["calibrated_fit"] / base["calibrated_fit"]
         if base["fit_seconds"] < min_seconds:
             notes.append(f"{key}: {base['fit_seconds'] * 1000:.1f} ms fit, below --min-seconds: accuracy only")
         elif ratio > max_slowdown:
             regressions.append(f"{key}: {ratio:.2f}x slower than the baseline, calibrated "
                                f"({cell['fit_seconds']:.3f} s here, {base['fit_seconds']:.3f} s there; "
-                               f"calibration {cal:.3f} s here, {baseline['calibration_seconds']:.3f} s there)")
+                               f"calibration {cell['calibration_seconds']:.3f} s here, "
+                               f"{base.get('calibration_seconds') or baseline['calibration_seconds']:.3f} s there)")
         else:
             notes.append(f"{key}: {ratio:.2f}x the baseline's calibrated time, RMSE {cell['rmse']:.4f}")
     return regressions, notes

@@ -14,7 +14,7 @@ from .errors import MfbenchError
 from .params import Constraint, check_params, constraints_of
 from .plugins import Registry
 from .ranking import DEFAULT_K, DEFAULT_THRESHOLD, parse_metric_name
-from .runner import Cell, Control, Job, code_version
+from .runner import Cell, Control, Job, SplitSource, code_version
 
 __all__ = ["RunRequest", "Plan", "plan_run", "parse_assignments", "check_assignments", "expand_grid", "parse_seeds",
            "DEFAULT_ALGORITHMS"]
@@ -32,8 +32,9 @@ class RunRequest:
 
     ``params`` maps an algorithm to its hyper-parameters; a list of values is a grid (one cell
     per value, the product over keys), except for a parameter whose default is itself a list,
-    where a list of lists is. ``data_params`` maps a dataset to its options. ``sources`` says
-    where each ``ALGO.KEY`` (or ``DATASET.KEY`` in ``data_sources``) was set, for error messages.
+    where a list of lists is. ``data_params`` maps a dataset to its options, ``executor_params``
+    an executor to its own. ``sources`` says where each ``ALGO.KEY`` (``DATASET.KEY`` in
+    ``data_sources``, ``EXECUTOR.KEY`` in ``executor_sources``) was set, for error messages.
     """
 
     algorithms: Sequence[str] = DEFAULT_ALGORITHMS
@@ -56,8 +57,11 @@ class RunRequest:
     run_id: str | None = None
     resume: str | None = None
     executor: str = "local"
+    executor_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Options of executors by name (``{"dask": {"scheduler": "tcp://HOST:8786"}}``)."""
     sources: Mapping[str, str] = field(default_factory=dict)
     data_sources: Mapping[str, str] = field(default_factory=dict)
+    executor_sources: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -225,9 +229,12 @@ def plan_run(req: RunRequest, registry: Registry, run_id: str, checkpoint_dir: s
     jobs: list[Job] = []
     loaded: dict[str, Dataset] = {}
     for dname, spec in dspecs.items():
-        dataset = load_dataset(dname, spec, req.data_dir, data_params.get(dname.split(":", 1)[0], {}))
+        options = data_params.get(dname.split(":", 1)[0], {})
+        dataset = load_dataset(dname, spec, req.data_dir, options)
         loaded[dname] = dataset
         for split in make_splits(dataset, protocols[dname], req.split_seed, req.valid_fraction):
+            source = SplitSource(dname, dict(options), None if req.data_dir is None else str(req.data_dir),
+                                 str(protocols[dname]), req.split_seed, req.valid_fraction, split.name, dataset.digest)
             for aname, aspec in algos.items():
                 version = code_version(aspec.factory)
                 for setting in params[aname]:
@@ -238,5 +245,5 @@ def plan_run(req: RunRequest, registry: Registry, run_id: str, checkpoint_dir: s
                                 cell = Cell(aname, full, dname, split.name, device, seed, repeat)
                                 cells.append(cell)
                                 jobs.append(Job(run_id, cell, split, aspec.factory, metrics, req.control, version,
-                                                checkpoint_dir, ranking, req.relevance))
+                                                checkpoint_dir, ranking, req.relevance, source))
     return Plan(cells, jobs, loaded, columns)

@@ -190,7 +190,7 @@ def library_versions() -> dict[str, str | None]:
     return _versions(["mfbench", "numpy", "scipy", "numba", "pandas", "llvmlite", "cupy-cuda12x", "cupy-cuda13x", "cupy"])
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as fh:
             for line in fh:
@@ -214,7 +214,7 @@ def capture_environment(devices_used: Iterable[str] = ("cpu",)) -> dict[str, Any
         "hostname": platform.node(),
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "memory_total_bytes": total,

@@ -22,12 +22,12 @@ from typing import Any, Callable, Iterable, Iterator, Protocol
 import numpy as np
 
 from . import devices
-from .data import Split
+from .data import Dataset, Split, make_splits, parse_protocol
 from .measure import Stopwatch, current_rss_bytes, peak_rss_bytes
 from .ranking import DEFAULT_THRESHOLD, TopN, relevant_items
 from .results import SCHEMA_VERSION, library_versions
 
-__all__ = ["Cell", "Control", "Job", "Executor", "run_cell", "train", "score", "Training", "BestEpoch", "cell_id"]
+__all__ = ["Cell", "Control", "Job", "SplitSource", "Executor", "run_cell", "train", "score", "Training", "BestEpoch", "cell_id"]
 
 Emit = Callable[[dict[str, Any]], None]
 
@@ -102,6 +102,32 @@ class Control:
     threads: int | None = None
 
 
+@dataclass(frozen=True)
+class SplitSource:
+    """Where a job's split comes from, so that a worker on another machine can load the dataset
+    through its own registry, cache and data folder and cut the same split, instead of receiving
+    the split's arrays. ``digest`` is the client's ``Dataset.digest``: the worker checks its own
+    load against it."""
+
+    dataset: str
+    """The dataset's name as the run asked for it (``NAME`` or ``NAME:ARG``)."""
+    options: dict[str, Any]
+    data_dir: str | None
+    protocol: str
+    split_seed: int
+    valid_fraction: float
+    split: str
+    """The split's name (``official/u1``)."""
+    digest: str
+
+    def cut(self, dataset: Dataset) -> Split:
+        """This source's split of ``dataset`` (already checked against ``digest``)."""
+        for split in make_splits(dataset, parse_protocol(self.protocol), self.split_seed, self.valid_fraction):
+            if split.name == self.split:
+                return split
+        raise LookupError(f"{self.dataset} has no split {self.split!r} under --folds {self.protocol}")
+
+
 @dataclass(eq=False)
 class Job:
     """All a worker needs to run a cell, picklable: no registry lookup happens in the worker."""
@@ -119,6 +145,8 @@ class Job:
     """Ranking metrics by column name (``ndcg@10``): the function and its cut-off ``k``."""
     relevance: float = DEFAULT_THRESHOLD
     """The test rating at or above which an item is relevant to the ranking metrics."""
+    source: SplitSource | None = None
+    """How to cut ``split`` again elsewhere (executors that send jobs to other machines)."""
 
 
 class Executor(Protocol):
@@ -146,6 +174,7 @@ def base_record(job: Job) -> dict[str, Any]:
         "params": c.params,
         "code_version": job.code_version,
         "dataset": c.dataset,
+        "dataset_digest": job.source.digest if job.source else None,
         "split": job.split.describe(),
         "device": c.device,
         "seed": c.seed,

@@ -97,6 +97,11 @@ class ExecutorSpec:
     description: str = ""
     options: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """The executor's options with their defaults (``--executor-param NAME.KEY=VALUE``)."""
+        return signature_defaults(self.factory, exclude=())
+
 
 def signature_defaults(fn: Callable[..., Any], exclude: tuple[str, ...] = HARNESS_PARAMS) -> dict[str, Any]:
     """Keyword parameters of ``fn`` (a class's ``__init__`` for a class) with their defaults,

@@ -22,7 +22,9 @@ from mfbench._cell_path import ENV_VAR as CELL_PATH_VAR
 from mfbench.runner import Emit, Job, crashed_record, run_cell, timed_out_record
 from mfbench.specs import ExecutorSpec
 
-__all__ = ["InlineExecutor", "LocalExecutor"]
+from .dask_executor import DaskExecutor
+
+__all__ = ["InlineExecutor", "LocalExecutor", "DaskExecutor"]
 
 
 class InlineExecutor:
@@ -73,9 +75,11 @@ class LocalExecutor:
 
     def run(self, jobs: Iterable[Job], emit: Emit) -> Iterator[dict[str, Any]]:
         for job in jobs:
-            yield self._run_one(job, emit)
+            yield self.run_one(job, emit)
 
-    def _run_one(self, job: Job, emit: Emit) -> dict[str, Any]:
+    def run_one(self, job: Job, emit: Emit) -> dict[str, Any]:
+        """Run ``job`` in a process of its own and return its record (a crash or timeout is a
+        failed record)."""
         events = self.ctx.Queue()
         proc = self.ctx.Process(target=_worker, args=(job, events), name=f"mfbench-cell {job.cell.algorithm}", daemon=True)
         proc.start()
@@ -117,4 +121,6 @@ def mfbench_executors() -> list[ExecutorSpec]:
     return [
         ExecutorSpec("local", LocalExecutor, "each cell in its own process, one at a time (default)"),
         ExecutorSpec("inline", InlineExecutor, "every cell in the mfbench process itself (debugging)"),
+        ExecutorSpec("dask", DaskExecutor, "cells over a dask.distributed cluster, one per worker at a time "
+                                           "(the dask extra)"),
     ]
