@@ -23,7 +23,7 @@ import numpy as np
 
 from . import devices
 from .data import Dataset, Split, make_splits, parse_protocol
-from .measure import Stopwatch, current_rss_bytes, peak_rss_bytes
+from .measure import Stopwatch, TreePeak, current_rss_bytes
 from .ranking import DEFAULT_THRESHOLD, TopN, relevant_items
 from .results import SCHEMA_VERSION, library_versions
 
@@ -368,6 +368,7 @@ def run_cell(job: Job, emit: Emit = lambda e: None) -> dict[str, Any]:
     rec["rss_at_start_bytes"] = current_rss_bytes()
     emit({"event": "start", "cell_id": cell.id, "label": cell.label()})
     gpu_peak = None
+    memory = TreePeak().__enter__()  # the cell's processes: a peer's JVM counts
     try:
         _set_threads(control.threads)
         clock = Stopwatch(cell.device)
@@ -402,11 +403,12 @@ def run_cell(job: Job, emit: Emit = lambda e: None) -> dict[str, Any]:
         rec["error"] = f"{type(exc).__name__}: {exc}"
         rec["traceback"] = traceback.format_exc()
     finally:
+        memory.__exit__(None, None, None)
         if gpu_peak is not None:
             gpu_peak.__exit__(None, None, None)
             rec["peak_gpu_bytes"] = gpu_peak.peak_bytes
             rec["nvml_used_bytes"] = devices.nvml_used_bytes()
-    rec["peak_rss_bytes"] = peak_rss_bytes()
+    rec["peak_rss_bytes"] = memory.peak_bytes
     rec["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     return rec
 

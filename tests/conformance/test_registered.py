@@ -33,6 +33,8 @@ SETTINGS: dict[str, dict] = {
     "surprise_svdpp": {"params": {"k": 4, "epochs": 5}, "expected_rmse": (0.3, 0.9), "expected_failures": SURPRISE,
                        "requires": ("surprise",)},
     "lenskit_als": {"params": {"k": 8, "epochs": 8}, "expected_rmse": (0.3, 0.6), "requires": ("lenskit",)},
+    "spark_als": {"params": {"k": 8, "epochs": 8, "reg": 0.05}, "expected_rmse": (0.3, 0.6), "requires": ("pyspark",),
+                  "expected_failures": {"check_fit_yields_once_per_epoch": "MLlib trains all its iterations in one call"}},
     "dmf": {"params": {"epochs": 10, "batch_size": 256, "reg": 1.0}, "expected_rmse": (0.3, 0.7)},
     "mf_adam": {"params": {"k": 8, "epochs": 20, "batch_size": 256}, "expected_rmse": (0.3, 0.55)},
     "masked_gd": {"params": {"k": 8, "epochs": 100}, "expected_rmse": (0.3, 0.55)},

@@ -167,3 +167,28 @@ def test_train_mse_sample_is_fixed_and_bounded(monkeypatch):
     a, b = runner.train_sample(big), runner.train_sample(big)
     assert np.array_equal(a, b) and 900 <= len(a) <= 1000 and len(np.unique(a)) == len(a)
     assert a.min() >= 0 and a.max() < 50_000
+
+
+def test_tree_peak_counts_a_child_process():
+    """A cell's peak memory counts what its children hold (a peer's JVM): 200 MB in a child."""
+    import subprocess
+    import sys as _sys
+
+    import time
+
+    from mfbench.measure import TreePeak, current_rss_bytes, peak_rss_bytes
+
+    if not _sys.platform.startswith("linux"):
+        pytest.skip("TreePeak reads /proc")
+    before = current_rss_bytes()
+    with TreePeak(interval=0.02) as tree:
+        child = subprocess.Popen([_sys.executable, "-c", "import time; b = bytearray(200 * 2**20); "
+                                  "b[::4096] = b'x' * len(b[::4096]); time.sleep(1.5)"])
+        time.sleep(1.0)
+        sampled = tree.sampled_bytes
+    child.wait()
+    assert sampled >= before + 180 * 2**20, (sampled, before)
+    assert tree.peak_bytes >= max(sampled, peak_rss_bytes())
+    with TreePeak() as alone:
+        pass
+    assert alone.sampled_bytes == 0 or alone.sampled_bytes <= alone.peak_bytes
