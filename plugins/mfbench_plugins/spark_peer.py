@@ -11,8 +11,10 @@ the ml-100k folds).
 transfer are there, not in the epochs. MLlib trains all its iterations in one call, so the cell
 reports one epoch, holding the fit and the transfer of the learned factors back to numpy.
 Predictions come from those factors; the unseen rule and clipping apply as for every algorithm.
-Spark 4 needs Java 17 or newer: without it, ``prepare`` fails naming what to install. The cell's
-peak memory counts the JVM (the runner measures the cell's process tree).
+Spark 4 needs Java 17 or newer: without it, ``prepare`` fails naming what to install. MLlib's
+normal equations go through the system's BLAS and LAPACK (``libblas.so.3``, ``liblapack.so.3``:
+Debian's ``libopenblas0-pthread``) where they exist, else through its Java implementation. The
+cell's peak memory counts the JVM (the runner measures the cell's process tree).
 """
 
 from __future__ import annotations
@@ -114,8 +116,13 @@ class SparkALS(Algorithm):
         from pyspark.sql import SparkSession
 
         master = f"local[{self._cores()}]" if self.master == "local" else self.master
+        if master.startswith("local"):
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # one machine: loopback, not the first NIC
+            # MLlib calls the system's BLAS (libblas.so.3) when there is one; Spark's guide runs it
+            # on one thread, its tasks being the parallelism (the JVM inherits this variable)
+            os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
         builder = (SparkSession.builder.master(master).appName("mfbench spark_als")
-                   .config("spark.ui.enabled", "false")
+                   .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
                    .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                    .config("spark.sql.shuffle.partitions", str(max(2, 2 * self._cores())))
                    .config("spark.driver.memory", self.driver_memory))

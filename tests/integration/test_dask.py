@@ -131,3 +131,17 @@ def test_the_cli_takes_executor_params(tmp_path, capsys):
     code, _, err = run_cli(["run", "--algos", "biases", "--executor-param", "dask.workers=1", "--out", str(tmp_path)],
                            capsys)
     assert code != 0 and "--executor-param dask.workers=1: 'dask' is not in this run (local)" in err
+
+
+def test_an_experiment_file_sets_the_executor_and_its_options(tmp_path):
+    from mfbench.api import execute
+    from mfbench.experiment import load_experiment
+
+    toml = tmp_path / "exp.toml"
+    toml.write_text('executor = "dask"\n[executors.dask]\nscheduler = "tcp://10.0.0.5:8786"\n')
+    req = load_experiment(toml)
+    assert req.executor == "dask" and req.executor_params == {"dask": {"scheduler": "tcp://10.0.0.5:8786"}}
+    toml.write_text('[executors.dask]\nschedular = "tcp://10.0.0.5:8786"\n')
+    with pytest.raises(MfbenchError, match=r"exp.toml: executors.dask.schedular = 'tcp://10.0.0.5:8786': 'dask' is "
+                                           r"not in this run \(local\)"):
+        execute(replace(load_experiment(toml), out=tmp_path))
