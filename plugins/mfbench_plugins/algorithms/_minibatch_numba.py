@@ -100,6 +100,16 @@ def _groups(order, keys, start, stop, starts):
 
 @njit(cache=True, inline="always")
 def _step_row(kind, W, M, V, b, mb, vb, r, G, gb, g, biased, scale, lr, b1, b2, eps, c1, c2):
+    if kind == MOMENTUM:  # no second moment: its rows are neither read nor written (a third of the traffic)
+        for f in range(W.shape[1]):
+            m = b1 * M[r, f] + G[g, f] * scale
+            M[r, f] = m
+            W[r, f] -= lr * m
+        if biased:
+            m = b1 * mb[r] + gb[g] * scale
+            mb[r] = m
+            b[r] -= lr * m
+        return
     for f in range(W.shape[1]):
         W[r, f], M[r, f], V[r, f] = _step(kind, W[r, f], M[r, f], V[r, f], G[g, f] * scale, lr, b1, b2, eps, c1, c2)
     if biased:
@@ -174,15 +184,17 @@ def minibatch_epoch(kind, U, I, R, by_item, P, Q, bu, bi, mu, reg, reg_bias, bia
                 ahead = U[start + starts_u[g + AHEAD]]
                 prefetch_row(P, ahead)
                 prefetch_row(mP, ahead)
-                prefetch_row(vP, ahead)
                 prefetch(bu, ahead)
                 prefetch(mbu, ahead)
-                prefetch(vbu, ahead)
+                if kind != MOMENTUM:
+                    prefetch_row(vP, ahead)
+                    prefetch(vbu, ahead)
             elif g + AHEAD < nu + ni:
                 ahead = I[by_item[start + starts_i[g + AHEAD - nu]]]
                 prefetch_row(Q, ahead)
                 prefetch_row(mQ, ahead)
-                prefetch_row(vQ, ahead)
+                if kind != MOMENTUM:
+                    prefetch_row(vQ, ahead)
             if g < nu:
                 u = U[start + starts_u[g]]
                 _step_row(kind, P, mP, vP, bu, mbu, vbu, u, gP, gbu, g, biased, scale, lr, b1, b2, eps, c1, c2)

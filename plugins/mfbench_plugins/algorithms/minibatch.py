@@ -110,10 +110,12 @@ class _MiniBatchMF(BiasedMF):
             from . import _minibatch_numba as kernel
 
             z = np.zeros_like
-            # the optimizer's moments, then scratch: the epoch's layout (a rating's user, item and
-            # value in batch order; the batch's order by item), group starts, errors and gradients
-            self._moments = [z(self.P_), z(self.P_), z(self.Q_), z(self.Q_), z(self.bu_), z(self.bu_), z(self.bi_),
-                             z(self.bi_)]
+            # the optimizer's moments (momentum has no second moment: one-row stand-ins the kernel
+            # never touches), then scratch: the epoch's layout (a rating's user, item and value in
+            # batch order; the batch's order by item), group starts, errors and gradients
+            second = (lambda a: z(a[:1])) if self._kernel_args()[0] == kernel.MOMENTUM else z
+            self._moments = [z(self.P_), second(self.P_), z(self.Q_), second(self.Q_), z(self.bu_), second(self.bu_),
+                             z(self.bi_), second(self.bi_)]
             n, b, k = len(self._r), self.batch_size, self.k
             self._layout = [np.empty(n, self._u.dtype), np.empty(n, self._i.dtype), np.empty(n, self._r.dtype),
                             np.empty(n, self._index_dtype)]
