@@ -96,7 +96,26 @@ def execute(request: RunRequest, *, quiet: bool = True, echo: Callable[[str], No
         progress.close()
         return Execution(store, plan, interrupted=True)
     progress.close()
+    if request.calibrate and jobs:
+        _calibrate_again(store, env)
     return Execution(store, plan)
+
+
+def _calibrate_again(store: RunStore, env: dict[str, Any]) -> None:
+    """Time the calibration again after the cells and keep the faster of the two.
+
+    On a shared machine the workload sometimes runs several times slower for a few seconds (a
+    neighbour, the hypervisor): one such burst during the first calibration made a CI gate see
+    every cell at 0.38x its baseline (calibration 0.376 s against 0.133 s, the cells at their
+    usual speed). A burst slows a calibration down, never speeds it up, so the faster of two
+    taken minutes apart is the machine's speed; both are kept in ``environment.json``."""
+    from .calibrate import calibration_seconds
+
+    before = env.get("calibration_seconds")
+    after = calibration_seconds()
+    env["calibration_runs"] = [before, after]
+    env["calibration_seconds"] = min(after, before) if before else after
+    store.write_environment(env)
 
 
 @dataclass

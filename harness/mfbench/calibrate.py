@@ -3,7 +3,8 @@
 ``calibration_seconds`` runs a numpy part (float32 matrix products and a sort: BLAS and memory
 bandwidth) and a numba part (a scalar loop over a gather: the shape of the per-rating kernels),
 each a few times, and keeps the fastest of each. Both run on one thread: the calibration measures
-a core, not how many cores the machine lent the run at that moment. The gate divides every cell's time by it, so a
+a core, not how many cores the machine lent the run at that moment. A run calibrates before its
+cells and again after them, and keeps the faster (``mfbench.api.execute``). The gate divides every cell's time by it, so a
 machine twice as slow makes every cell twice as slow *and* the calibration twice as slow, and
 no regression is reported.
 """
