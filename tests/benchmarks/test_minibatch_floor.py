@@ -55,7 +55,9 @@ def test_floor_of_the_user_steps(moments):
     users = rng.integers(0, N_USERS, n).astype(np.int32)
     for s in range(0, n, BATCH):
         users[s:s + BATCH].sort()  # a batch laid out by user, as batch_layout does
-    P, M, V = (np.zeros((N_USERS, K), np.float32) for _ in range(3))
+    # written once first, as the model's tables are by their initialization: a fresh np.zeros
+    # table timed the one-moment pass 7x slower (4.1 s against 0.34 s on 2M ratings)
+    P, M, V = (np.full((N_USERS, K), 0.5, np.float32) for _ in range(3))
     _touch_rows(users[:BATCH], BATCH, P, M, V, moments)  # compile
     out = []
     for threads in (1, 2):
