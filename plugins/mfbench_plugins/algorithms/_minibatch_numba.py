@@ -15,6 +15,11 @@ Then, batch by batch:
 No locks: no two threads write one row. Each row's gradient is summed in the same order (the
 epoch's shuffle, within its user or item) whatever the thread count, so results do not depend
 on it. Rows are visited in id order within a batch, and only touched rows are stepped.
+
+The step compiles with numba's ``error_model="numpy"``: a float division does not first test
+its divisor for zero to raise ``ZeroDivisionError`` (no divisor here can be zero: ``1 - b1^t``,
+and ``eps`` added to a root or a maximum). Same bits; an ``adam_sgd`` epoch on 10M ratings over
+the Netflix shape's tables, one thread, took 1.08x [0.98, 1.15] less time for it.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ MOMENTUM, ADAM, ADAMAX = 0, 1, 2
 AHEAD = 4
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _step(kind, w, m, v, g, lr, b1, b2, eps, c1, c2):
     """One optimizer step of one weight; returns ``(w, m, v)``. ``c1 = 1 - b1^t``, ``c2 = 1 - b2^t``."""
     if kind == MOMENTUM:
@@ -98,7 +103,7 @@ def _groups(order, keys, start, stop, starts):
     return runs
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _step_row(kind, W, M, V, b, mb, vb, r, G, gb, g, biased, scale, lr, b1, b2, eps, c1, c2):
     if kind == MOMENTUM:  # no second moment: its rows are neither read nor written (a third of the traffic)
         for f in range(W.shape[1]):
@@ -116,7 +121,7 @@ def _step_row(kind, W, M, V, b, mb, vb, r, G, gb, g, biased, scale, lr, b1, b2, 
         b[r], mb[r], vb[r] = _step(kind, b[r], mb[r], vb[r], gb[g] * scale, lr, b1, b2, eps, c1, c2)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def minibatch_epoch(kind, U, I, R, by_item, P, Q, bu, bi, mu, reg, reg_bias, biased, batch, lr,
                     b1, b2, eps, t, mP, vP, mQ, vQ, mbu, vbu, mbi, vbi, err, starts_u, starts_i, gP, gQ, gbu, gbi,
                     sse_u):
