@@ -239,7 +239,7 @@ def _without_nanny_environment() -> Iterator[None]:
     (``distributed.nanny.pre-spawn-environ`` and ``environ``), while the cells' fork server
     starts: cells run in the environment ``local`` gives them. (A nanny sets
     ``MALLOC_TRIM_THRESHOLD_``, which disables glibc's adaptive mmap threshold: ``als``'s fit
-    on 1M ratings took 1.45x as long under it.) A variable the user set to the nanny's own
+    on 1M ratings took about 1.5x as long under it.) A variable the user set to the nanny's own
     value is taken away too."""
     import dask
 
