@@ -153,11 +153,12 @@ def environment_warnings(env_a: dict[str, Any], env_b: dict[str, Any], threshold
 def compare_command(run_a: str, run_b: str, out: Path, threshold: float, rmse_tolerance: float,
                     html_path: Path | None = None) -> None:
     a, b = RunStore.open(run_a, out), RunStore.open(run_b, out)
+    recs_a, recs_b = a.latest(), b.latest()
     env_a, env_b = read_environment(a.path), read_environment(b.path)
-    rows = compare_runs(a.latest(), b.latest(), threshold, rmse_tolerance,
+    rows = compare_runs(recs_a, recs_b, threshold, rmse_tolerance,
                         (env_a.get("calibration_seconds"), env_b.get("calibration_seconds")))
     warnings = environment_warnings(env_a, env_b, threshold)
-    if per_machine(a.latest(), b.latest()):
+    if per_machine(recs_a, recs_b):
         warnings = ["cells ran on dask workers: each time is divided by the calibration of the machine that ran it"]
     table = [[r["mark"], r["algorithm"], r["dataset"], r["device"], _ratio(r["epoch"]), _ratio(r["fit"]),
               _diff(r["rmse_a"], r["rmse_b"]), _diff(r["mae_a"], r["mae_b"]),
@@ -173,6 +174,5 @@ def compare_command(run_a: str, run_b: str, out: Path, threshold: float, rmse_to
     if html_path is not None:
         from .html import compare_page, write_page
 
-        page = compare_page(a.latest(), b.latest(), read_environment(a.path), read_environment(b.path), a.path.name,
-                            b.path.name, rows, warnings)
+        page = compare_page(recs_a, recs_b, env_a, env_b, a.path.name, b.path.name, rows, warnings)
         click.echo(f"\nHTML comparison: {write_page(html_path, page)}", err=True)
