@@ -233,23 +233,18 @@ def _dataset(job: Job) -> Dataset:
     return _DATASETS[key]
 
 
-@contextlib.contextmanager
-def _without_nanny_environment() -> Iterator[None]:
-    """This process's environment less what a dask nanny adds to its worker's
-    (``distributed.nanny.pre-spawn-environ`` and ``environ``), while the cells' fork server
-    starts: cells run in the environment ``local`` gives them. (A nanny sets
+def _nanny_environment() -> list[str]:
+    """The variables a dask nanny added to this worker's environment
+    (``distributed.nanny.pre-spawn-environ`` and ``environ``), which the cells' fork server is
+    started without: cells run in the environment ``local`` gives them. (A nanny sets
     ``MALLOC_TRIM_THRESHOLD_``, which disables glibc's adaptive mmap threshold: ``als``'s fit
     on 1M ratings took about 1.5x as long under it.) A variable the user set to the nanny's own
-    value is taken away too."""
+    value is left out too."""
     import dask
 
     added = {**(dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {}),
              **(dask.config.get("distributed.nanny.environ", {}) or {})}
-    saved = {k: os.environ.pop(k) for k, v in added.items() if os.environ.get(k) == str(v)}
-    try:
-        yield
-    finally:
-        os.environ.update(saved)
+    return [k for k, v in added.items() if os.environ.get(k) == str(v)]
 
 
 def _plain(event: dict[str, Any]) -> dict[str, Any]:
@@ -280,8 +275,7 @@ def run_on_worker(job: Job, topic: str) -> tuple[str, Any, dict[str, Any]]:
                           f"the client's has {source.digest}: the two machines hold different copies; point "
                           "--data-dir (or the dataset cache) at the same files"), info
     if not _LOCAL:
-        with _without_nanny_environment():
-            _LOCAL.append(LocalExecutor())
+        _LOCAL.append(LocalExecutor(drop_environ=_nanny_environment()))
     record = _LOCAL[0].run_one(replace(job, split=source.cut(dataset)),
                                lambda event: worker.log_event(topic, _plain(event)))
     return "record", record, info

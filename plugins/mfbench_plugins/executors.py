@@ -40,8 +40,9 @@ def _worker(job: Job, events: Any) -> None:
     events.put(("record", record))
 
 
-def _start_forkserver() -> None:
-    """Start the fork server with this process's ``sys.path``.
+def _start_forkserver(drop_environ: Iterable[str] = ()) -> None:
+    """Start the fork server with this process's ``sys.path``, and without the environment
+    variables ``drop_environ`` (which its cells then do not inherit).
 
     The server is a ``python -c`` process, which puts the current folder first on its path (and
     Python 3.11's server ignores the path it is sent): started from a folder that holds a folder
@@ -52,6 +53,7 @@ def _start_forkserver() -> None:
     from multiprocessing import forkserver
 
     saved = {key: os.environ.get(key) for key in ("PYTHONSAFEPATH", CELL_PATH_VAR)}
+    dropped = {key: os.environ.pop(key) for key in drop_environ if key in os.environ}
     os.environ["PYTHONSAFEPATH"] = "1"
     os.environ[CELL_PATH_VAR] = json.dumps({"sys_path": sys.path, "restore": saved})
     try:
@@ -62,16 +64,17 @@ def _start_forkserver() -> None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+        os.environ.update(dropped)
 
 
 class LocalExecutor:
     """Run each cell in its own process from a fork server; record crashes and timeouts."""
 
-    def __init__(self, start_method: str = "forkserver"):
+    def __init__(self, start_method: str = "forkserver", drop_environ: Iterable[str] = ()):
         self.ctx = mp.get_context(start_method)
         if start_method == "forkserver":
             self.ctx.set_forkserver_preload(["mfbench._cell_path", "mfbench.runner", "numpy"])
-            _start_forkserver()
+            _start_forkserver(drop_environ)
 
     def run(self, jobs: Iterable[Job], emit: Emit) -> Iterator[dict[str, Any]]:
         for job in jobs:
