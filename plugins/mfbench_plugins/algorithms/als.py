@@ -122,6 +122,15 @@ class ALS(Algorithm):
         if self.device == "gpu" and self.solver == "cg":
             raise MfbenchError("als: solver=cg runs on the CPU only; on the GPU use solver=cholesky (exact, batched "
                                "on the device)")
+        if self.device == "gpu":
+            from ._als_batched import MAX_DEVICE_SYSTEM
+
+            size = self.k + (1 if self.biased else 0)  # unknowns per row: the factors and the row's bias
+            if size > MAX_DEVICE_SYSTEM:
+                raise MfbenchError(
+                    f"als on the gpu: k={self.k}{' with biased=true' if self.biased else ''} makes {size} x {size} "
+                    f"row systems, and cupy solves systems larger than {MAX_DEVICE_SYSTEM} one row at a time; use "
+                    f"k <= {MAX_DEVICE_SYSTEM - (1 if self.biased else 0)} on the gpu, or device=cpu")
         xp = self.xp
         self.mu_ = np.float32(train.values.mean() if self.biased else 0.0)
         rng = np.random.default_rng(self.seed)
