@@ -193,6 +193,9 @@ class SGD(BiasedMF):
         self._G = self._accumulators(train)
         self._device_rng = xp.random.RandomState(self.seed)
         kernel(self.half)  # compile (or load from cupy's cache) now, not in epoch 1
+        from ._sgd_cuda import planned_warps, resident_warps
+
+        self._warps = planned_warps(train.n_users, train.n_items, resident_warps(self.half))
 
     def _accumulators(self, train: Ratings) -> dict[str, Any]:
         """AdaGrad's squared-gradient sums per user row, item row and bias, starting at 1."""
@@ -205,7 +208,7 @@ class SGD(BiasedMF):
 
         w = self._work
         return epoch(order, self._u, self._i, self._r, w.P, w.Q, w.bu, w.bi, self._G, w.mu, lr, self.reg,
-                     self.reg_bias, self.biased, self.adaptive)
+                     self.reg_bias, self.biased, self.adaptive, warps=self._warps)
 
     def _run_epoch(self, strata: np.ndarray, lr: float) -> float:
         G = self._G
