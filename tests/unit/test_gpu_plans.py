@@ -129,3 +129,32 @@ def test_lock_free_warps_are_capped_by_the_data(ml100k):
     assert warps == 943
     assert simulate_lock_free(train, test, warps) - reference <= 0.005
     assert simulate_lock_free(train, test, resident) - reference > 0.005  # the uncapped grid: the fault this guards
+
+
+def test_masked_gd_peak_memory_is_its_estimate(monkeypatch):
+    """The dense path's traced peak over prepare and two steps stays within ``dense_bytes`` (the
+    figure it is refused by): three float32 matrices and one float64 slice. Before, a float64
+    copy of the error and its square, and a broadcast temporary for the biases, took the peak to
+    about seven matrices against an estimate of four."""
+    import tracemalloc
+
+    from mfbench.testing import planted_ratings
+    from mfbench_plugins.algorithms import masked_gd
+
+    monkeypatch.setattr(masked_gd, "SQUARE_CHUNK", 1 << 16)  # slices smaller than the matrix, as at scale
+    n, m = 1000, 1200
+    ratings = planted_ratings(n_users=n, n_items=m, n_ratings=20_000)
+    masked_gd.MaskedGD(k=4, epochs=1).prepare(ratings)  # imports and compiled kernels: not what is measured
+    algo = masked_gd.MaskedGD(k=4, epochs=2)
+    tracemalloc.start()
+    try:
+        algo.prepare(ratings)
+        losses = [info["objective"] for info in algo.fit(ratings)]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    estimate = masked_gd.dense_bytes(n, m)
+    dense = n * m * 4
+    assert losses[1] < losses[0]
+    sparse_side = 64 * len(ratings)  # the ratings' indices and values as prepare copies them, the factors
+    assert 3 * dense <= peak <= estimate + sparse_side, (peak / dense, estimate / dense)

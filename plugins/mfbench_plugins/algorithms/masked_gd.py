@@ -9,8 +9,9 @@ With ``R`` the dense users x items ratings and ``M`` its 0/1 mask of observed en
 which is the gradient of the loss of ``_mf.py`` (per-rating regularization; ``n_u``, ``n_i``
 rating counts), divided by the number of ratings. Steps are plain gradient descent or Adam
 (Kingma & Ba 2015). Everything is dense matrix algebra written against the array namespace:
-numpy (BLAS) on the CPU, cupy (cuBLAS) on the GPU. Dense means ``n_users x n_items`` floats several
-times over: the memory is estimated first and a run that would not fit is refused.
+numpy (BLAS) on the CPU, cupy (cuBLAS) on the GPU. Dense means ``n_users x n_items`` floats three
+times over (R, M and the error, which is built in place), plus a float64 slice for the squared
+error's sum: the memory is estimated first (``dense_bytes``) and a run that would not fit is refused.
 """
 
 from __future__ import annotations
@@ -26,21 +27,44 @@ from mfbench.params import OPTIONAL_POSITIVE, POSITIVE, Options
 from ._mf import BiasedMF, Factors
 from .minibatch import Adam
 
-__all__ = ["MaskedGD", "dense_gradient", "DENSE_MATRICES"]
+__all__ = ["MaskedGD", "dense_gradient", "dense_bytes", "DENSE_MATRICES"]
 
-#: Dense float32 matrices alive at once: R, M, the prediction/error E, and a temporary.
-DENSE_MATRICES = 4
+#: Dense float32 matrices alive at once: R, M, and the error E (built and masked in place).
+DENSE_MATRICES = 3
+#: Entries of the float64 slices in which the squared error is summed (32 MiB at a time).
+SQUARE_CHUNK = 1 << 22
+
+
+def dense_bytes(n_users: int, n_items: int) -> int:
+    """Peak bytes of the dense matrices: ``DENSE_MATRICES`` float32 ones and one float64 slice."""
+    rows = max(1, SQUARE_CHUNK // max(n_items, 1))
+    return DENSE_MATRICES * n_users * n_items * 4 + min(rows, n_users) * n_items * 8
+
+
+def _sum_squares(xp: Any, E: Any) -> float:
+    """``sum(E^2)`` in float64, a slice of rows at a time (a float64 copy of E would double it)."""
+    rows = max(1, SQUARE_CHUNK // max(E.shape[1], 1))
+    total = xp.zeros((), xp.float64)
+    for start in range(0, E.shape[0], rows):
+        part = E[start:start + rows].astype(xp.float64)
+        part *= part
+        total += part.sum()
+    return float(total)
 
 
 def dense_gradient(xp: Any, f: Factors, R: Any, M: Any, n_u: Any, n_i: Any, reg: float, reg_bias: float,
                    biased: bool) -> tuple[float, dict[str, Any]]:
-    """The loss ``L`` of ``_mf.py`` and its gradient, from dense ``R`` and ``M`` (not divided by N)."""
+    """The loss ``L`` of ``_mf.py`` and its gradient, from dense ``R`` and ``M`` (not divided by N).
+
+    One dense matrix is made (``E``); the biases, ``R`` and ``M`` are applied to it in place."""
     E = f.P @ f.Q.T
     if biased:
-        E += f.mu + f.bu[:, None] + f.bi[None, :]
+        E += f.bu[:, None]
+        E += f.bi[None, :]
+        E += np.float32(f.mu)
     E -= R
     E *= M
-    sq = float((E.astype(xp.float64) ** 2).sum())
+    sq = _sum_squares(xp, E)
     reg_term = reg * float((n_u * (f.P.astype(xp.float64) ** 2).sum(1)).sum() + (n_i * (f.Q.astype(xp.float64) ** 2).sum(1)).sum())
     grads = {"P": E @ f.Q + reg * n_u[:, None] * f.P, "Q": E.T @ f.P + reg * n_i[:, None] * f.Q}
     if biased:
@@ -79,7 +103,7 @@ class MaskedGD(BiasedMF):
         self.max_dense_gb = max_dense_gb
 
     def _prepare(self, train: Ratings) -> None:
-        nbytes = DENSE_MATRICES * train.n_users * train.n_items * 4
+        nbytes = dense_bytes(train.n_users, train.n_items)
         ensure_dense_fits(self.device, nbytes, self.max_dense_gb,
                           f"masked_gd on {train.n_users:,} x {train.n_items:,}", "sgd or adam_sgd (no dense matrix)")
         xp = self.xp
