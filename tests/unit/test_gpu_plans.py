@@ -158,3 +158,95 @@ def test_masked_gd_peak_memory_is_its_estimate(monkeypatch):
     assert losses[1] < losses[0]
     sparse_side = 64 * len(ratings)  # the ratings' indices and values as prepare copies them, the factors
     assert 3 * dense <= peak <= estimate + sparse_side, (peak / dense, estimate / dense)
+
+
+class Synced(np.ndarray):
+    """A host array that counts what would make a device wait: reads of a value to the host
+    (``float``, ``int``, ``bool``, ``item``, ``tolist``, use as an index) and boolean-mask
+    indexing (whose result size must be read back)."""
+
+    count = 0
+
+    def _sync(self):
+        Synced.count += 1
+        return self.view(np.ndarray)
+
+    def __float__(self):
+        return float(self._sync())
+
+    def __int__(self):
+        return int(self._sync())
+
+    def __index__(self):
+        return self._sync().__index__()
+
+    def __bool__(self):
+        return bool(self._sync())
+
+    def item(self, *args):
+        return self._sync().item(*args)
+
+    def tolist(self):
+        return self._sync().tolist()
+
+    def __getitem__(self, key):
+        if isinstance(key, np.ndarray) and key.dtype == bool:
+            Synced.count += 1
+        return super().__getitem__(key)
+
+
+#: numpy functions whose cupy versions read a size or a maximum back to the host
+SYNCING = {"unique", "bincount", "nonzero", "flatnonzero", "argwhere", "compress", "extract"}
+
+
+@pytest.fixture
+def counting_gpu(stand_in_gpu, monkeypatch):
+    """The stand-in device whose arrays count their syncs (``Synced``), as do its syncing functions."""
+    import types
+
+    import mfbench.devices as devices
+
+    def wrap(name, fn):
+        def call(*args, **kwargs):
+            if name in SYNCING:
+                Synced.count += 1
+            out = fn(*args, **kwargs)
+            return out.view(Synced) if type(out) is np.ndarray else out
+        return call
+
+    ns = types.ModuleType("numpy_as_counting_device")
+
+    def attribute(name):
+        value = getattr(np, name)
+        if callable(value) and not isinstance(value, type):
+            return wrap(name, value)
+        return value
+
+    ns.__getattr__ = attribute
+    check_name = devices._check_name
+    monkeypatch.setattr(devices, "array_namespace", lambda device: check_name(device) or (np if device == "cpu" else ns))
+    Synced.count = 0
+    return ns
+
+
+@pytest.mark.parametrize("name, params", [
+    ("adam_sgd", dict(k=4, batch_size=64)),
+    ("adamax_sgd", dict(k=4, batch_size=64, biased=False)),
+    ("momentum_sgd", dict(k=4, batch_size=64)),
+    ("dmf", dict(user_dim=4, item_dim=4, hidden=(8,), batch_size=64)),
+])
+def test_device_epochs_wait_once(counting_gpu, name, params):
+    """An epoch of the device path reads back one number (its loss) whatever its batch count:
+    no ``unique``, ``bincount`` or ``float`` per batch (each a host round trip on a GPU: 600,000
+    an epoch on the Netflix shape at batch 1,024, when a batch made six)."""
+    from mfbench.plugins import get_registry
+    from mfbench.testing import planted_ratings
+
+    ratings = planted_ratings(n_users=120, n_items=90, n_ratings=3000)
+    algo = get_registry().algorithm(name).factory(**params, epochs=3, device="gpu", seed=0)
+    algo.prepare(ratings)
+    assert algo.xp is counting_gpu
+    Synced.count = 0
+    losses = [info["objective"] for info in algo.fit(ratings)]
+    assert len(losses) == 3 and np.all(np.isfinite(losses))
+    assert Synced.count <= len(losses), f"{Synced.count} syncs in {len(losses)} epochs of {3000 // 64 + 1} batches"

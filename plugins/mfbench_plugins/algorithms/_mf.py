@@ -20,11 +20,11 @@ import numpy as np
 
 from mfbench.algorithm import Algorithm
 from mfbench.data import Ratings
-from mfbench.devices import is_gpu_array
+from mfbench.devices import is_gpu_namespace
 from mfbench.params import BOOLEAN, NON_NEGATIVE, POSITIVE_INT
 
 __all__ = ["BiasedMF", "Factors", "init_factors", "predict_pairs", "loss", "rating_gradients", "gradient",
-           "scatter_rows", "set_numba_threads"]
+           "scatter_rows", "touched_rows", "sum_touched", "set_numba_threads"]
 
 
 @dataclass
@@ -77,19 +77,53 @@ def rating_gradients(xp: Any, f: Factors, users: Any, items: Any, values: Any, r
 
 
 def scatter_rows(xp: Any, index: Any, rows: Any, n: int) -> Any:
-    """``out[index[j]] += rows[j]`` for an ``(m,)`` or ``(m, k)`` ``rows``; ``out`` has ``n`` rows."""
+    """``out[index[j]] += rows[j]`` for an ``(m,)`` or ``(m, k)`` ``rows``; ``out`` has ``n`` rows.
+
+    On the host a sparse product (or ``bincount``); on a device an atomic scatter-add into zeros,
+    which needs nothing read back (cupy's ``bincount`` reads its input's maximum to the host)."""
+    if xp is not np:
+        out = xp.zeros((n,) + tuple(rows.shape[1:]), dtype=rows.dtype)
+        if is_gpu_namespace(xp):
+            import cupyx
+
+            cupyx.scatter_add(out, index, rows)
+        else:  # the numpy stand-in of the device path (tests)
+            np.add.at(out, index, rows)
+        return out
     if rows.ndim == 1:
-        return xp.bincount(index, weights=rows, minlength=n).astype(rows.dtype)
-    if not is_gpu_array(rows):
-        from scipy import sparse
+        return np.bincount(index, weights=rows, minlength=n).astype(rows.dtype)
+    from scipy import sparse
 
-        agg = sparse.csr_matrix((np.ones(len(index), rows.dtype), (index, np.arange(len(index)))), shape=(n, len(index)))
-        return np.asarray(agg @ rows)
-    out = xp.zeros((n, rows.shape[1]), dtype=rows.dtype)
-    import cupyx  # only reached with cupy arrays
+    agg = sparse.csr_matrix((np.ones(len(index), rows.dtype), (index, np.arange(len(index)))), shape=(n, len(index)))
+    return np.asarray(agg @ rows)
 
-    cupyx.scatter_add(out, index, rows)
-    return out
+
+def touched_rows(xp: Any, index: Any) -> tuple[Any, Any, Any]:
+    """The distinct values of ``index`` found without reading anything back from a device.
+
+    ``unique`` must learn how many values are distinct before it can size its result, a round
+    trip to the host per call. This keeps the result at ``len(index)`` entries instead: returns
+    ``(rows, inverse, fill)`` where ``rows[:d]`` are the ``d`` distinct values in ascending order
+    and ``rows[d:]`` repeat the last one, ``rows[inverse[j]] == index[j]``, and ``fill`` maps each
+    slot to the distinct value it holds. Sum a per-entry array with ``sum_touched``; a step on
+    ``rows`` then writes the repeated row several times with the same value, which is harmless."""
+    n = len(index)
+    order = xp.argsort(index)
+    ordered = index[order]
+    new = xp.ones(n, dtype=bool)
+    new[1:] = ordered[1:] != ordered[:-1]
+    slot = xp.cumsum(new) - 1
+    inverse = xp.empty(n, dtype=slot.dtype)
+    inverse[order] = slot
+    fill = xp.minimum(xp.arange(n), slot[-1]) if n else slot
+    distinct = xp.empty(n, dtype=index.dtype)
+    distinct[slot] = ordered  # each slot from equal values: any writer wins with the same value
+    return distinct[fill], inverse, fill
+
+
+def sum_touched(xp: Any, inverse: Any, fill: Any, values: Any) -> Any:
+    """``values`` summed per distinct row of ``touched_rows``, repeated as its ``rows`` are."""
+    return scatter_rows(xp, inverse, values, len(inverse))[fill]
 
 
 def gradient(xp: Any, f: Factors, users: Any, items: Any, values: Any, reg: float, reg_bias: float,

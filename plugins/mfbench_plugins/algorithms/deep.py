@@ -26,7 +26,7 @@ from mfbench.data import Ratings
 from mfbench.errors import MfbenchError
 from mfbench.params import BOOLEAN, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, Options
 
-from ._mf import scatter_rows
+from ._mf import sum_touched, touched_rows
 from .minibatch import Adam, AdamSGD
 
 __all__ = ["DeepMF", "MFAdam", "loss_and_grads", "forward"]
@@ -120,11 +120,10 @@ def loss_and_grads(xp: Any, params: dict[str, Any], users: Any, items: Any, targ
         loss = loss + 0.5 * weight_decay * (params[k] ** 2).sum()
         grads[k] = grads[k] + weight_decay * params[k]
     for name, index, cols in (("U", users, slice(0, du)), ("V", items, slice(du, du + dv))):
-        rows, inv = xp.unique(index, return_inverse=True)
-        inv = inv.ravel()
+        rows, inverse, fill = touched_rows(xp, index)
         emb = params[name][index]
         loss = loss + 0.5 * reg * (emb * emb).sum() / n
-        grads[name] = (rows, scatter_rows(xp, inv, dh[:, cols] + (reg / n) * emb, len(rows)))
+        grads[name] = (rows, sum_touched(xp, inverse, fill, dh[:, cols] + (reg / n) * emb))
     return loss, grads
 
 

@@ -25,7 +25,7 @@ from mfbench.data import Ratings
 from mfbench.errors import MfbenchError
 from mfbench.params import DECAY, POSITIVE, POSITIVE_INT, Options
 
-from ._mf import BiasedMF, Factors, rating_gradients, scatter_rows
+from ._mf import BiasedMF, Factors, rating_gradients, sum_touched, touched_rows
 
 __all__ = ["MomentumSGD", "AdamSGD", "AdamaxSGD", "Momentum", "Adam", "Adamax"]
 
@@ -167,11 +167,10 @@ class _MiniBatchMF(BiasedMF):
                 e, dP, dQ, dbu, dbi = rating_gradients(xp, f, u, i, r, reg, reg_bias, self.biased)
                 scale = np.float32(1.0 / len(idx))
                 self._t += 1
-                for rows, groups in self._sides(f, u, i, dP, dQ, dbu, dbi):
-                    uniq, inv = xp.unique(rows, return_inverse=True)
-                    inv = inv.ravel()
+                for index, groups in self._sides(f, u, i, dP, dQ, dbu, dbi):
+                    rows, inverse, fill = touched_rows(xp, index)  # nothing read back: no wait per batch
                     for name, w, g in groups:
-                        self._opt.step(name, w, uniq, scatter_rows(xp, inv, g, len(uniq)) * scale, self._t)
+                        self._opt.step(name, w, rows, sum_touched(xp, inverse, fill, g) * scale, self._t)
                 sse += (e.astype(xp.float64) ** 2).sum()
             yield {"objective": float(sse) / n}
 
