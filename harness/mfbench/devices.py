@@ -112,26 +112,36 @@ def ensure_dense_fits(device: str, nbytes: int, max_dense_gb: float | None, what
 
 
 class GpuPeakMemory:
-    """High-water mark of cupy's default memory pool while the ``with`` block runs.
+    """Peak device memory held by cupy's default memory pool while the ``with`` block runs.
 
-    cupy keeps no peak figure, so a memory hook samples the pool's total after every allocation.
+    On entry the pool hands its cached free blocks back to the device, so blocks an earlier cell
+    or the data generator left cached are not this block's peak. The hook follows the pool's own
+    allocations from and releases to the device (``alloc`` and ``free``), not every array the pool
+    serves (``malloc``, a Python call per array inside timed epochs): between two device
+    allocations the pool cannot grow, so the running total at each is the peak.
     """
 
     def __init__(self) -> None:
         self.peak_bytes = 0
+        self._held = 0
 
     def __enter__(self) -> "GpuPeakMemory":
         cupy = _cupy()
         pool = cupy.get_default_memory_pool()
+        pool.free_all_blocks()
         outer = self
 
         class _Hook(cupy.cuda.MemoryHook):
             name = "mfbench_peak"
 
-            def malloc_postprocess(self, device_id: int, size: int, mem_size: int, mem_ptr: int = 0, pmem_id: int = 0) -> None:
-                outer.peak_bytes = max(outer.peak_bytes, int(pool.total_bytes()))
+            def alloc_postprocess(self, **kwargs: Any) -> None:
+                outer._held += int(kwargs["mem_size"])
+                outer.peak_bytes = max(outer.peak_bytes, outer._held)
 
-        self.peak_bytes = int(pool.total_bytes())
+            def free_postprocess(self, **kwargs: Any) -> None:
+                outer._held -= int(kwargs["mem_size"])
+
+        self._held = self.peak_bytes = int(pool.total_bytes())
         self._hook = _Hook()
         self._hook.__enter__()
         return self

@@ -250,3 +250,67 @@ def test_device_epochs_wait_once(counting_gpu, name, params):
     losses = [info["objective"] for info in algo.fit(ratings)]
     assert len(losses) == 3 and np.all(np.isfinite(losses))
     assert Synced.count <= len(losses), f"{Synced.count} syncs in {len(losses)} epochs of {3000 // 64 + 1} batches"
+
+
+class FakePool:
+    """cupy's memory pool as the probe sees it: bytes held, and the cached ones it can release."""
+
+    def __init__(self, used, cached):
+        self.used, self.cached = used, cached
+
+    def total_bytes(self):
+        return self.used + self.cached
+
+    def free_all_blocks(self):
+        self.cached = 0
+
+
+def test_gpu_peak_follows_device_allocations_only(monkeypatch):
+    """The probe counts from the pool's held bytes after releasing its cache (the generator's
+    300 cached bytes are not the cell's), follows device allocations and releases, and has no
+    per-array (``malloc``) callback."""
+    import types
+
+    import mfbench.devices as devices
+
+    hooks = []
+
+    class MemoryHook:
+        def __enter__(self):
+            hooks.append(self)
+
+        def __exit__(self, *exc):
+            hooks.remove(self)
+
+    pool = FakePool(used=100, cached=300)
+    fake = types.SimpleNamespace(get_default_memory_pool=lambda: pool, cuda=types.SimpleNamespace(MemoryHook=MemoryHook))
+    monkeypatch.setattr(devices, "_cupy", lambda: fake)
+    with devices.GpuPeakMemory() as probe:
+        (hook,) = hooks
+        assert probe.peak_bytes == 100 and pool.cached == 0
+        assert not hasattr(hook, "malloc_postprocess") and not hasattr(hook, "malloc_preprocess")
+        hook.alloc_postprocess(device_id=0, mem_size=1000, mem_ptr=1)
+        hook.alloc_postprocess(device_id=0, mem_size=500, mem_ptr=2)
+        hook.free_postprocess(device_id=0, mem_size=1000, mem_ptr=1)
+        hook.alloc_postprocess(device_id=0, mem_size=200, mem_ptr=3)
+    assert hooks == [] and probe.peak_bytes == 1600
+
+
+@pytest.mark.gpu
+def test_gpu_peak_on_the_device():
+    """On a GPU: the peak covers what the block allocated, and a large block cached before the
+    probe starts is released, not counted."""
+    from mfbench.testing import require_device
+
+    require_device("gpu")
+    import cupy
+
+    from mfbench.devices import GpuPeakMemory
+
+    big = cupy.zeros(64 << 20, cupy.uint8)
+    del big  # 64 MiB cached in the pool
+    with GpuPeakMemory() as probe:
+        a = cupy.ones(4 << 20, cupy.float32)  # 16 MiB
+        cupy.cuda.get_current_stream().synchronize()
+    assert 16 << 20 <= probe.peak_bytes < 64 << 20
+    del a
