@@ -314,3 +314,25 @@ def test_gpu_peak_on_the_device():
         cupy.cuda.get_current_stream().synchronize()
     assert 16 << 20 <= probe.peak_bytes < 64 << 20
     del a
+
+
+def test_svd_moves_its_matrix_in_prepare_and_predicts_nothing_in_fit(stand_in_gpu, monkeypatch):
+    """The residual matrix goes to the device in ``prepare`` (outside the epoch clock), once, and
+    ``fit`` predicts no training pairs (a training loss over every rating at once would need
+    three (N, k) arrays on the device; the runner measures train_mse in chunks, off the clock)."""
+    from mfbench.testing import planted_ratings
+    from mfbench_plugins.algorithms import svd
+
+    moved = []
+    monkeypatch.setattr(svd, "device_sparse", lambda xp, S: moved.append(S.shape) or S)
+    ratings = planted_ratings(n_users=60, n_items=40, n_ratings=800)
+    algo = svd.ImputedSVD(k=3, device="gpu")
+    algo.prepare(ratings)
+    assert moved == [(60, 40)]
+
+    def no_predict(*args):
+        raise AssertionError("fit predicted training pairs")
+
+    monkeypatch.setattr(algo, "_predict", no_predict)
+    assert [info["k"] for info in algo.fit(ratings)] == [3.0]
+    assert moved == [(60, 40)]

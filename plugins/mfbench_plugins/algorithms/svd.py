@@ -30,7 +30,7 @@ from mfbench.devices import ensure_dense_fits, is_gpu_namespace, to_numpy
 from mfbench.errors import MfbenchError
 from mfbench.params import BOOLEAN, NON_NEGATIVE, OPTIONAL_POSITIVE, POSITIVE_INT, Interval, Options, Pattern
 
-__all__ = ["ImputedSVD", "energy_rank", "FilledMatrix", "randomized_svd"]
+__all__ = ["ImputedSVD", "energy_rank", "FilledMatrix", "randomized_svd", "device_sparse"]
 
 
 def energy_rank(singular_values: np.ndarray, total_energy: float, fraction: float) -> int:
@@ -38,6 +38,15 @@ def energy_rank(singular_values: np.ndarray, total_energy: float, fraction: floa
     cum = np.cumsum(np.asarray(singular_values, np.float64) ** 2)
     hit = np.flatnonzero(cum >= fraction * total_energy)
     return int(hit[0] + 1) if hit.size else len(cum)
+
+
+def device_sparse(xp: Any, S: sparse.csr_matrix) -> Any:
+    """``S`` where ``xp`` computes: a ``cupyx.scipy.sparse`` copy on a GPU, ``S`` itself on the host."""
+    if not is_gpu_namespace(xp):
+        return S
+    import cupyx.scipy.sparse as cusparse
+
+    return cusparse.csr_matrix(S)
 
 
 class FilledMatrix:
@@ -168,17 +177,12 @@ class ImputedSVD(Algorithm):
             sums = np.bincount(train.items, weights=train.values, minlength=m)
             row, col = np.zeros(n), (sums + 5.0 * mu) / (counts + 5.0)
         resid = train.values - (row[train.users] + col[train.items])
-        self._S = sparse.csr_matrix((resid, (train.users, train.items)), shape=(n, m))
+        self._S = device_sparse(self.xp, sparse.csr_matrix((resid, (train.users, train.items)), shape=(n, m)))
         self.row_, self.col_ = row.astype(np.float32), col.astype(np.float32)
 
     def fit(self, train: Ratings, valid: Ratings | None = None) -> Iterator[dict[str, float]]:
         xp = self.xp
-        S = self._S
-        if is_gpu_namespace(xp):
-            import cupyx.scipy.sparse as cusparse
-
-            S = cusparse.csr_matrix(S)
-        op = FilledMatrix(xp, S, xp.asarray(self.row_, dtype=xp.float64), xp.asarray(self.col_, dtype=xp.float64),
+        op = FilledMatrix(xp, self._S, xp.asarray(self.row_, dtype=xp.float64), xp.asarray(self.col_, dtype=xp.float64),
                           include_fill=not self.center)
         kmax = min(op.shape) - 1
         want = self._k if self._k is not None else min(self.k_max, kmax)
