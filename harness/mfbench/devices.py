@@ -15,7 +15,32 @@ from .errors import DeviceUnavailable, MfbenchError
 __all__ = ["DEVICES", "ensure_dense_fits", "array_namespace", "require", "synchronize", "to_numpy", "memory_info", "GpuPeakMemory", "describe_gpu"]
 
 DEVICES = ("cpu", "gpu")
-GPU_INSTALL_HINT = 'pip install "mfbench[gpu]"'
+
+
+def driver_cuda_major() -> int | None:
+    """The CUDA major version the NVIDIA driver supports (``cuDriverGetVersion``), or ``None``
+    where no driver library loads."""
+    import ctypes
+
+    try:
+        lib = ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return None
+    version = ctypes.c_int()
+    if lib.cuDriverGetVersion(ctypes.byref(version)) != 0:
+        return None
+    return version.value // 1000
+
+
+def gpu_install_hint() -> str:
+    """Which extra installs the cupy build that suits this machine's driver."""
+    major = driver_cuda_major()
+    if major is None:
+        return 'pip install "mfbench[gpu13]" for a CUDA 13 driver, "mfbench[gpu12]" for CUDA 12'
+    if major < 12:
+        return f"the NVIDIA driver supports CUDA {major}; cupy needs CUDA 12 or later: update the driver"
+    extra = "gpu12" if major == 12 else "gpu13"
+    return f'pip install "mfbench[{extra}]" (the NVIDIA driver supports CUDA {major})'
 
 
 def _check_name(device: str) -> None:
@@ -27,7 +52,7 @@ def _cupy() -> Any:
     try:
         import cupy
     except ImportError as exc:
-        raise DeviceUnavailable(f"--device gpu needs cupy, which is not installed ({exc.name or exc}); {GPU_INSTALL_HINT}") from None
+        raise DeviceUnavailable(f"--device gpu needs cupy, which is not installed ({exc.name or exc}); {gpu_install_hint()}") from None
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as exc:  # cupy raises CUDARuntimeError without a driver

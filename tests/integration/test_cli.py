@@ -110,7 +110,10 @@ def test_gpu_without_cupy_fails_in_one_line_with_the_hint(tmp_path, capsys):
         pass
     code, _, err = run_cli(["run", "--device", "gpu", "--out", str(tmp_path)], capsys)
     assert code == 2
-    assert err.strip() == 'mfbench: error: --device gpu needs cupy, which is not installed (cupy); pip install "mfbench[gpu]"'
+    from mfbench.devices import gpu_install_hint
+
+    assert err.strip() == f"mfbench: error: --device gpu needs cupy, which is not installed (cupy); {gpu_install_hint()}"
+    assert "mfbench[gpu1" in gpu_install_hint() or "update the driver" in gpu_install_hint()
 
 
 @pytest.mark.realdata

@@ -336,3 +336,27 @@ def test_svd_moves_its_matrix_in_prepare_and_predicts_nothing_in_fit(stand_in_gp
     monkeypatch.setattr(algo, "_predict", no_predict)
     assert [info["k"] for info in algo.fit(ratings)] == [3.0]
     assert moved == [(60, 40)]
+
+
+@pytest.mark.parametrize("major, wanted", [
+    (13, 'pip install "mfbench[gpu13]" (the NVIDIA driver supports CUDA 13)'),
+    (12, 'pip install "mfbench[gpu12]" (the NVIDIA driver supports CUDA 12)'),
+    (11, "the NVIDIA driver supports CUDA 11; cupy needs CUDA 12 or later: update the driver"),
+    (None, 'pip install "mfbench[gpu13]" for a CUDA 13 driver, "mfbench[gpu12]" for CUDA 12'),
+])
+def test_install_hint_names_the_cupy_build_of_the_driver(monkeypatch, major, wanted):
+    """One extra per CUDA major version (the GPU machines have cupy-cuda13x: a cuda12x extra
+    would add a second copy of the cupy package there)."""
+    import mfbench.devices as devices
+
+    monkeypatch.setattr(devices, "driver_cuda_major", lambda: major)
+    assert devices.gpu_install_hint() == wanted
+
+
+def test_the_extras_offer_one_build_per_cuda_version():
+    import tomllib
+    from pathlib import Path
+
+    extras = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert extras["gpu12"] == ["cupy-cuda12x>=13"] and extras["gpu13"] == ["cupy-cuda13x>=13.6"]
+    assert "gpu" not in extras
