@@ -22,6 +22,7 @@ stays true. The suite needs the harness alone, not mfbench's built-in plugins.
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any, ClassVar
 
 import numpy as np
@@ -36,7 +37,9 @@ __all__ = ["AlgorithmChecks", "planted_ratings", "planted_split", "require_devic
 
 
 def require_device(device: str) -> None:
-    """Skip (with the reason) when ``device`` is not usable here."""
+    """Skip (with the reason) when ``device`` is not usable here; fail instead when the
+    environment sets ``MFBENCH_REQUIRE_GPU=1`` (a GPU machine's check, where a skip would hide
+    a broken install)."""
     if device == "cpu":
         return
     from . import devices
@@ -44,6 +47,8 @@ def require_device(device: str) -> None:
     try:
         devices.require(device)
     except DeviceUnavailable as exc:
+        if os.environ.get("MFBENCH_REQUIRE_GPU") == "1":
+            pytest.fail(f"MFBENCH_REQUIRE_GPU=1 and {exc}")
         pytest.skip(str(exc))
 
 

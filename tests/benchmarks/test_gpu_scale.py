@@ -1,10 +1,11 @@
-"""GPU at scale: ``sgd`` k=128 and ``als`` k=64 on the ML-20M and Netflix shapes, on the GPU and,
-for the ratio, with numba on the CPU of the same machine, in one run.
+"""GPU at scale, against numba on the CPU of the same machine, in one run and one table.
 
-``pytest tests/benchmarks/test_gpu_scale.py -s`` on a machine with cupy and an NVIDIA GPU prints
-seconds per epoch, M ratings/s, the GPU's peak pool memory and the device name; it skips with
-the reason elsewhere. ``MFBENCH_BENCH_SCALE`` shrinks both shapes. The data is drawn on the GPU
-(``generate(device="gpu")``) and its generation time printed.
+``pytest tests/benchmarks/test_gpu_scale.py -s`` on a machine with cupy and an NVIDIA GPU prints,
+for each algorithm and shape, seconds per epoch on the GPU and on the CPU, M ratings/s, the GPU's
+peak pool memory and the ratio, then one table of them all; it skips with the reason elsewhere.
+The shapes are ``synthetic-ml20m`` (every GPU algorithm) and ``synthetic-netflix`` (``sgd``),
+drawn on the GPU (``generate(device="gpu")``, its time printed); ``MFBENCH_BENCH_SCALE`` shrinks
+them. ``tests/gpu/check.sh`` runs this file.
 """
 
 import time
@@ -17,18 +18,46 @@ from mfbench.devices import GpuPeakMemory, describe_gpu, synchronize
 from mfbench.testing import require_device
 from mfbench_datasets.synthetic import PRESETS, generate
 from mfbench_plugins.algorithms.als import ALS
+from mfbench_plugins.algorithms.minibatch import AdamaxSGD, AdamSGD, MomentumSGD
 from mfbench_plugins.algorithms.sgd import SGD
+from mfbench_plugins.algorithms.svd import ImputedSVD
+
+ROWS = []
 
 
-@pytest.fixture(scope="module", params=["synthetic-ml20m", "synthetic-netflix"])
-def shape(request):
+def _generate(name):
     require_device("gpu")
-    spec = dict(PRESETS[request.param])
+    spec = dict(PRESETS[name])
     spec.update(n_users=int(spec["n_users"] * SCALE), n_ratings=int(spec["n_ratings"] * SCALE))
     start = time.perf_counter()
     ratings, _ = generate(**spec, seed=0, device="gpu")
-    print(f"\n{request.param}: {len(ratings):,} ratings generated on the GPU in {time.perf_counter() - start:.1f} s")
-    return request.param, ratings
+    print(f"\n{name}: {len(ratings):,} ratings generated on the GPU in {time.perf_counter() - start:.1f} s")
+    return ratings
+
+
+@pytest.fixture(scope="module")
+def table():
+    """Prints the rows the tests gathered as one table when the module ends."""
+    yield ROWS
+    if ROWS:
+        from tabulate import tabulate
+
+        gpu = describe_gpu()
+        print(f"\nCPU (numba) against GPU ({gpu['name'] if gpu else '?'}), seconds per epoch (median)")
+        print(tabulate(ROWS, headers=["shape", "algorithm", "GPU s", "GPU M/s", "pool GiB", "CPU s", "CPU M/s",
+                                      "GPU/CPU speed"], floatfmt=".3g"))
+
+
+@pytest.fixture(scope="module")
+def shapes():
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            cache.clear()  # one shape on the device at a time
+            cache[name] = _generate(name)
+        return cache[name]
+    return get
 
 
 def _epochs(algo, ratings, device, rounds):
@@ -37,7 +66,11 @@ def _epochs(algo, ratings, device, rounds):
 
     with GpuPeakMemory() as peak:
         start = time.perf_counter()
-        run_epoch = epoch_runner(algo, ratings)
+        if "epochs" in algo.params():
+            run_epoch = epoch_runner(algo, ratings)
+        else:  # one pass (svd): a round is a whole fit
+            algo.prepare(ratings)
+            run_epoch = lambda: list(algo.fit(ratings))  # noqa: E731
         synchronize(device)
         prepare = time.perf_counter() - start
         run_epoch()  # the first epoch warms caches and the memory pool
@@ -51,21 +84,32 @@ def _epochs(algo, ratings, device, rounds):
     return prepare, float(np.median(times)), peak.peak_bytes if device == "gpu" else 0
 
 
+CASES = [
+    ("synthetic-ml20m", "sgd k=128", lambda device: SGD(k=128, device=device, seed=0), 3),
+    ("synthetic-ml20m", "als k=64", lambda device: ALS(k=64, device=device, seed=0), 2),
+    ("synthetic-ml20m", "adam_sgd", lambda device: AdamSGD(device=device, seed=0), 1),
+    ("synthetic-ml20m", "adamax_sgd", lambda device: AdamaxSGD(device=device, seed=0), 1),
+    ("synthetic-ml20m", "momentum_sgd", lambda device: MomentumSGD(device=device, seed=0), 1),
+    ("synthetic-ml20m", "svd k=64", lambda device: ImputedSVD(k=64, solver="randomized", device=device, seed=0), 1),
+    ("synthetic-netflix", "sgd k=128", lambda device: SGD(k=128, device=device, seed=0), 3),
+    ("synthetic-netflix", "sgd k=128 half", lambda device: SGD(k=128, half=True, device=device, seed=0), 3),
+]
+
+
 @pytest.mark.gpu
-@pytest.mark.parametrize("name, factory, rounds", [
-    ("sgd k=128", lambda device: SGD(k=128, device=device, seed=0), 3),
-    ("sgd k=128 half", lambda device: SGD(k=128, half=True, device=device, seed=0), 3),
-    ("als k=64", lambda device: ALS(k=64, device=device, seed=0), 2),
-])
-def test_gpu_against_cpu(shape, name, factory, rounds):
-    label, ratings = shape
+@pytest.mark.parametrize("shape, name, factory, rounds", CASES, ids=[f"{s}-{n}" for s, n, _, _ in CASES])
+def test_gpu_against_cpu(table, shapes, shape, name, factory, rounds):
+    ratings = shapes(shape)
     row = {}
     for device in ("gpu", "cpu"):
         if device == "cpu" and "half" in name:
-            continue
+            continue  # a storage option of the GPU kernel
         prepare, epoch, used = _epochs(factory(device), ratings, device, rounds if device == "gpu" else 1)
-        row[device] = epoch
-        print(f"\n{label} {name} on {device}: prepare {prepare:.2f} s, {epoch:.3f} s per epoch, "
+        row[device] = (epoch, used)
+        print(f"\n{shape} {name} on {device}: prepare {prepare:.2f} s, {epoch:.3f} s per epoch, "
               f"{len(ratings) / epoch / 1e6:.1f} M ratings/s" + (f", pool peak {used / 2**30:.2f} GiB" if used else ""))
-    if "cpu" in row:
-        print(f"{label} {name}: GPU ({describe_gpu()['name']}) {row['cpu'] / row['gpu']:.1f}x the CPU's numba")
+    gpu_s, used = row["gpu"]
+    cpu_s = row["cpu"][0] if "cpu" in row else None
+    table.append([shape, name, gpu_s, len(ratings) / gpu_s / 1e6, used / 2**30, cpu_s,
+                  len(ratings) / cpu_s / 1e6 if cpu_s else None, cpu_s / gpu_s if cpu_s else None])
+    assert np.isfinite(gpu_s) and gpu_s > 0

@@ -1,0 +1,5 @@
+"""``python -m mfbench``: the ``mfbench`` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Everything a GPU machine must verify, in one run (sized for under 8 minutes on one H100; each
+# step prints its seconds):
+#   bash tests/gpu/check.sh            # from the repository root, with cupy installed
+# 1. installs mfbench into the current python3 without touching its dependencies;
+# 2. says which cupy distributions are installed (exactly one is right: mfbench[gpu12] or [gpu13]);
+# 3. runs every GPU test (pytest -m gpu: parity of each GPU path with the CPU, the CUDA kernel,
+#    the memory probe; with MFBENCH_REQUIRE_GPU=1 a test that cannot reach the GPU fails rather
+#    than skips), then the GPU-path tests that also run on the numpy stand-in;
+# 4. runs the GPU benchmarks: CPU (numba) against GPU in one table, data drawn on the GPU;
+# 5. runs `mfbench run --algos als,adam_sgd --dataset ml-100k --device gpu` when ml-100k is in
+#    MFBENCH_DATA_DIR (default ../shared/data), and on the embedded synthetic dataset otherwise.
+# The output goes to the terminal and to $OUT/gpu-check.log when OUT is set. Exits non-zero
+# when any step fails, after running the others.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+out="${OUT:-}"
+log=/dev/null
+if [ -n "$out" ]; then mkdir -p "$out"; log="$out/gpu-check.log"; fi
+py="${PYTHON:-python3}"
+status=0
+step() {
+    local name="$1"; shift
+    echo "### $name: $*" | tee -a "$log"
+    local started=$SECONDS
+    "$@" 2>&1 | tee -a "$log"
+    local rc=${PIPESTATUS[0]}
+    echo "### $name: exit $rc in $((SECONDS - started)) s" | tee -a "$log"
+    [ "$rc" -eq 0 ] || status=1
+}
+
+step install "$py" -m pip install --no-deps --quiet -e .
+step cupy "$py" -c "
+import importlib.metadata as md, cupy
+from mfbench.devices import describe_gpu, driver_cuda_major
+names = sorted({d.metadata['Name'] for d in md.distributions() if d.metadata['Name'].lower().startswith('cupy')})
+print('cupy distributions:', names, '| driver CUDA', driver_cuda_major(), '|', describe_gpu())
+assert len(names) == 1, 'more than one cupy distribution: keep the one of the driver (mfbench[gpu12] or [gpu13])'
+"
+data="${MFBENCH_DATA_DIR:-../shared/data}"
+export MFBENCH_DATA_DIR="$data"
+export MFBENCH_REQUIRE_GPU=1  # a GPU test that cannot reach the GPU fails here instead of skipping
+step gpu-tests "$py" -m pytest -q -p no:cacheprovider -m gpu tests/unit tests/integration
+step gpu-paths "$py" -m pytest -q -p no:cacheprovider tests/unit/test_gpu_paths.py tests/unit/test_gpu_plans.py tests/unit/test_gpu_sgd.py
+step benchmarks "$py" -m pytest -q -p no:cacheprovider -s tests/benchmarks/test_gpu_scale.py
+dataset=synthetic
+if [ -d "$data/ml-100k" ]; then dataset=ml-100k; fi
+results="$(mktemp -d)"
+step mfbench-run "$py" -m mfbench run --algos als,adam_sgd --dataset "$dataset" --device gpu --out "$results" --quiet
+echo "### gpu check: $([ $status -eq 0 ] && echo passed || echo FAILED)" | tee -a "$log"
+exit $status
