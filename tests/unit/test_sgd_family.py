@@ -147,34 +147,35 @@ def test_block_order_sorts_by_block_then_user_then_item():
         assert len(rows) == 0 or (rows * nb // r.n_users == b // nb).all()
 
 
-def test_minibatch_batches_are_laid_out_by_user_and_item():
-    """Each batch of the epoch's shuffle gathered in user order (stably: a user's ratings in
-    shuffle order), and the same batch's order by item (stably) as positions into it."""
-    from mfbench_plugins.algorithms._minibatch_numba import batch_layout
+def test_minibatch_layout_and_slots():
+    """The epoch's ratings gathered in shuffle order, and each batch's distinct users numbered in
+    order of first appearance from a table left as it was found (all -1)."""
+    from mfbench_plugins.algorithms._minibatch_numba import _slots, batch_layout
 
     rng = np.random.default_rng(0)
     n, batch = 1000, 64
     users = rng.integers(0, 7, n).astype(np.int32)
     items = rng.integers(0, 5, n).astype(np.int32)
-    values = rng.random(n).astype(np.float32)  # distinct: a value names its rating
+    values = rng.random(n).astype(np.float32)
     perm = rng.permutation(n).astype(np.int32)
-    U, I, R, by_item = np.empty_like(users), np.empty_like(items), np.empty_like(values), np.empty_like(perm)
-    batch_layout(perm, users, items, values, batch, U, I, R, by_item)
-    for start in range(0, n, batch):
-        want = perm[start:start + batch]
-        stop = start + len(want)
-        want_by_user = want[np.argsort(users[want], kind="stable")]
-        np.testing.assert_array_equal(U[start:stop], users[want_by_user])
-        np.testing.assert_array_equal(I[start:stop], items[want_by_user])
-        np.testing.assert_array_equal(R[start:stop], values[want_by_user])
-        pos = by_item[start:stop]
-        assert sorted(pos.tolist()) == list(range(start, stop))
-        np.testing.assert_array_equal(R[pos], values[want[np.argsort(items[want], kind="stable")]])
+    U, I, R = np.empty_like(users), np.empty_like(items), np.empty_like(values)
+    batch_layout(perm, users, items, values, U, I, R)
+    np.testing.assert_array_equal(U, users[perm])
+    np.testing.assert_array_equal(I, items[perm])
+    np.testing.assert_array_equal(R, values[perm])
+    slot, rows, of = np.full(7, -1, np.int32), np.zeros(batch, np.int32), np.zeros(batch, np.int32)
+    counts = np.zeros(batch, np.float32)
+    count = _slots(U, 128, 192, slot, rows, of, counts)
+    first_seen = list(dict.fromkeys(U[128:192].tolist()))
+    assert count == len(first_seen) and rows[:count].tolist() == first_seen
+    np.testing.assert_array_equal(rows[of], U[128:192])
+    np.testing.assert_array_equal(counts[:count], [np.sum(U[128:192] == user) for user in first_seen])
+    assert sorted(slot[slot >= 0].tolist()) == list(range(count))
 
 
 @pytest.mark.parametrize("factory", [MomentumSGD, AdamSGD, AdamaxSGD])
 def test_minibatch_kernel_results_do_not_depend_on_the_thread_count(small, factory):
-    """Threads take whole users and items: each row's gradient is summed in one order."""
+    """Threads take whole users and items (by slot): each row's gradient is summed in one order."""
     import numba
 
     results = []
@@ -186,6 +187,8 @@ def test_minibatch_kernel_results_do_not_depend_on_the_thread_count(small, facto
             algo.prepare(small)
             losses = [info["objective"] for info in algo.fit(small)]
             results.append((losses, algo.P_.copy(), algo.Q_.copy(), algo.bu_.copy()))
+            slot_u, slot_i = algo._scratch[:2]
+            assert (slot_u == -1).all() and (slot_i == -1).all()  # every batch frees its slots
     finally:
         numba.set_num_threads(before)
     (l1, *a1), (l2, *a2) = results

@@ -111,17 +111,19 @@ class _MiniBatchMF(BiasedMF):
 
             z = np.zeros_like
             # the optimizer's moments (momentum has no second moment: one-row stand-ins the kernel
-            # never touches), then scratch: the epoch's layout (a rating's user, item and value in
-            # batch order; the batch's order by item), group starts, errors and gradients
+            # never touches), then scratch: the epoch's ratings in shuffle order; the slot tables
+            # (-1 over every user and item); per batch the touched rows, each rating's user and
+            # item slot, each slot's rating count, each rating's error and item term, the gradients
             second = (lambda a: z(a[:1])) if self._kernel_args()[0] == kernel.MOMENTUM else z
             self._moments = [z(self.P_), second(self.P_), z(self.Q_), second(self.Q_), z(self.bu_), second(self.bu_),
                              z(self.bi_), second(self.bi_)]
             n, b, k = len(self._r), self.batch_size, self.k
-            self._layout = [np.empty(n, self._u.dtype), np.empty(n, self._i.dtype), np.empty(n, self._r.dtype),
-                            np.empty(n, self._index_dtype)]
-            self._scratch = [np.zeros(b, np.float32), np.zeros(b + 1, np.int64), np.zeros(b + 1, np.int64),
-                             np.zeros((b, k), np.float32), np.zeros((b, k), np.float32), np.zeros(b, np.float32),
-                             np.zeros(b, np.float32), np.zeros(b, np.float64)]
+            self._layout = [np.empty(n, self._u.dtype), np.empty(n, self._i.dtype), np.empty(n, self._r.dtype)]
+            self._scratch = [np.full(train.n_users, -1, np.int32), np.full(train.n_items, -1, np.int32),
+                             np.zeros(b, np.int32), np.zeros(b, np.int32), np.zeros(b, np.int32), np.zeros(b, np.int32),
+                             np.zeros(b, np.float32), np.zeros(b, np.float32), np.zeros(b, np.float32),
+                             np.zeros((b, k), np.float32), np.zeros((b, k), np.float32),
+                             np.zeros((b, k), np.float32), np.zeros(b, np.float32), np.zeros(b, np.float32)]
             self._run_epoch(kernel, np.arange(min(len(self._r), 2), dtype=self._index_dtype), warm_up=True)
 
     @property
@@ -130,18 +132,20 @@ class _MiniBatchMF(BiasedMF):
 
     def _run_epoch(self, kernel: Any, perm: np.ndarray, warm_up: bool = False) -> float:
         """One epoch of the numba kernel over ``perm``; ``warm_up`` compiles it on copies."""
+        import numba
+
         kind, b1, b2, eps = self._kernel_args()
         arrays = [self.P_, self.Q_, self.bu_, self.bi_]
         moments = self._moments
         if warm_up:
             arrays = [a.copy() for a in arrays]
             moments = [a.copy() for a in moments]
-        layout = self._layout
-        kernel.batch_layout(perm, self._u, self._i, self._r, self.batch_size, *layout)
-        layout = [a[:len(perm)] for a in layout]
+        layout = [a[:len(perm)] for a in self._layout]
+        kernel.batch_layout(perm, self._u, self._i, self._r, *layout)
         sse, t = kernel.minibatch_epoch(kind, *layout, *arrays, np.float32(self.mu_), np.float32(self.reg),
                                         np.float32(self.reg_bias), self.biased, self.batch_size, float(self.lr),
-                                        float(b1), float(b2), float(eps), self._t, *moments, *self._scratch)
+                                        float(b1), float(b2), float(eps), self._t, *moments, *self._scratch,
+                                        numba.get_num_threads())
         if not warm_up:
             self._t = t
         return sse
