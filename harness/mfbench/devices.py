@@ -140,15 +140,14 @@ class GpuPeakMemory:
     """Peak device memory held by cupy's default memory pool while the ``with`` block runs.
 
     On entry the pool hands its cached free blocks back to the device, so blocks an earlier cell
-    or the data generator left cached are not this block's peak. The hook follows the pool's own
-    allocations from and releases to the device (``alloc`` and ``free``), not every array the pool
-    serves (``malloc``, a Python call per array inside timed epochs): between two device
-    allocations the pool cannot grow, so the running total at each is the peak.
+    or the data generator left cached are not this block's peak. The hook runs on the pool's own
+    allocations from the device (``alloc``), not on every array the pool serves (``malloc``, a
+    Python call per array inside timed epochs): the pool grows only by those, so its total at
+    each, the new block included, is the peak.
     """
 
     def __init__(self) -> None:
         self.peak_bytes = 0
-        self._held = 0
 
     def __enter__(self) -> "GpuPeakMemory":
         cupy = _cupy()
@@ -160,13 +159,11 @@ class GpuPeakMemory:
             name = "mfbench_peak"
 
             def alloc_postprocess(self, **kwargs: Any) -> None:
-                outer._held += int(kwargs["mem_size"])
-                outer.peak_bytes = max(outer.peak_bytes, outer._held)
+                if kwargs.get("mem_ptr"):  # 0: the allocation failed
+                    # the new block joins the pool's books after this hook returns
+                    outer.peak_bytes = max(outer.peak_bytes, int(pool.total_bytes()) + int(kwargs["mem_size"]))
 
-            def free_postprocess(self, **kwargs: Any) -> None:
-                outer._held -= int(kwargs["mem_size"])
-
-        self._held = self.peak_bytes = int(pool.total_bytes())
+        self.peak_bytes = int(pool.total_bytes())
         self._hook = _Hook()
         self._hook.__enter__()
         return self

@@ -266,9 +266,10 @@ class FakePool:
 
 
 def test_gpu_peak_follows_device_allocations_only(monkeypatch):
-    """The probe counts from the pool's held bytes after releasing its cache (the generator's
-    300 cached bytes are not the cell's), follows device allocations and releases, and has no
-    per-array (``malloc``) callback."""
+    """The probe starts from the pool's held bytes after releasing its cache (the generator's
+    300 cached bytes are not the cell's), adds each device allocation to the pool's total at
+    that moment (cupy books the new block after the hook), and has no per-array callback
+    (``malloc``, or ``free``, which cupy calls as each array goes back to the pool)."""
     import types
 
     import mfbench.devices as devices
@@ -288,12 +289,15 @@ def test_gpu_peak_follows_device_allocations_only(monkeypatch):
     with devices.GpuPeakMemory() as probe:
         (hook,) = hooks
         assert probe.peak_bytes == 100 and pool.cached == 0
-        assert not hasattr(hook, "malloc_postprocess") and not hasattr(hook, "malloc_preprocess")
+        assert not any(hasattr(hook, f"{name}_{when}process") for name in ("malloc", "free") for when in ("pre", "post"))
         hook.alloc_postprocess(device_id=0, mem_size=1000, mem_ptr=1)
+        pool.used += 1000
         hook.alloc_postprocess(device_id=0, mem_size=500, mem_ptr=2)
-        hook.free_postprocess(device_id=0, mem_size=1000, mem_ptr=1)
+        pool.used += 500
+        pool.used, pool.cached = 600, 1000  # arrays back to the pool: its total stays 1,600
+        hook.alloc_postprocess(device_id=0, mem_size=4000, mem_ptr=0)  # a failed allocation
         hook.alloc_postprocess(device_id=0, mem_size=200, mem_ptr=3)
-    assert hooks == [] and probe.peak_bytes == 1600
+    assert hooks == [] and probe.peak_bytes == 1800
 
 
 @pytest.mark.gpu
