@@ -127,6 +127,19 @@ def _prefetch_step(kind, W, M, V, r):
         prefetch_row(V, r)
 
 
+@njit(cache=True, inline="always", error_model="numpy", fastmath=FAST)
+def _step_slots(kind, W, M, V, b, mb, vb, rows, counts, slot, G, gb, w, T, count, biased, reg, reg_bias, scale, lr,
+                b1, nb1, b2, nb2, eps, c1, c2):
+    """Step the rows of slots ``w, w + T, ...`` below ``count`` (thread ``w``'s) and free their slots."""
+    for g in range(w, count, T):
+        if g + AHEAD * T < count:
+            _prefetch_step(kind, W, M, V, rows[g + AHEAD * T])
+        r = rows[g]
+        _step_row(kind, W, M, V, b, mb, vb, r, G, gb, g, biased, counts[g], reg, reg_bias, scale, lr, b1, nb1, b2,
+                  nb2, eps, c1, c2)
+        slot[r] = -1
+
+
 @njit(cache=True, parallel=True, error_model="numpy", fastmath=FAST)
 def minibatch_epoch(kind, U, I, R, P, Q, bu, bi, mu, reg, reg_bias, biased, batch, lr, b1, b2, eps, t,
                     mP, vP, mQ, vQ, mbu, vbu, mbi, vbi, slot_u, slot_i, rows_u, rows_i, su, si, n_u, n_i, err, C, gP,
@@ -190,18 +203,8 @@ def minibatch_epoch(kind, U, I, R, P, Q, bu, bi, mu, reg, reg_bias, biased, batc
                 for f in range(k):
                     gQ[h, f] += C[j, f]
                 gbi[h] += err[j]
-            for h in range(w, ni, T):
-                if h + AHEAD * T < ni:
-                    _prefetch_step(kind, Q, mQ, vQ, rows_i[h + AHEAD * T])
-                i = rows_i[h]
-                _step_row(kind, Q, mQ, vQ, bi, mbi, vbi, i, gQ, gbi, h, biased, n_i[h], reg, reg_bias, scale, lr32,
-                          b1_32, nb1, b2_32, nb2, eps32, c1, c2)
-                slot_i[i] = -1
-            for g in range(w, nu, T):
-                if g + AHEAD * T < nu:
-                    _prefetch_step(kind, P, mP, vP, rows_u[g + AHEAD * T])
-                u = rows_u[g]
-                _step_row(kind, P, mP, vP, bu, mbu, vbu, u, gP, gbu, g, biased, n_u[g], reg, reg_bias, scale, lr32,
-                          b1_32, nb1, b2_32, nb2, eps32, c1, c2)
-                slot_u[u] = -1
+            _step_slots(kind, Q, mQ, vQ, bi, mbi, vbi, rows_i, n_i, slot_i, gQ, gbi, w, T, ni, biased, reg, reg_bias,
+                        scale, lr32, b1_32, nb1, b2_32, nb2, eps32, c1, c2)
+            _step_slots(kind, P, mP, vP, bu, mbu, vbu, rows_u, n_u, slot_u, gP, gbu, w, T, nu, biased, reg, reg_bias,
+                        scale, lr32, b1_32, nb1, b2_32, nb2, eps32, c1, c2)
     return sse, t
