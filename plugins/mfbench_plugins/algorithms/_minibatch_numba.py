@@ -127,6 +127,15 @@ def _prefetch_step(kind, W, M, V, r):
         prefetch_row(V, r)
 
 
+@njit(cache=True, inline="always")
+def _zero_slots(G, gb, w, T, count):
+    """Zero the gradient rows of slots ``w, w + T, ...`` below ``count``."""
+    for g in range(w, count, T):
+        for f in range(G.shape[1]):
+            G[g, f] = 0.0
+        gb[g] = 0.0
+
+
 @njit(cache=True, inline="always", error_model="numpy", fastmath=FAST)
 def _step_slots(kind, W, M, V, b, mb, vb, rows, counts, slot, G, gb, w, T, count, biased, reg, reg_bias, scale, lr,
                 b1, nb1, b2, nb2, eps, c1, c2):
@@ -162,10 +171,7 @@ def minibatch_epoch(kind, U, I, R, P, Q, bu, bi, mu, reg, reg_bias, biased, batc
         # 1. errors at the batch's starting parameters, their user terms summed per user slot,
         #    their item terms kept per rating
         for w in prange(T):
-            for g in range(w, nu, T):
-                for f in range(k):
-                    gP[g, f] = 0.0
-                gbu[g] = 0.0
+            _zero_slots(gP, gbu, w, T, nu)
             for j in range(m):
                 if j + AHEAD < m and su[j + AHEAD] % T == w:
                     prefetch_row(P, U[start + j + AHEAD])
@@ -192,10 +198,7 @@ def minibatch_epoch(kind, U, I, R, P, Q, bu, bi, mu, reg, reg_bias, biased, batc
         c1 = np.float32(1.0 - b1 ** t)
         c2 = np.float32(1.0 - b2 ** t)
         for w in prange(T):
-            for h in range(w, ni, T):
-                for f in range(k):
-                    gQ[h, f] = 0.0
-                gbi[h] = 0.0
+            _zero_slots(gQ, gbi, w, T, ni)
             for j in range(m):
                 h = si[j]
                 if h % T != w:
