@@ -6,7 +6,8 @@
 # 2. says which cupy distributions are installed (exactly one is right: mfbench[gpu12] or [gpu13]);
 # 3. runs every GPU test (pytest -m gpu: parity of each GPU path with the CPU, the CUDA kernel,
 #    the memory probe; with MFBENCH_REQUIRE_GPU=1 a test that cannot reach the GPU fails rather
-#    than skips), then the GPU-path tests that also run on the numpy stand-in;
+#    than skips), the conformance suite's GPU cases (every GPU algorithm's checks on the device),
+#    then the GPU-path tests that also run on the numpy stand-in;
 # 4. runs the GPU benchmarks: CPU (numba) against GPU in one table, data drawn on the GPU;
 # 5. runs `mfbench run --algos als,adam_sgd --dataset ml-100k --device gpu` when ml-100k is in
 #    MFBENCH_DATA_DIR (default ../shared/data), and on the embedded synthetic dataset otherwise.
@@ -41,6 +42,7 @@ data="${MFBENCH_DATA_DIR:-../shared/data}"
 export MFBENCH_DATA_DIR="$data"
 export MFBENCH_REQUIRE_GPU=1  # a GPU test that cannot reach the GPU fails here instead of skipping
 step gpu-tests "$py" -m pytest -q -p no:cacheprovider -m gpu tests/unit tests/integration
+step conformance-gpu "$py" -m pytest -q -p no:cacheprovider tests/conformance -k "gpu"
 step gpu-paths "$py" -m pytest -q -p no:cacheprovider tests/unit/test_gpu_paths.py tests/unit/test_gpu_plans.py tests/unit/test_gpu_sgd.py
 step benchmarks "$py" -m pytest -q -p no:cacheprovider -s tests/benchmarks/test_gpu_scale.py
 dataset=synthetic
