@@ -22,8 +22,6 @@ from mfbench_plugins.algorithms.minibatch import AdamaxSGD, AdamSGD, MomentumSGD
 from mfbench_plugins.algorithms.sgd import SGD
 from mfbench_plugins.algorithms.svd import ImputedSVD
 
-ROWS = []
-
 
 def _generate(name):
     require_device("gpu")
@@ -37,14 +35,15 @@ def _generate(name):
 
 @pytest.fixture(scope="module")
 def table():
-    """Prints the rows the tests gathered as one table when the module ends."""
-    yield ROWS
-    if ROWS:
+    """The rows the tests gather, printed as one table when the module ends."""
+    rows = []
+    yield rows
+    if rows:
         from tabulate import tabulate
 
         gpu = describe_gpu()
         print(f"\nCPU (numba) against GPU ({gpu['name'] if gpu else '?'}), seconds per epoch (median)")
-        print(tabulate(ROWS, headers=["shape", "algorithm", "GPU s", "GPU M/s", "pool GiB", "CPU s", "CPU M/s",
+        print(tabulate(rows, headers=["shape", "algorithm", "GPU s", "GPU M/s", "pool GiB", "CPU s", "CPU M/s",
                                       "GPU/CPU speed"], floatfmt=".3g"))
 
 

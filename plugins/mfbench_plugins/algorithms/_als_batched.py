@@ -78,8 +78,7 @@ def solve_rows_batched(xp: Any, indptr: np.ndarray, indices: Any, targets: Any, 
         del Yp, t, flat, valid, valid_f
         # the ridge on the diagonal, in place (no k x k temporaries per row)
         scale = xp.asarray(counts[sel] if weighted else np.ones(len(sel)), dtype=xp.float32)
-        ridge = xp.empty((len(sel), k), dtype=xp.float32)
-        ridge[...] = (reg * scale)[:, None]
+        ridge = xp.repeat((reg * scale)[:, None], k, axis=1)
         if has_bias:
             ridge[:, k - 1] = bias_reg * scale
         A[:, diag, diag] += ridge

@@ -35,15 +35,19 @@ DENSE_MATRICES = 3
 SQUARE_CHUNK = 1 << 22
 
 
+def _slice_rows(n_items: int) -> int:
+    """Rows of the float64 slices in which the squared error is summed."""
+    return max(1, SQUARE_CHUNK // max(n_items, 1))
+
+
 def dense_bytes(n_users: int, n_items: int) -> int:
     """Peak bytes of the dense matrices: ``DENSE_MATRICES`` float32 ones and one float64 slice."""
-    rows = max(1, SQUARE_CHUNK // max(n_items, 1))
-    return DENSE_MATRICES * n_users * n_items * 4 + min(rows, n_users) * n_items * 8
+    return DENSE_MATRICES * n_users * n_items * 4 + min(_slice_rows(n_items), n_users) * n_items * 8
 
 
 def _sum_squares(xp: Any, E: Any) -> float:
     """``sum(E^2)`` in float64, a slice of rows at a time (a float64 copy of E would double it)."""
-    rows = max(1, SQUARE_CHUNK // max(E.shape[1], 1))
+    rows = _slice_rows(E.shape[1])
     total = xp.zeros((), xp.float64)
     for start in range(0, E.shape[0], rows):
         part = E[start:start + rows].astype(xp.float64)
