@@ -7,6 +7,7 @@ from mfbench.specs import AlgorithmSpec
 
 from .als import ALS
 from .baselines import Biases, GlobalMean
+from .bpmf import BPMF
 from .deep import DeepMF, MFAdam
 from .masked_gd import MaskedGD
 from .minibatch import AdamaxSGD, AdamSGD, MomentumSGD
@@ -25,6 +26,8 @@ def mfbench_algorithms() -> list[AlgorithmSpec]:
         AlgorithmSpec("adam_sgd", AdamSGD, "biased MF, mini-batch lazy Adam", ("cpu", "gpu")),
         AlgorithmSpec("adamax_sgd", AdamaxSGD, "biased MF, mini-batch lazy Adamax", ("cpu", "gpu")),
         AlgorithmSpec("als", ALS, "explicit ALS-WR with biases, Cholesky or CG row solves (numba), batched solves (GPU)", ("cpu", "gpu")),
+        AlgorithmSpec("bpmf", BPMF, "Bayesian MF with biases by Gibbs sampling, Normal-Wishart hyperpriors; rows in "
+                      "parallel (numba), batched (GPU)", ("cpu", "gpu")),
         AlgorithmSpec("svd", ImputedSVD, "truncated SVD of the baseline-imputed matrix, never densified", ("cpu", "gpu")),
         AlgorithmSpec("dmf", DeepMF, "deep MF: an MLP over concatenated user/item (/genre) embeddings", ("cpu", "gpu")),
         AlgorithmSpec("mf_adam", MFAdam, "biased MF by mini-batch Adam, trained like dmf", ("cpu", "gpu")),
