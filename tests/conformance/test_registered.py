@@ -36,6 +36,7 @@ SETTINGS: dict[str, dict] = {
              "expected_failures": {"check_state_round_trip": "myFM keeps its samples in its own objects",
                                    "check_fit_yields_once_per_epoch": "myFM runs all its sweeps in one call"}},
     "bpmf": {"params": {"k": 8, "epochs": 30, "burn_in": 10}, "expected_rmse": (0.3, 0.55)},
+    "svdpp": {"params": {"k": 8, "epochs": 30, "lr": 0.01}, "expected_rmse": (0.3, 0.6)},
     "lenskit_als": {"params": {"k": 8, "epochs": 8}, "expected_rmse": (0.3, 0.6), "requires": ("lenskit",)},
     "spark_als": {"params": {"k": 8, "epochs": 8, "reg": 0.05}, "expected_rmse": (0.3, 0.6), "requires": ("pyspark",),
                   "expected_failures": {"check_fit_yields_once_per_epoch": "MLlib trains all its iterations in one call"}},

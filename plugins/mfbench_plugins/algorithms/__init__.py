@@ -13,6 +13,7 @@ from .masked_gd import MaskedGD
 from .minibatch import AdamaxSGD, AdamSGD, MomentumSGD
 from .sgd import SGD
 from .svd import ImputedSVD
+from .svdpp import SVDpp
 
 
 @hookimpl
@@ -29,6 +30,7 @@ def mfbench_algorithms() -> list[AlgorithmSpec]:
         AlgorithmSpec("bpmf", BPMF, "Bayesian MF with biases by Gibbs sampling, Normal-Wishart hyperpriors; rows in "
                       "parallel (numba), batched (GPU)", ("cpu", "gpu")),
         AlgorithmSpec("svd", ImputedSVD, "truncated SVD of the baseline-imputed matrix, never densified", ("cpu", "gpu")),
+        AlgorithmSpec("svdpp", SVDpp, "SVD++: biased MF plus the rated items' implicit rows, SGD grouped by user (numba)"),
         AlgorithmSpec("dmf", DeepMF, "deep MF: an MLP over concatenated user/item (/genre) embeddings", ("cpu", "gpu")),
         AlgorithmSpec("mf_adam", MFAdam, "biased MF by mini-batch Adam, trained like dmf", ("cpu", "gpu")),
         AlgorithmSpec("masked_gd", MaskedGD, "biased MF, full-batch Adam on the dense masked error", ("cpu", "gpu")),
