@@ -3,7 +3,7 @@
 ``pytest tests/benchmarks/test_gpu_scale.py -s`` on a machine with cupy and an NVIDIA GPU prints,
 for each algorithm and shape, seconds per epoch on the GPU and on the CPU, M ratings/s, the GPU's
 peak pool memory and the ratio, then one table of them all; it skips with the reason elsewhere.
-The shapes are ``synthetic-ml20m`` (every GPU algorithm) and ``synthetic-netflix`` (``sgd``),
+The shapes are ``synthetic-ml20m`` (every GPU algorithm, ``bpmf`` a sweep an epoch) and ``synthetic-netflix`` (``sgd``),
 drawn on the GPU (``generate(device="gpu")``, its time printed); ``MFBENCH_BENCH_SCALE`` shrinks
 them. ``tests/gpu/check.sh`` runs this file.
 """
@@ -18,6 +18,7 @@ from mfbench.devices import GpuPeakMemory, describe_gpu, synchronize
 from mfbench.testing import require_device
 from mfbench_datasets.synthetic import PRESETS, generate
 from mfbench_plugins.algorithms.als import ALS
+from mfbench_plugins.algorithms.bpmf import BPMF
 from mfbench_plugins.algorithms.minibatch import AdamaxSGD, AdamSGD, MomentumSGD
 from mfbench_plugins.algorithms.sgd import SGD
 from mfbench_plugins.algorithms.svd import ImputedSVD
@@ -89,6 +90,8 @@ CASES = [
     ("synthetic-ml20m", "adam_sgd", lambda device: AdamSGD(device=device, seed=0), 1),
     ("synthetic-ml20m", "adamax_sgd", lambda device: AdamaxSGD(device=device, seed=0), 1),
     ("synthetic-ml20m", "momentum_sgd", lambda device: MomentumSGD(device=device, seed=0), 1),
+    # epoch_runner runs "all" epochs (10^9): a burn-in of all but one keeps one draw, not 10^9
+    ("synthetic-ml20m", "bpmf k=10", lambda device: BPMF(k=10, burn_in=10**9 - 1, device=device, seed=0), 2),
     ("synthetic-ml20m", "svd k=64", lambda device: ImputedSVD(k=64, solver="randomized", device=device, seed=0), 1),
     ("synthetic-netflix", "sgd k=128", lambda device: SGD(k=128, device=device, seed=0), 3),
     ("synthetic-netflix", "sgd k=128 half", lambda device: SGD(k=128, half=True, device=device, seed=0), 3),

@@ -186,6 +186,16 @@ def test_a_burn_in_that_keeps_nothing_is_refused():
         BPMF(epochs=20, burn_in=20).prepare(train)
 
 
+def test_more_draws_than_memory_holds_are_refused_before_allocating(monkeypatch):
+    import mfbench.devices as devices
+
+    train, *_ = planted()
+    monkeypatch.setattr(devices, "memory_info", lambda device: (2 * 2**20, 8 * 2**20))  # 2 MiB free
+    with pytest.raises(MfbenchError, match=r"bpmf keeps 190 draws .* 1.6\d MiB|bpmf keeps 190 draws .* thin=N"):
+        BPMF(k=10, epochs=200, burn_in=10).prepare(train)
+    BPMF(k=10, epochs=200, burn_in=10, thin=50).prepare(train)  # 4 draws: 0.04 MiB
+
+
 def test_the_device_path_runs_the_same_chain(stand_in_gpu):
     """``device="gpu"`` on the numpy stand-in: the batched rows, the chunked loss and the
     device prediction, against the CPU chain."""

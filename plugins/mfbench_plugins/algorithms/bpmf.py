@@ -209,6 +209,14 @@ class BPMF(Algorithm):
         Y[:, k], Y[:, k + 1] = 1.0, 0.0  # [q_i, 1, b_i]
         self.X_, self.Y_ = xp.asarray(X), xp.asarray(Y)
         n_kept = len(range(self.burn_in, self.epochs, self.thin))
+        need = 4 * n_kept * (k + 2) * (train.n_users + train.n_items)
+        free, _ = devices.memory_info(self.device)
+        if need > free // 2:
+            raise MfbenchError(
+                f"bpmf keeps {n_kept:,} draws (epochs={self.epochs}, burn_in={self.burn_in}, thin={self.thin}) of "
+                f"{train.n_users:,} users and {train.n_items:,} items at k={k}: {need / 2**30:.2f} GiB of {self.device} "
+                f"memory, more than half of the {free / 2**30:.2f} GiB free; keep fewer with thin=N, a larger burn_in "
+                f"or fewer epochs")
         self.samples_X_ = xp.zeros((train.n_users, n_kept * (k + 2)), xp.float32)
         self.samples_Y_ = xp.zeros((train.n_items, n_kept * (k + 2)), xp.float32)
         self.kept_ = 0
