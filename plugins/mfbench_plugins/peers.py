@@ -159,7 +159,7 @@ class MyFM(Algorithm):
     """myFM's ``MyFMRegressor``: a factorization machine by Gibbs sampling, on one-hot user and item
     columns, users and items in separate hyperprior groups (myFM's own MovieLens setup). With
     only those columns the model is Bayesian MF with biases; the prediction averages the kept
-    samples (the last ``epochs - burn_in``; myFM's default keeps all but 5). The one-hot matrix
+    samples (the last ``epochs - burn_in``, at least one; myFM's default keeps all but 5). The one-hot matrix
     is built in ``prepare``, off the fit's clock."""
 
     parameter_constraints = {"k": POSITIVE_INT, "epochs": POSITIVE_INT, "burn_in": NON_NEGATIVE_INT,
@@ -180,8 +180,6 @@ class MyFM(Algorithm):
 
     def _prepare(self, train: Ratings) -> None:
         myfm = _myfm()
-        if self.burn_in >= self.epochs:
-            raise MfbenchError(f"myfm: burn_in={self.burn_in} keeps no sample of epochs={self.epochs}; use burn_in < epochs")
         self._X = self._one_hot(train.users, train.items)
         self._y = train.values.astype(np.float64)
         self.model_ = myfm.MyFMRegressor(rank=self.k, init_stdev=self.init_std, random_seed=self.seed)
@@ -195,7 +193,7 @@ class MyFM(Algorithm):
         bar = myfm.base.tqdm
         myfm.base.tqdm = functools.partial(bar, disable=True)
         try:
-            self.model_.fit(self._X, self._y, n_iter=self.epochs, n_kept_samples=self.epochs - self.burn_in,
+            self.model_.fit(self._X, self._y, n_iter=self.epochs, n_kept_samples=max(self.epochs - self.burn_in, 1),
                             group_shapes=[self.n_users_, self.n_items_])
         finally:
             myfm.base.tqdm = bar

@@ -180,10 +180,11 @@ def test_state_restores_the_average():
     np.testing.assert_array_equal(restored.predict(train.users, train.items), algo.predict(train.users, train.items))
 
 
-def test_a_burn_in_that_keeps_nothing_is_refused():
+def test_a_run_shorter_than_its_burn_in_keeps_its_last_draw():
     train, *_ = planted()
-    with pytest.raises(MfbenchError, match=r"burn_in=20 .* epochs=20 .* burn_in < epochs"):
-        BPMF(epochs=20, burn_in=20).prepare(train)
+    algo = fitted(train, k=3, epochs=3, burn_in=10)
+    assert algo.kept_ == 1
+    np.testing.assert_array_equal(algo.samples_X_, algo.X_)
 
 
 def test_more_draws_than_memory_holds_are_refused_before_allocating(monkeypatch):

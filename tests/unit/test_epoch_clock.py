@@ -32,7 +32,7 @@ def test_no_builtin_predicts_the_training_set_inside_an_epoch(monkeypatch, split
     """Predicting over the training ratings is made to cost 0.4 s: an algorithm that computed a
     training loss that way inside ``fit`` (``svd`` and ``biases`` once did) shows it in its epoch
     time; the runner's own train_mse must not."""
-    for prefix, module in (("surprise", "surprise"), ("lenskit", "lenskit"), ("spark", "pyspark")):
+    for prefix, module in (("surprise", "surprise"), ("lenskit", "lenskit"), ("spark", "pyspark"), ("myfm", "myfm")):
         if spec.name.startswith(prefix):
             pytest.importorskip(module)
     sleep = SLOW_EPOCH.get(spec.name, SLEEP)

@@ -157,7 +157,7 @@ class BPMF(Algorithm):
         Gibbs sweeps.
     burn_in
         Sweeps whose draws are discarded; the draws of the later sweeps (every ``thin``-th) are
-        averaged for prediction. Must be below ``epochs``.
+        averaged for prediction. A run of ``epochs <= burn_in`` sweeps keeps its last draw.
     thin
         Keep every ``thin``-th draw after the burn-in (fewer kept draws: less memory).
     noise_precision
@@ -194,10 +194,12 @@ class BPMF(Algorithm):
             return "batched" if self.device == "gpu" else "numba"
         return self.backend
 
+    @property
+    def _burn_in(self) -> int:
+        """The sweeps discarded: ``burn_in``, but never the last sweep (as myFM keeps at least one)."""
+        return min(self.burn_in, self.epochs - 1)
+
     def _prepare(self, train: Ratings) -> None:
-        if self.burn_in >= self.epochs:
-            raise MfbenchError(f"bpmf: burn_in={self.burn_in} discards every one of epochs={self.epochs} sweeps, so "
-                               f"no draw would be averaged; use burn_in < epochs")
         if self._backend == "numba" and self.device == "gpu":
             raise MfbenchError("bpmf: backend=numba runs on the CPU; on the GPU use backend=auto (batched)")
         xp, k = self.xp, self.k
@@ -208,12 +210,12 @@ class BPMF(Algorithm):
         X[:, k], X[:, k + 1] = 0.0, 1.0  # [p_u, b_u, 1]
         Y[:, k], Y[:, k + 1] = 1.0, 0.0  # [q_i, 1, b_i]
         self.X_, self.Y_ = xp.asarray(X), xp.asarray(Y)
-        n_kept = len(range(self.burn_in, self.epochs, self.thin))
+        n_kept = len(range(self._burn_in, self.epochs, self.thin))
         need = 4 * n_kept * (k + 2) * (train.n_users + train.n_items)
         free, _ = devices.memory_info(self.device)
         if need > free // 2:
             raise MfbenchError(
-                f"bpmf keeps {n_kept:,} draws (epochs={self.epochs}, burn_in={self.burn_in}, thin={self.thin}) of "
+                f"bpmf keeps {n_kept:,} draws (epochs={self.epochs}, burn_in={self._burn_in}, thin={self.thin}) of "
                 f"{train.n_users:,} users and {train.n_items:,} items at k={k}: {need / 2**30:.2f} GiB of {self.device} "
                 f"memory, more than half of the {free / 2**30:.2f} GiB free; keep fewer with thin=N, a larger burn_in "
                 f"or fewer epochs")
@@ -296,7 +298,7 @@ class BPMF(Algorithm):
             hyper_i = sample_hyper(self.Y_[:, self.xp.asarray(self._columns("items")[0])], rng, self.beta0)
             self._half("users", hyper_u, alpha, stream_key(self.seed, sweep, 0))
             self._half("items", hyper_i, alpha, stream_key(self.seed, sweep, 1))
-            if sweep >= self.burn_in and (sweep - self.burn_in) % self.thin == 0:
+            if sweep >= self._burn_in and (sweep - self._burn_in) % self.thin == 0:
                 cols = slice(self.kept_ * width, (self.kept_ + 1) * width)
                 self.samples_X_[:, cols] = self.X_
                 self.samples_Y_[:, cols] = self.Y_
