@@ -210,5 +210,5 @@ def test_list_shows_an_algorithms_parameters_and_what_they_accept(capsys):
     code, out, err = run_cli(["list", "als"], capsys)
     assert code == 0, err
     rows = {line.split()[0]: line for line in out.splitlines()[2:] if line.strip()}
-    assert "one of cholesky, cg, batched" in rows["solver"] and "cholesky" in rows["solver"].split()[1]
+    assert "one of auto, cholesky, cg, batched" in rows["solver"] and rows["solver"].split()[1] == "auto"
     assert "an int >= 1" in rows["k"] and "a number >= 0" in rows["reg"]

@@ -78,6 +78,22 @@ def test_cg_reaches_the_cholesky_loss_within_one_percent(small):
     assert loss_of(cg, small) <= 1.01 * loss_of(exact, small)
 
 
+def test_auto_solver_takes_cg_from_k_64_on_the_cpu_at_the_exact_loss(small):
+    """``solver=auto`` is exact below ``CG_FROM_K`` and on the GPU, CG from it on the CPU; there
+    its loss stays within 1% of the exact solver's after every sweep."""
+    from mfbench_plugins.algorithms.als import CG_FROM_K
+
+    assert ALS(k=CG_FROM_K - 1)._solver == "cholesky" and ALS(k=CG_FROM_K)._solver == "cg"
+    assert ALS(k=CG_FROM_K, device="gpu")._solver == "cholesky"
+    auto, exact = ALS(k=CG_FROM_K, epochs=5, seed=0), ALS(k=CG_FROM_K, epochs=5, solver="cholesky", seed=0)
+    curves = []
+    for a in (auto, exact):
+        a.prepare(small)
+        curves.append([info["objective"]() for info in a.fit(small)])
+    np.testing.assert_allclose(curves[0], curves[1], rtol=0.01)
+    assert curves[0] != curves[1]  # auto did not solve exactly
+
+
 def test_als_is_deterministic_across_thread_counts(small):
     a, b = ALS(k=5, epochs=3, threads=1, seed=4), ALS(k=5, epochs=3, threads=2, seed=4)
     for algo in (a, b):
