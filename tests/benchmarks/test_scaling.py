@@ -6,7 +6,7 @@ preset's ratings as training data, and prints M ratings/s per epoch (the median 
 after a warm-up epoch), with each rate's ratio to the same algorithm's rate at the ml-100k
 shape: per rating, a method that scales keeps that ratio near 1. ``MFBENCH_BENCH_SCALE`` shrinks
 the two large shapes. Methods that cannot run at a shape say why (``masked_gd`` needs the dense
-matrix); ``dmf`` is left out of the Netflix shape, where one epoch is several minutes on 2 cores.
+matrix); ``bpmf``'s epoch is a Gibbs sweep; ``dmf`` is left out of the Netflix shape, where one epoch is several minutes on 2 cores.
 """
 
 import os
@@ -29,7 +29,9 @@ SHAPES = {
 #: timed epochs after the warm-up epoch
 EPOCHS = {"ml-100k": 5, "ML-20M": 2, "Netflix": 1}
 LEFT_OUT = {("dmf", "Netflix"): "several minutes an epoch on 2 cores"}
-PEERS = ("surprise_", "lenskit_")
+PEERS = ("surprise_", "lenskit_", "spark_", "myfm")
+#: parameters a method needs to run "all" epochs (10^9): bpmf keeps one draw, not 10^9 of them
+RUN_FOREVER = {"bpmf": {"burn_in": 10**9 - 1}}
 RATES: dict[tuple[str, str], float] = {}
 
 
@@ -53,7 +55,7 @@ def _throughput(spec, ratings, timed):
     """Median seconds of ``timed`` epochs after a warm-up epoch (a whole fit per round for a
     method without epochs)."""
     params = spec.defaults
-    algo = spec.factory(seed=0, **({"epochs": 10**9} if "epochs" in params else {}))
+    algo = spec.factory(seed=0, **({"epochs": 10**9, **RUN_FOREVER.get(spec.name, {})} if "epochs" in params else {}))
     algo.prepare(ratings)
     seconds = []
     if "epochs" in params:
