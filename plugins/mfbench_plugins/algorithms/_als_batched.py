@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["solve_rows_batched", "plan_batches", "SYSTEM_COPIES", "MAX_DEVICE_SYSTEM"]
+__all__ = ["solve_rows_batched", "plan_batches", "gather_padded", "SYSTEM_COPIES", "MAX_DEVICE_SYSTEM"]
 
 #: ``k x k`` matrices a row's system costs at once: ``A``, the solver's copy, its factor and slack
 SYSTEM_COPIES = 4
@@ -50,6 +50,18 @@ def plan_batches(sorted_counts: np.ndarray, k: int, budget: int) -> list[tuple[i
     return out
 
 
+def gather_padded(xp: Any, starts_x: Any, counts_x: Any, sel_x: Any, longest: int, indices: Any, Y: Any,
+                  targets: Any, dtype: Any) -> tuple[Any, Any]:
+    """The rated design rows and targets of the CSR rows ``sel_x``, as a zero-padded
+    ``(rows, longest, k)`` tensor and ``(rows, longest)`` targets in ``dtype`` (zeros past each
+    row's end, so that they add nothing to ``Y^T Y`` or ``Y^T t``)."""
+    width = xp.arange(longest)
+    valid = width[None, :] < counts_x[sel_x][:, None]
+    flat = xp.where(valid, starts_x[sel_x][:, None] + width[None, :], 0)
+    valid_f = valid.astype(dtype)
+    return Y[indices[flat]].astype(dtype, copy=False) * valid_f[..., None], targets[flat].astype(dtype, copy=False) * valid_f
+
+
 def solve_rows_batched(xp: Any, indptr: np.ndarray, indices: Any, targets: Any, Y: Any, X: Any, reg: float,
                        weighted: bool, bias_reg: float, has_bias: bool, budget: int | None = None) -> None:
     """Overwrite ``X[u]`` with row ``u``'s regularized least-squares solution against the rows
@@ -67,15 +79,10 @@ def solve_rows_batched(xp: Any, indptr: np.ndarray, indices: Any, targets: Any, 
         sel = order[start:stop]
         longest = int(counts[sel[-1]])  # ascending counts: the last row is the longest
         sel_x = xp.asarray(sel)
-        width = xp.arange(longest)
-        valid = width[None, :] < counts_x[sel_x][:, None]
-        flat = xp.where(valid, starts_x[sel_x][:, None] + width[None, :], 0)
-        valid_f = valid.astype(xp.float32)
-        Yp = Y[indices[flat]] * valid_f[..., None]  # (rows, longest, k), zero rows past each row's end
-        t = targets[flat] * valid_f
+        Yp, t = gather_padded(xp, starts_x, counts_x, sel_x, longest, indices, Y, targets, xp.float32)
         A = xp.matmul(Yp.transpose(0, 2, 1), Yp)
         b = xp.einsum("rlk,rl->rk", Yp, t)
-        del Yp, t, flat, valid, valid_f
+        del Yp, t
         # the ridge on the diagonal, in place (no k x k temporaries per row)
         scale = xp.asarray(counts[sel] if weighted else np.ones(len(sel)), dtype=xp.float32)
         ridge = xp.repeat((reg * scale)[:, None], k, axis=1)

@@ -110,7 +110,7 @@ def sample_rows_batched(xp: Any, indptr: np.ndarray, indices: Any, targets: Any,
     """``_bpmf_numba.sample_rows`` as batched array code: rows by rating count in batches
     (``_als_batched.plan_batches``), each batch's systems built by one batched product and
     factored together, in float64. ``indptr`` on the host; the rest in ``xp``."""
-    from ._als_batched import plan_batches
+    from ._als_batched import gather_padded, plan_batches
 
     n_rows, D = X.shape
     if budget is None:
@@ -130,15 +130,10 @@ def sample_rows_batched(xp: Any, indptr: np.ndarray, indices: Any, targets: Any,
         sel = order[start:stop]
         longest = int(counts[sel[-1]])
         sel_x = xp.asarray(sel)
-        width = xp.arange(longest)
-        valid = width[None, :] < counts_x[sel_x][:, None]
-        flat = xp.where(valid, starts_x[sel_x][:, None] + width[None, :], 0)
-        valid_f = valid.astype(xp.float64)
-        Yp = design[indices[flat]].astype(xp.float64) * valid_f[..., None]
-        t = targets[flat].astype(xp.float64) * valid_f
+        Yp, t = gather_padded(xp, starts_x, counts_x, sel_x, longest, indices, design, targets, xp.float64)
         A = alpha * xp.matmul(Yp.transpose(0, 2, 1), Yp) + Lam_d[None]
         b = alpha * xp.einsum("rlk,rl->rk", Yp, t) + Lam_mu_d[None]
-        del Yp, t, flat, valid, valid_f
+        del Yp, t
         L = xp.linalg.cholesky(A)
         w = xp.linalg.solve(L, b[..., None])
         if draw:
