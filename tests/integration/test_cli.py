@@ -82,7 +82,7 @@ def test_resume_skips_finished_cells(tmp_path, capsys):
     (["--param", "biases.epochs=many"], "--param biases.epochs=many: epochs must be an int >= 1; got 'many'"),
     # declared constraints, checked before any data is loaded
     (["--algos", "als", "--param", "als.solver=foo"],
-     "--param als.solver=foo: solver must be one of cholesky, cg, batched; got 'foo'"),
+     "--param als.solver=foo: solver must be one of auto, cholesky, cg, batched; got 'foo'"),
     (["--algos", "als", "--param", "als.k=0"], "--param als.k=0: k must be an int >= 1; got 0"),
     (["--algos", "sgd", "--param", "sgd.lr=-0.1"], "--param sgd.lr=-0.1: lr must be a number > 0; got -0.1"),
     (["--algos", "adam_sgd", "--param", "adam_sgd.beta1=1"],

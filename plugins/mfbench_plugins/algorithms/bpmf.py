@@ -225,19 +225,23 @@ class BPMF(Algorithm):
             m.sort_indices()
             self._csr[side] = (m.indptr.astype(np.int64), xp.asarray(m.indices.astype(np.int32)), xp.asarray(m.data))
         self._n = len(train)
-        if self._backend == "numba":
-            set_numba_threads(self.threads)
-            from ._als_numba import squared_error
-            from ._bpmf_numba import sample_rows, sample_scores
-            from ._predict_numba import warm_up
+        if xp is not np:  # each rating's user, for the chunked loss on the device
+            indptr = self._csr["users"][0]
+            self._rows_u = xp.asarray(np.repeat(np.arange(train.n_users, dtype=np.int32), np.diff(indptr)))
+            return
+        set_numba_threads(self.threads)
+        from ._als_numba import squared_error
+        from ._bpmf_numba import sample_rows, sample_scores
+        from ._predict_numba import warm_up
 
-            # compile (or load from numba's cache) now, not in the first sweep or predict
-            one = np.ones((1, 3), np.float32)
+        # compile (or load from numba's cache) now, not in the first sweep or predict
+        one = np.ones((1, 3), np.float32)
+        if self._backend == "numba":
             sample_rows(np.zeros(2, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32), one, one.copy(),
                         np.eye(3), np.zeros(3), 1.0, np.uint64(0), True)
-            squared_error(np.zeros(2, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32), one, one)
-            sample_scores(np.zeros(1, np.int32), np.zeros(1, np.int32), one, one, 3, np.empty(1, np.float32))
-            warm_up()
+        squared_error(np.zeros(2, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32), one, one)
+        sample_scores(np.zeros(1, np.int32), np.zeros(1, np.int32), one, one, 3, np.empty(1, np.float32))
+        warm_up()
 
     # -- one sweep ---------------------------------------------------------------------------------
     def _columns(self, side: str) -> tuple[np.ndarray, np.ndarray, int]:
@@ -256,8 +260,6 @@ class BPMF(Algorithm):
             return float(squared_error(indptr, indices, targets, self.X_, self.Y_))
         from .als import _squared_error_chunked
 
-        if not hasattr(self, "_rows_u"):
-            self._rows_u = self.xp.asarray(np.repeat(np.arange(len(indptr) - 1, dtype=np.int32), np.diff(indptr)))
         return _squared_error_chunked(self.xp, self._rows_u, indices, targets, self.X_, self.Y_)
 
     def _half(self, side: str, hyper: tuple[np.ndarray, np.ndarray], alpha: float, key: int) -> None:
