@@ -117,14 +117,15 @@ def test_minibatch_optimizers_differ_but_all_learn(small):
     assert len({round(c[-1], 6) for c in losses.values()}) == 3
 
 
-def test_peer_without_its_library_says_what_to_install(monkeypatch, small):
+@pytest.mark.parametrize("module, peer", [("surprise", "SurpriseSVD"), ("myfm", "MyFM")])
+def test_peer_without_its_library_says_what_to_install(monkeypatch, small, module, peer):
     import sys
 
-    from mfbench_plugins.peers import SurpriseSVD
+    from mfbench_plugins import peers
 
-    monkeypatch.setitem(sys.modules, "surprise", None)  # as if scikit-surprise were not installed
+    monkeypatch.setitem(sys.modules, module, None)  # as if the library were not installed
     with pytest.raises(MfbenchError, match=r'pip install "mfbench\[peers\]"'):
-        SurpriseSVD().prepare(small)
+        getattr(peers, peer)().prepare(small)
 
 
 def test_block_order_sorts_by_block_then_user_then_item():
