@@ -26,12 +26,14 @@ __all__ = ["SurpriseSVD", "SurpriseSVDpp", "SurpriseBaseline", "MyFM"]
 INSTALL_HINT = 'pip install "mfbench[peers]"'
 
 
-def _surprise() -> Any:
+def _library(module: str, who: str) -> Any:
+    """Import a peer's library, or fail saying what to install."""
+    import importlib
+
     try:
-        import surprise
+        return importlib.import_module(module)
     except ImportError:
-        raise MfbenchError(f"the Surprise peers need scikit-surprise, which is not installed; {INSTALL_HINT}") from None
-    return surprise
+        raise MfbenchError(f"{who}, which is not installed; {INSTALL_HINT}") from None
 
 
 class _SurprisePeer(Algorithm):
@@ -41,7 +43,7 @@ class _SurprisePeer(Algorithm):
         raise NotImplementedError
 
     def _prepare(self, train: Ratings) -> None:
-        surprise = _surprise()
+        surprise = _library("surprise", "the Surprise peers need scikit-surprise")
         import pandas as pd
 
         low, high = train.rating_scale or (float(train.values.min()), float(train.values.max()))
@@ -147,14 +149,6 @@ class SurpriseBaseline(_SurprisePeer):
         return (self.mu_ + m.bu[self._u_inner[users]] + m.bi[self._i_inner[items]]).astype(np.float32)
 
 
-def _myfm() -> Any:
-    try:
-        import myfm
-    except ImportError:
-        raise MfbenchError(f"the myfm peer needs myFM, which is not installed; {INSTALL_HINT}") from None
-    return myfm
-
-
 class MyFM(Algorithm):
     """myFM's ``MyFMRegressor``: a factorization machine by Gibbs sampling, on one-hot user and item
     columns, users and items in separate hyperprior groups (myFM's own MovieLens setup). With
@@ -179,7 +173,7 @@ class MyFM(Algorithm):
         return sparse.csr_matrix((np.ones(2 * n), (rows, cols)), shape=(n, self.n_users_ + self.n_items_))
 
     def _prepare(self, train: Ratings) -> None:
-        myfm = _myfm()
+        myfm = _library("myfm", "the myfm peer needs myFM")
         self._X = self._one_hot(train.users, train.items)
         self._y = train.values.astype(np.float64)
         self.model_ = myfm.MyFMRegressor(rank=self.k, init_stdev=self.init_std, random_seed=self.seed)

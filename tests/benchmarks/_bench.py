@@ -5,9 +5,18 @@ import os
 SCALE = float(os.environ.get("MFBENCH_BENCH_SCALE", "1"))
 
 
+def run_forever(algo):
+    """Let ``algo`` run as many epochs as asked for (10^9); a sampler keeps only its last draw
+    (bpmf's burn-in covers all but one sweep), not 10^9 of them. Returns ``algo``."""
+    algo.epochs = 10**9
+    if hasattr(algo, "burn_in"):
+        algo.burn_in = algo.epochs - 1
+    return algo
+
+
 def epoch_runner(algo, ratings):
     """Prepare once (compile, layout), then return a callable that runs one epoch."""
-    algo.epochs = 10**9
+    run_forever(algo)
     algo.prepare(ratings)
     it = algo.fit(ratings)
     return lambda: next(it)

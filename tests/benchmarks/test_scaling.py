@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 import pytest
-from _bench import SCALE
+from _bench import SCALE, run_forever
 
 from mfbench.errors import MfbenchError
 from mfbench.plugins import get_registry
@@ -30,8 +30,6 @@ SHAPES = {
 EPOCHS = {"ml-100k": 5, "ML-20M": 2, "Netflix": 1}
 LEFT_OUT = {("dmf", "Netflix"): "several minutes an epoch on 2 cores"}
 PEERS = ("surprise_", "lenskit_", "spark_", "myfm")
-#: parameters a method needs to run "all" epochs (10^9): bpmf keeps one draw, not 10^9 of them
-RUN_FOREVER = {"bpmf": {"burn_in": 10**9 - 1}}
 RATES: dict[tuple[str, str], float] = {}
 
 
@@ -55,7 +53,9 @@ def _throughput(spec, ratings, timed):
     """Median seconds of ``timed`` epochs after a warm-up epoch (a whole fit per round for a
     method without epochs)."""
     params = spec.defaults
-    algo = spec.factory(seed=0, **({"epochs": 10**9, **RUN_FOREVER.get(spec.name, {})} if "epochs" in params else {}))
+    algo = spec.factory(seed=0)
+    if "epochs" in params:
+        run_forever(algo)
     algo.prepare(ratings)
     seconds = []
     if "epochs" in params:
