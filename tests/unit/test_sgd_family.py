@@ -148,30 +148,61 @@ def test_block_order_sorts_by_block_then_user_then_item():
         assert len(rows) == 0 or (rows * nb // r.n_users == b // nb).all()
 
 
-def test_minibatch_layout_and_slots():
-    """The epoch's ratings gathered in shuffle order, and each batch's distinct users numbered in
-    order of first appearance from a table left as it was found (all -1)."""
-    from mfbench_plugins.algorithms._minibatch_numba import _slots, batch_layout
+def test_shuffle_is_one_seeded_permutation_of_every_array_whatever_the_threads():
+    """The epoch shuffle: a permutation that depends on the key only, the same for every array
+    it moves and on any thread count, and the same as indexing with ``permutation``."""
+    import numba
+
+    from mfbench_plugins.algorithms._shuffle import permutation, shuffle
 
     rng = np.random.default_rng(0)
-    n, batch = 1000, 64
-    users = rng.integers(0, 7, n).astype(np.int32)
-    items = rng.integers(0, 5, n).astype(np.int32)
-    values = rng.random(n).astype(np.float32)
-    perm = rng.permutation(n).astype(np.int32)
-    U, I, R = np.empty_like(users), np.empty_like(items), np.empty_like(values)
-    batch_layout(perm, users, items, values, U, I, R)
-    np.testing.assert_array_equal(U, users[perm])
-    np.testing.assert_array_equal(I, items[perm])
-    np.testing.assert_array_equal(R, values[perm])
-    slot, rows, of = np.full(7, -1, np.int32), np.zeros(batch, np.int32), np.zeros(batch, np.int32)
-    counts = np.zeros(batch, np.float32)
-    count = _slots(U, 128, 192, slot, rows, of, counts)
-    first_seen = list(dict.fromkeys(U[128:192].tolist()))
-    assert count == len(first_seen) and rows[:count].tolist() == first_seen
-    np.testing.assert_array_equal(rows[of], U[128:192])
-    np.testing.assert_array_equal(counts[:count], [np.sum(U[128:192] == user) for user in first_seen])
-    assert sorted(slot[slot >= 0].tolist()) == list(range(count))
+    n = 5000
+    users, values = rng.integers(0, 70, n).astype(np.int32), rng.random(n).astype(np.float32)
+    perm = permutation(7, n, bucket=256)
+    assert perm.dtype == np.int32 and sorted(perm.tolist()) == list(range(n))
+    assert not np.array_equal(perm, permutation(8, n, bucket=256))
+    before = numba.get_num_threads()
+    outs = []
+    try:
+        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(threads)
+            U, R = np.empty_like(users), np.empty_like(values)
+            shuffle(7, [users, values], [U, R], bucket=256)
+            outs.append((U, R))
+    finally:
+        numba.set_num_threads(before)
+    for U, R in outs:
+        np.testing.assert_array_equal(U, users[perm])
+        np.testing.assert_array_equal(R, values[perm])
+    with pytest.raises(ValueError, match="different lengths"):
+        shuffle(7, [users], [np.empty(n - 1, np.int32)])
+
+
+def test_shuffle_is_uniform():
+    """Every element lands in every place equally often (a chi-square test over 12,000 keys, with
+    buckets of one or two elements so that the bucket split and Fisher-Yates both count)."""
+    from scipy.stats import chisquare
+
+    from mfbench_plugins.algorithms._shuffle import permutation
+
+    n, keys = 6, 12_000
+    places = np.zeros((n, n))
+    for key in range(keys):
+        places[permutation(key, n, bucket=1), np.arange(n)] += 1
+    assert places.sum(axis=1).tolist() == [keys] * n
+    assert chisquare(places.ravel()).pvalue > 1e-4  # a wrong shuffle fails by hundreds of sigma
+
+
+@pytest.mark.parametrize("kind, k, layout", [(0, 64, (80, 144, 144)), (1, 64, (80, 144, 208)), (2, 5, (16, 32, 48))])
+def test_minibatch_packed_rows(kind, k, layout):
+    """A packed row: weights, bias and moments, each part on its own cache lines, the table
+    aligned to a line."""
+    from mfbench_plugins.algorithms._minibatch_numba import columns, packed
+
+    assert columns(kind, k) == layout
+    z = packed(kind, k, 33)
+    assert z.shape == (33, layout[2]) and z.dtype == np.float32 and z.flags.c_contiguous
+    assert z.ctypes.data % 64 == 0 and not z.any()
 
 
 @pytest.mark.parametrize("factory", [MomentumSGD, AdamSGD, AdamaxSGD])

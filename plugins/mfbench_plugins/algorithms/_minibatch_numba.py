@@ -1,24 +1,33 @@
 """numba kernel of the mini-batch optimizers (``minibatch.py``'s update rule, fused and threaded).
 
 The gradients of a batch are taken at the batch's starting parameters, so its ratings may be
-visited in any order. Each epoch first gathers its ratings' users, items and values into
-contiguous arrays in the shuffle's order (``batch_layout``, in parallel), so the epoch reads
-ratings in order and pays a random access only for factor rows. Then, batch by batch:
+visited in any order. Each epoch first lays its ratings' users, items and values out in the
+shuffle's order (``_shuffle.py``, in parallel), so the epoch reads ratings in order and pays a
+random access only for rows.
 
-0. slots: each distinct user (and item) of the batch gets a slot, numbered in order of first
-   appearance, from a table over all users (``-1`` outside a batch, reset after it), and a
-   count of its ratings. No sort.
-1. errors: thread ``w`` of ``T`` takes the ratings whose user slot is ``w`` modulo ``T``: their
-   errors at the batch's starting parameters, the sum of their ``e q_i`` in their user's slot,
-   and each rating's item term ``e p_u`` (kept per rating, so the item side never reads ``P``);
-2. steps: thread ``w`` sums the item terms of its item slots (``w`` modulo ``T``), then steps
-   its item rows and its user rows once each, and frees their slots. The regularization,
-   ``reg`` times the row once per rating, is added as a row is stepped (``count * reg * row``):
-   the row is in hand then, and the passes above need not read it again.
+A row is packed (``packed``): a user's (or item's) weights, bias, first and second moments sit
+side by side, ``[w (k) | b, mb, vb, pad | m (k) | v (k)]``, each part on its own cache lines and
+the row 64-byte aligned, so that a row's step reads and writes one contiguous run of lines
+rather than three rows of three tables; the weights and bias, all a rating's prediction reads,
+are the row's first lines.
+
+Threads own rows: thread ``w`` of ``T`` owns user (or item) ``x`` when ``owner(x, T) == w``, a
+multiplicative hash, so a thread's rows are spread over the table and the batch's work evenly
+over threads. Batch by batch:
+
+1. errors: thread ``w`` takes the ratings of its users in order. A user's slot is the position
+   ``j`` of its first rating in the batch (``slot[user] == j``, ``-1`` outside a batch), where
+   its gradient and rating count are summed; each rating's item term ``e p_u`` and error are
+   kept per rating, so the item side never reads the user rows. Then the thread steps its users'
+   rows (no other thread reads them) and frees their slots.
+2. items: thread ``w`` sums the item terms of its items into their slots likewise, then steps
+   those rows and frees their slots. The regularization, ``reg`` times the row once per rating,
+   is added as a row is stepped (``count * reg * row``): the row is in hand then.
 
 Two parallel regions a batch, no locks: no two threads write one row or one slot. Each row's
 gradient is summed over its ratings in shuffle order whatever the thread count, so results do
-not depend on it.
+not depend on it. Rows are prefetched ``AHEAD`` ratings ahead: past the caches, every rating
+would otherwise wait on memory for its user's row.
 
 Arithmetic stays in float32 (the optimizer's constants are rounded to float32 once, as numpy
 rounds a Python float that meets a float32 array), and the kernels compile with a subset of
@@ -33,15 +42,57 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._prefetch import prefetch, prefetch_row
+from ._prefetch import LINE, prefetch, prefetch_row, prefetch_span
 
-__all__ = ["minibatch_epoch", "batch_layout", "MOMENTUM", "ADAM", "ADAMAX"]
+__all__ = ["minibatch_epoch", "packed", "columns", "scratch", "MOMENTUM", "ADAM", "ADAMAX"]
 
 MOMENTUM, ADAM, ADAMAX = 0, 1, 2
-#: how many rows (or ratings) ahead the kernels prefetch
-AHEAD = 4
+#: how many ratings ahead the kernels prefetch rows
+AHEAD = 8
 #: fast-math flags that let reductions and row loops vectorize without assuming away NaN or inf
 FAST = {"reassoc", "contract", "nsz", "arcp"}
+
+_HASH, _LOW, _S32 = np.uint64(2654435761), np.uint64(0xFFFFFFFF), np.uint64(32)
+
+
+def _lines(n: int) -> int:
+    return -(-n // LINE) * LINE
+
+
+def columns(kind: int, k: int) -> tuple[int, int, int]:
+    """A packed row's layout: ``(om, ov, width)``; the weights at ``[0, k)``, bias and its
+    moments at ``k, k + 1, k + 2``, first moments at ``[om, om + k)``, second at ``[ov, ov + k)``
+    (none for momentum: ``ov == width``)."""
+    om = _lines(k + 3)
+    ov = om + _lines(k)
+    return om, ov, ov if kind == MOMENTUM else ov + _lines(k)
+
+
+def aligned(n_rows: int, width: int) -> np.ndarray:
+    """Zeroed ``(n_rows, width)`` float32, the first row on a cache-line boundary."""
+    buf = np.zeros(n_rows * width + LINE, np.float32)
+    skip = (-buf.ctypes.data % (4 * LINE)) // 4
+    return buf[skip:skip + n_rows * width].reshape(n_rows, width)
+
+
+def packed(kind: int, k: int, n_rows: int) -> np.ndarray:
+    """Zeroed packed rows (see ``columns``), the table aligned to a cache line."""
+    return aligned(n_rows, columns(kind, k)[2])
+
+
+def scratch(k: int, batch: int) -> list[np.ndarray]:
+    """A batch's scratch, a row per rating, each on cache lines of its own (the thread that
+    writes a row is its rating's user's or item's, and threads must not share a line):
+    ``C[j] = [e p_u (k) | e]``, the item term and error of rating ``j``; ``Gu[j]``, ``Gi[j]``
+    ``= [gradient (k) | bias gradient | ratings]`` of the user (item) whose slot is ``j``."""
+    return [aligned(batch, _lines(k + 1)), aligned(batch, _lines(k + 2)), aligned(batch, _lines(k + 2))]
+
+
+@njit(cache=True, inline="always")
+def _owner(x, T):
+    """The thread of ``T`` that owns row ``x``: Knuth's multiplicative hash of ``x``'s group of
+    16 (a cache line of the int32 slot table, which only its owner writes), scaled to ``[0, T)``."""
+    return np.int64((((np.uint64(x >> 4) * _HASH) & _LOW) * np.uint64(T)) >> _S32)
 
 
 @njit(cache=True, inline="always", error_model="numpy", fastmath=FAST)
@@ -61,153 +112,142 @@ def _step(kind, w, m, v, g, lr, b1, nb1, b2, nb2, eps, c1, c2):
     return w - lr / c1 * m / (v + eps), m, v
 
 
-@njit(cache=True, parallel=True)
-def batch_layout(perm, users, items, values, U, I, R):
-    """The epoch's ratings in the shuffle's order: ``U[j], I[j], R[j]`` of rating ``perm[j]``."""
-    n = len(perm)
-    for j in prange(n):
-        if j + 16 < n:
-            y = perm[j + 16]
-            prefetch(users, y)
-            prefetch(items, y)
-            prefetch(values, y)
-        x = perm[j]
-        U[j], I[j], R[j] = users[x], items[x], values[x]
-
-
-@njit(cache=True)
-def _slots(keys, start, stop, slot, rows, of, counts):
-    """Number the distinct ``keys[start:stop]`` in order of first appearance: ``slot[key]`` (``-1``
-    before), ``rows[s]`` the key of slot ``s``, ``counts[s]`` its ratings in the batch,
-    ``of[j - start]`` the slot of rating ``j``; returns the number of slots."""
-    count = 0
-    for j in range(start, stop):
-        key = keys[j]
-        s = slot[key]
-        if s < 0:
-            s = count
-            slot[key] = s
-            rows[s] = key
-            counts[s] = 0
-            count += 1
-        counts[s] += 1
-        of[j - start] = s
-    return count
-
-
 @njit(cache=True, inline="always", error_model="numpy", fastmath=FAST)
-def _step_row(kind, W, M, V, b, mb, vb, r, G, gb, g, biased, n, reg, reg_bias, scale, lr, b1, nb1, b2, nb2, eps,
-              c1, c2):
-    """Step row ``r`` of ``W`` (and bias ``b[r]``) along the mean gradient of its ``n`` ratings
-    in the batch: ``G[g]`` holds their error terms; each rating adds ``reg`` times the row."""
+def _step_row(kind, z, G, k, om, ov, biased, reg, reg_bias, scale, lr, b1, nb1, b2, nb2, eps, c1, c2):
+    """Step the packed row ``z`` along the mean gradient of its ratings in the batch: ``G`` holds
+    the sum of their error terms, then that of the bias, then their count; each rating adds
+    ``reg`` times the row."""
+    n = G[k + 1]
     rw, rb = n * reg, n * reg_bias
-    if kind == MOMENTUM:  # no second moment: its rows are neither read nor written (a third of the traffic)
-        for f in range(W.shape[1]):
-            m = b1 * M[r, f] + (G[g, f] + rw * W[r, f]) * scale
-            M[r, f] = m
-            W[r, f] -= lr * m
+    w, m, v = z[:k], z[om:om + k], z[ov:ov + k]
+    if kind == MOMENTUM:  # no second moment: the row is a third shorter
+        for f in range(k):
+            a = b1 * m[f] + (G[f] + rw * w[f]) * scale
+            m[f] = a
+            w[f] -= lr * a
         if biased:
-            m = b1 * mb[r] + (gb[g] + rb * b[r]) * scale
-            mb[r] = m
-            b[r] -= lr * m
+            a = b1 * z[k + 1] + (G[k] + rb * z[k]) * scale
+            z[k + 1] = a
+            z[k] -= lr * a
         return
-    for f in range(W.shape[1]):
-        W[r, f], M[r, f], V[r, f] = _step(kind, W[r, f], M[r, f], V[r, f], (G[g, f] + rw * W[r, f]) * scale, lr, b1,
-                                          nb1, b2, nb2, eps, c1, c2)
+    for f in range(k):
+        w[f], m[f], v[f] = _step(kind, w[f], m[f], v[f], (G[f] + rw * w[f]) * scale, lr, b1, nb1, b2, nb2, eps,
+                                 c1, c2)
     if biased:
-        b[r], mb[r], vb[r] = _step(kind, b[r], mb[r], vb[r], (gb[g] + rb * b[r]) * scale, lr, b1, nb1, b2, nb2, eps,
-                                   c1, c2)
+        z[k], z[k + 1], z[k + 2] = _step(kind, z[k], z[k + 1], z[k + 2], (G[k] + rb * z[k]) * scale, lr, b1, nb1,
+                                         b2, nb2, eps, c1, c2)
 
 
 @njit(cache=True, inline="always")
-def _prefetch_step(kind, W, M, V, r):
-    prefetch_row(W, r)
-    prefetch_row(M, r)
-    if kind != MOMENTUM:
-        prefetch_row(V, r)
+def _prefetch_next_step(keys, start, a, m, Z, slot, w, T):
+    """Prefetch the row of the next step of thread ``w`` at or after ``a``; returns the rating after it."""
+    while a < m:
+        y = keys[start + a]
+        if _owner(y, T) == w and slot[y] == a:
+            prefetch_row(Z, y)
+            return a + 1
+        a += 1
+    return a
 
 
 @njit(cache=True, inline="always")
-def _zero_slots(G, gb, w, T, count):
-    """Zero the gradient rows of slots ``w, w + T, ...`` below ``count``."""
-    for g in range(w, count, T):
-        for f in range(G.shape[1]):
-            G[g, f] = 0.0
-        gb[g] = 0.0
+def _prefetch_next_rating(U, I, a, stop, Zu, Zi, slot_u, k, w, T):
+    """Prefetch what the next rating of thread ``w`` at or after ``a`` reads; returns the rating after it."""
+    while a < stop:
+        y = U[a]
+        if _owner(y, T) == w:
+            prefetch_row(Zu, y)  # all of it: the moments are read when it steps
+            prefetch(slot_u, y)
+            prefetch_span(Zi, I[a], k + 3)
+            return a + 1
+        a += 1
+    return a
 
 
 @njit(cache=True, inline="always", error_model="numpy", fastmath=FAST)
-def _step_slots(kind, W, M, V, b, mb, vb, rows, counts, slot, G, gb, w, T, count, biased, reg, reg_bias, scale, lr,
-                b1, nb1, b2, nb2, eps, c1, c2):
-    """Step the rows of slots ``w, w + T, ...`` below ``count`` (thread ``w``'s) and free their slots."""
-    for g in range(w, count, T):
-        if g + AHEAD * T < count:
-            _prefetch_step(kind, W, M, V, rows[g + AHEAD * T])
-        r = rows[g]
-        _step_row(kind, W, M, V, b, mb, vb, r, G, gb, g, biased, counts[g], reg, reg_bias, scale, lr, b1, nb1, b2,
-                  nb2, eps, c1, c2)
-        slot[r] = -1
+def _step_owned(kind, keys, start, m, Z, slot, G, k, w, T, om, ov, biased, reg, reg_bias, scale, lr, b1, nb1, b2, nb2,
+                eps, c1, c2):
+    """Step thread ``w``'s rows of the batch ``keys[start:start + m]``, each once (at its slot,
+    its first rating), and free their slots."""
+    a = 0  # the next rating to look ahead at: rows are prefetched AHEAD of the thread's own steps
+    for _ in range(AHEAD):
+        a = _prefetch_next_step(keys, start, a, m, Z, slot, w, T)
+    for j in range(m):
+        x = keys[start + j]
+        if _owner(x, T) != w or slot[x] != j:
+            continue
+        a = _prefetch_next_step(keys, start, a, m, Z, slot, w, T)
+        _step_row(kind, Z[x], G[j], k, om, ov, biased, reg, reg_bias, scale, lr, b1, nb1, b2, nb2, eps, c1, c2)
+        slot[x] = -1
+
+
+@njit(cache=True, inline="always", fastmath=FAST)
+def _open(slot, x, j, G):
+    """``x``'s slot, opened at ``j`` (its sums zeroed) on its first rating of the batch."""
+    g = slot[x]
+    if g < 0:
+        g = j
+        slot[x] = j
+        for f in range(G.shape[1]):
+            G[j, f] = 0.0
+    return g
 
 
 @njit(cache=True, parallel=True, error_model="numpy", fastmath=FAST)
-def minibatch_epoch(kind, U, I, R, P, Q, bu, bi, mu, reg, reg_bias, biased, batch, lr, b1, b2, eps, t,
-                    mP, vP, mQ, vQ, mbu, vbu, mbi, vbi, slot_u, slot_i, rows_u, rows_i, su, si, n_u, n_i, err, C, gP,
-                    gQ, gbu, gbi, T):
-    """One epoch over the ratings gathered by ``batch_layout``; returns ``(sum of squared errors,
-    step count)``. ``slot_u``, ``slot_i``: ``-1`` over all users and items (left so); ``rows_*``,
-    ``su``, ``si``: ``batch`` ints; ``n_u``, ``n_i``, ``err``, ``gbu``, ``gbi``: ``batch``
-    float32; ``C``, ``gP``, ``gQ``: ``(batch, k)`` float32 scratch. ``T``: the threads
-    (``numba.get_num_threads()``)."""
+def minibatch_epoch(kind, U, I, R, Zu, Zi, k, om, ov, mu, reg, reg_bias, biased, batch, lr, b1, b2, eps, t, slot_u,
+                    slot_i, C, Gu, Gi, T):
+    """One epoch over the shuffled ratings ``U, I, R`` and the packed rows ``Zu``, ``Zi`` (see
+    ``columns``); returns ``(sum of squared errors, step count)``. ``slot_u``, ``slot_i``:
+    ``-1`` over all users and items (left so); ``C``, ``Gu``, ``Gi``: the batch's ``scratch``.
+    ``T``: the threads (``numba.get_num_threads()``)."""
     n = len(U)
-    k = P.shape[1]
     lr32, b1_32, b2_32, eps32 = np.float32(lr), np.float32(b1), np.float32(b2), np.float32(eps)
     nb1, nb2 = np.float32(1.0 - b1), np.float32(1.0 - b2)
     sse = 0.0
     for start in range(0, n, batch):
         stop = min(start + batch, n)
         m = stop - start
-        nu = _slots(U, start, stop, slot_u, rows_u, su, n_u)
-        ni = _slots(I, start, stop, slot_i, rows_i, si, n_i)
-        # 1. errors at the batch's starting parameters, their user terms summed per user slot,
-        #    their item terms kept per rating
-        for w in prange(T):
-            _zero_slots(gP, gbu, w, T, nu)
-            for j in range(m):
-                if j + AHEAD < m and su[j + AHEAD] % T == w:
-                    prefetch_row(P, U[start + j + AHEAD])
-                    prefetch_row(Q, I[start + j + AHEAD])
-                g = su[j]
-                if g % T != w:
-                    continue
-                u, i = U[start + j], I[start + j]
-                pred = mu + bu[u] + bi[i]
-                for f in range(k):
-                    pred += P[u, f] * Q[i, f]
-                e = np.float32(pred - R[start + j])
-                err[j] = e
-                for f in range(k):
-                    gP[g, f] += e * Q[i, f]
-                    C[j, f] = e * P[u, f]
-                gbu[g] += e
-        for j in range(m):  # in order: the same sum whatever the thread count
-            sse += err[j] * err[j]
-        # 2. item terms summed per item slot, then one optimizer step of every touched row (the
-        #    regularization, a row's own multiple, added as it is stepped)
         t += 1
         scale = np.float32(1.0 / m)
         c1 = np.float32(1.0 - b1 ** t)
         c2 = np.float32(1.0 - b2 ** t)
+        # 1. errors at the batch's starting parameters, their user terms summed per user, their
+        #    item terms kept per rating; then the thread's user rows stepped
         for w in prange(T):
-            _zero_slots(gQ, gbi, w, T, ni)
+            a = start  # look-ahead: the thread's next AHEAD ratings are prefetched
+            for _ in range(AHEAD):
+                a = _prefetch_next_rating(U, I, a, stop, Zu, Zi, slot_u, k, w, T)
             for j in range(m):
-                h = si[j]
-                if h % T != w:
+                u = U[start + j]
+                if _owner(u, T) != w:
                     continue
+                a = _prefetch_next_rating(U, I, a, stop, Zu, Zi, slot_u, k, w, T)
+                g = _open(slot_u, u, j, Gu)
+                i = I[start + j]
+                pred = mu + Zu[u, k] + Zi[i, k]
                 for f in range(k):
-                    gQ[h, f] += C[j, f]
-                gbi[h] += err[j]
-            _step_slots(kind, Q, mQ, vQ, bi, mbi, vbi, rows_i, n_i, slot_i, gQ, gbi, w, T, ni, biased, reg, reg_bias,
-                        scale, lr32, b1_32, nb1, b2_32, nb2, eps32, c1, c2)
-            _step_slots(kind, P, mP, vP, bu, mbu, vbu, rows_u, n_u, slot_u, gP, gbu, w, T, nu, biased, reg, reg_bias,
-                        scale, lr32, b1_32, nb1, b2_32, nb2, eps32, c1, c2)
+                    pred += Zu[u, f] * Zi[i, f]
+                e = np.float32(pred - R[start + j])
+                for f in range(k):
+                    Gu[g, f] += e * Zi[i, f]
+                    C[j, f] = e * Zu[u, f]
+                C[j, k] = e
+                Gu[g, k] += e
+                Gu[g, k + 1] += 1.0
+            _step_owned(kind, U, start, m, Zu, slot_u, Gu, k, w, T, om, ov, biased, reg, reg_bias, scale, lr32, b1_32,
+                        nb1, b2_32, nb2, eps32, c1, c2)
+        for j in range(m):  # in order: the same sum whatever the thread count
+            sse += C[j, k] * C[j, k]
+        # 2. item terms summed per item, then the items' rows stepped
+        for w in prange(T):
+            for j in range(m):
+                i = I[start + j]
+                if _owner(i, T) != w:
+                    continue
+                h = _open(slot_i, i, j, Gi)
+                for f in range(k + 1):
+                    Gi[h, f] += C[j, f]
+                Gi[h, k + 1] += 1.0
+            _step_owned(kind, I, start, m, Zi, slot_i, Gi, k, w, T, om, ov, biased, reg, reg_bias, scale, lr32, b1_32,
+                        nb1, b2_32, nb2, eps32, c1, c2)
     return sse, t

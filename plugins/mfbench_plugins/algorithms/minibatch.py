@@ -109,45 +109,51 @@ class _MiniBatchMF(BiasedMF):
         if self._use_numba():
             from . import _minibatch_numba as kernel
 
-            z = np.zeros_like
-            # the optimizer's moments (momentum has no second moment: one-row stand-ins the kernel
-            # never touches), then scratch: the epoch's ratings in shuffle order; the slot tables
-            # (-1 over every user and item); per batch the touched rows, each rating's user and
-            # item slot, each slot's rating count, each rating's error and item term, the gradients
-            second = (lambda a: z(a[:1])) if self._kernel_args()[0] == kernel.MOMENTUM else z
-            self._moments = [z(self.P_), second(self.P_), z(self.Q_), second(self.Q_), z(self.bu_), second(self.bu_),
-                             z(self.bi_), second(self.bi_)]
-            n, b, k = len(self._r), self.batch_size, self.k
-            self._layout = [np.empty(n, self._u.dtype), np.empty(n, self._i.dtype), np.empty(n, self._r.dtype)]
+            kind = self._kernel_args()[0]
+            b, k = self.batch_size, self.k
+            # the state: packed rows (weights, bias, moments side by side); then scratch: the
+            # epoch's ratings in shuffle order, the slot tables (-1 over every user and item), a
+            # batch's item terms and errors and its per-row gradients
+            self._packed = [kernel.packed(kind, k, train.n_users), kernel.packed(kind, k, train.n_items)]
+            self._shuffled = [np.empty_like(self._u), np.empty_like(self._i), np.empty_like(self._r)]
             self._scratch = [np.full(train.n_users, -1, np.int32), np.full(train.n_items, -1, np.int32),
-                             np.zeros(b, np.int32), np.zeros(b, np.int32), np.zeros(b, np.int32), np.zeros(b, np.int32),
-                             np.zeros(b, np.float32), np.zeros(b, np.float32), np.zeros(b, np.float32),
-                             np.zeros((b, k), np.float32), np.zeros((b, k), np.float32),
-                             np.zeros((b, k), np.float32), np.zeros(b, np.float32), np.zeros(b, np.float32)]
-            self._run_epoch(kernel, np.arange(min(len(self._r), 2), dtype=self._index_dtype), warm_up=True)
+                             *kernel.scratch(k, b)]
+            self._warm_up(kernel)
 
-    @property
-    def _index_dtype(self) -> type:
-        return np.int32 if len(self._r) < 2**31 else np.int64
+    def _epoch_key(self) -> int:
+        """The seed of the next epoch's shuffle (``_shuffle.py``), from the fit's generator."""
+        return int(self._rng.integers(2**63))
 
-    def _run_epoch(self, kernel: Any, perm: np.ndarray, warm_up: bool = False) -> float:
-        """One epoch of the numba kernel over ``perm``; ``warm_up`` compiles it on copies."""
+    def _warm_up(self, kernel: Any) -> None:
+        """Compile the kernel (or load it from the cache) on a one-rating copy: no state moves."""
         import numba
 
         kind, b1, b2, eps = self._kernel_args()
-        arrays = [self.P_, self.Q_, self.bu_, self.bi_]
-        moments = self._moments
-        if warm_up:
-            arrays = [a.copy() for a in arrays]
-            moments = [a.copy() for a in moments]
-        layout = [a[:len(perm)] for a in self._layout]
-        kernel.batch_layout(perm, self._u, self._i, self._r, *layout)
-        sse, t = kernel.minibatch_epoch(kind, *layout, *arrays, np.float32(self.mu_), np.float32(self.reg),
-                                        np.float32(self.reg_bias), self.biased, self.batch_size, float(self.lr),
-                                        float(b1), float(b2), float(eps), self._t, *moments, *self._scratch,
-                                        numba.get_num_threads())
-        if not warm_up:
-            self._t = t
+        zu, zi = (z[:1].copy() for z in self._packed)
+        one = np.zeros(1, self._u.dtype), np.zeros(1, self._i.dtype), self._r[:1].copy()
+        scratch = [np.full(1, -1, np.int32), np.full(1, -1, np.int32), *self._scratch[2:]]
+        om, ov, _ = kernel.columns(kind, self.k)
+        kernel.minibatch_epoch(kind, *one, zu, zi, self.k, om, ov, np.float32(self.mu_), np.float32(self.reg),
+                               np.float32(self.reg_bias), self.biased, self.batch_size, float(self.lr), float(b1),
+                               float(b2), float(eps), 0, *scratch, numba.get_num_threads())
+
+    def _run_epoch(self, kernel: Any) -> float:
+        """One epoch of the numba kernel: shuffle, pack the weights in, run, unpack them."""
+        import numba
+
+        from ._shuffle import shuffle
+
+        kind, b1, b2, eps = self._kernel_args()
+        shuffle(self._epoch_key(), [self._u, self._i, self._r], self._shuffled)
+        k = self.k
+        zu, zi = self._packed
+        zu[:, :k], zu[:, k], zi[:, :k], zi[:, k] = self.P_, self.bu_, self.Q_, self.bi_
+        om, ov, _ = kernel.columns(kind, k)
+        sse, self._t = kernel.minibatch_epoch(kind, *self._shuffled, zu, zi, k, om, ov, np.float32(self.mu_),
+                                              np.float32(self.reg), np.float32(self.reg_bias), self.biased,
+                                              self.batch_size, float(self.lr), float(b1), float(b2), float(eps),
+                                              self._t, *self._scratch, numba.get_num_threads())
+        self.P_[:], self.bu_[:], self.Q_[:], self.bi_[:] = zu[:, :k], zu[:, k], zi[:, :k], zi[:, k]
         return sse
 
     def fit(self, train: Ratings, valid: Ratings | None = None) -> Iterator[dict[str, float]]:
@@ -155,15 +161,16 @@ class _MiniBatchMF(BiasedMF):
             from . import _minibatch_numba as kernel
 
             for _ in range(self.epochs):
-                perm = self._rng.permutation(len(self._r)).astype(self._index_dtype)
-                yield {"objective": self._run_epoch(kernel, perm) / len(self._r)}
+                yield {"objective": self._run_epoch(kernel) / len(self._r)}
             return
+        from ._shuffle import permutation
+
         xp = self.xp
         n = len(self._r)
         f = self.factors
         reg, reg_bias = np.float32(self.reg), np.float32(self.reg_bias)
         for _ in range(self.epochs):
-            perm = xp.asarray(self._rng.permutation(n).astype(np.int64))
+            perm = xp.asarray(permutation(self._epoch_key(), n).astype(np.int64))
             sse = xp.zeros((), xp.float64)  # summed on the device: no transfer, no wait, per batch
             for start in range(0, n, self.batch_size):
                 idx = perm[start:start + self.batch_size]
