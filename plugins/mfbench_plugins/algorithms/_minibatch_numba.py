@@ -80,12 +80,14 @@ def packed(kind: int, k: int, n_rows: int) -> np.ndarray:
     return aligned(n_rows, columns(kind, k)[2])
 
 
-def scratch(k: int, batch: int) -> list[np.ndarray]:
-    """A batch's scratch, a row per rating, each on cache lines of its own (the thread that
-    writes a row is its rating's user's or item's, and threads must not share a line):
-    ``C[j] = [e p_u (k) | e]``, the item term and error of rating ``j``; ``Gu[j]``, ``Gi[j]``
-    ``= [gradient (k) | bias gradient | ratings]`` of the user (item) whose slot is ``j``."""
-    return [aligned(batch, _lines(k + 1)), aligned(batch, _lines(k + 2)), aligned(batch, _lines(k + 2))]
+def scratch(k: int, batch: int, threads: int) -> list[np.ndarray]:
+    """A batch's scratch, its rows each on cache lines of their own: ``C[j] = [e p_u (k) | e]``,
+    the item term and error of rating ``j``; per thread ``w``, ``batch`` slots from ``w * batch``
+    (a thread's slots stay in its cache from batch to batch): ``Gu[s]``, ``Gi[s]`` ``=
+    [gradient (k) | bias gradient | ratings]`` of the user (item) ``rows_u[s]`` (``rows_i[s]``)."""
+    slots = threads * batch
+    return [aligned(batch, _lines(k + 1)), aligned(slots, _lines(k + 2)), aligned(slots, _lines(k + 2)),
+            np.zeros(slots, np.int32), np.zeros(slots, np.int32)]
 
 
 @njit(cache=True, inline="always")
@@ -139,18 +141,6 @@ def _step_row(kind, z, G, k, om, ov, biased, reg, reg_bias, scale, lr, b1, nb1, 
 
 
 @njit(cache=True, inline="always")
-def _prefetch_next_step(keys, start, a, m, Z, slot, w, T):
-    """Prefetch the row of the next step of thread ``w`` at or after ``a``; returns the rating after it."""
-    while a < m:
-        y = keys[start + a]
-        if _owner(y, T) == w and slot[y] == a:
-            prefetch_row(Z, y)
-            return a + 1
-        a += 1
-    return a
-
-
-@njit(cache=True, inline="always")
 def _prefetch_next_rating(U, I, a, stop, Zu, Zi, slot_u, k, w, T):
     """Prefetch what the next rating of thread ``w`` at or after ``a`` reads; returns the rating after it."""
     while a < stop:
@@ -165,40 +155,37 @@ def _prefetch_next_rating(U, I, a, stop, Zu, Zi, slot_u, k, w, T):
 
 
 @njit(cache=True, inline="always", error_model="numpy", fastmath=FAST)
-def _step_owned(kind, keys, start, m, Z, slot, G, k, w, T, om, ov, biased, reg, reg_bias, scale, lr, b1, nb1, b2, nb2,
-                eps, c1, c2):
-    """Step thread ``w``'s rows of the batch ``keys[start:start + m]``, each once (at its slot,
-    its first rating), and free their slots."""
-    a = 0  # the next rating to look ahead at: rows are prefetched AHEAD of the thread's own steps
-    for _ in range(AHEAD):
-        a = _prefetch_next_step(keys, start, a, m, Z, slot, w, T)
-    for j in range(m):
-        x = keys[start + j]
-        if _owner(x, T) != w or slot[x] != j:
-            continue
-        a = _prefetch_next_step(keys, start, a, m, Z, slot, w, T)
-        _step_row(kind, Z[x], G[j], k, om, ov, biased, reg, reg_bias, scale, lr, b1, nb1, b2, nb2, eps, c1, c2)
+def _step_slots(kind, Z, slot, rows, G, lo, hi, k, om, ov, biased, reg, reg_bias, scale, lr, b1, nb1, b2, nb2, eps, c1,
+                c2):
+    """Step the rows of slots ``lo`` to ``hi`` (a thread's, in order of opening), and free the slots."""
+    for s in range(lo, hi):
+        if s + AHEAD < hi:
+            prefetch_row(Z, rows[s + AHEAD])
+        x = rows[s]
+        _step_row(kind, Z[x], G[s], k, om, ov, biased, reg, reg_bias, scale, lr, b1, nb1, b2, nb2, eps, c1, c2)
         slot[x] = -1
 
 
 @njit(cache=True, inline="always", fastmath=FAST)
-def _open(slot, x, j, G):
-    """``x``'s slot, opened at ``j`` (its sums zeroed) on its first rating of the batch."""
+def _open(slot, rows, x, s, G):
+    """``x``'s slot: ``s`` (its sums zeroed) on its first rating of the batch, else the one it
+    has; returns ``(slot, whether it was opened)``."""
     g = slot[x]
-    if g < 0:
-        g = j
-        slot[x] = j
-        for f in range(G.shape[1]):
-            G[j, f] = 0.0
-    return g
+    if g >= 0:
+        return g, False
+    slot[x] = s
+    rows[s] = x
+    for f in range(G.shape[1]):
+        G[s, f] = 0.0
+    return s, True
 
 
 @njit(cache=True, parallel=True, error_model="numpy", fastmath=FAST)
 def minibatch_epoch(kind, U, I, R, Zu, Zi, k, om, ov, mu, reg, reg_bias, biased, batch, lr, b1, b2, eps, t, slot_u,
-                    slot_i, C, Gu, Gi, T):
+                    slot_i, C, Gu, Gi, rows_u, rows_i, T):
     """One epoch over the shuffled ratings ``U, I, R`` and the packed rows ``Zu``, ``Zi`` (see
     ``columns``); returns ``(sum of squared errors, step count)``. ``slot_u``, ``slot_i``:
-    ``-1`` over all users and items (left so); ``C``, ``Gu``, ``Gi``: the batch's ``scratch``.
+    ``-1`` over all users and items (left so); ``C`` to ``rows_i``: ``scratch(k, batch, T)``.
     ``T``: the threads (``numba.get_num_threads()``)."""
     n = len(U)
     lr32, b1_32, b2_32, eps32 = np.float32(lr), np.float32(b1), np.float32(b2), np.float32(eps)
@@ -214,6 +201,7 @@ def minibatch_epoch(kind, U, I, R, Zu, Zi, k, om, ov, mu, reg, reg_bias, biased,
         # 1. errors at the batch's starting parameters, their user terms summed per user, their
         #    item terms kept per rating; then the thread's user rows stepped
         for w in prange(T):
+            lo = hi = w * batch
             a = start  # look-ahead: the thread's next AHEAD ratings are prefetched
             for _ in range(AHEAD):
                 a = _prefetch_next_rating(U, I, a, stop, Zu, Zi, slot_u, k, w, T)
@@ -222,7 +210,8 @@ def minibatch_epoch(kind, U, I, R, Zu, Zi, k, om, ov, mu, reg, reg_bias, biased,
                 if _owner(u, T) != w:
                     continue
                 a = _prefetch_next_rating(U, I, a, stop, Zu, Zi, slot_u, k, w, T)
-                g = _open(slot_u, u, j, Gu)
+                g, opened = _open(slot_u, rows_u, u, hi, Gu)
+                hi += opened
                 i = I[start + j]
                 pred = mu + Zu[u, k] + Zi[i, k]
                 for f in range(k):
@@ -234,20 +223,22 @@ def minibatch_epoch(kind, U, I, R, Zu, Zi, k, om, ov, mu, reg, reg_bias, biased,
                 C[j, k] = e
                 Gu[g, k] += e
                 Gu[g, k + 1] += 1.0
-            _step_owned(kind, U, start, m, Zu, slot_u, Gu, k, w, T, om, ov, biased, reg, reg_bias, scale, lr32, b1_32,
-                        nb1, b2_32, nb2, eps32, c1, c2)
+            _step_slots(kind, Zu, slot_u, rows_u, Gu, lo, hi, k, om, ov, biased, reg, reg_bias, scale, lr32, b1_32, nb1,
+                        b2_32, nb2, eps32, c1, c2)
         for j in range(m):  # in order: the same sum whatever the thread count
             sse += C[j, k] * C[j, k]
         # 2. item terms summed per item, then the items' rows stepped
         for w in prange(T):
+            lo = hi = w * batch
             for j in range(m):
                 i = I[start + j]
                 if _owner(i, T) != w:
                     continue
-                h = _open(slot_i, i, j, Gi)
+                h, opened = _open(slot_i, rows_i, i, hi, Gi)
+                hi += opened
                 for f in range(k + 1):
                     Gi[h, f] += C[j, f]
                 Gi[h, k + 1] += 1.0
-            _step_owned(kind, I, start, m, Zi, slot_i, Gi, k, w, T, om, ov, biased, reg, reg_bias, scale, lr32, b1_32,
-                        nb1, b2_32, nb2, eps32, c1, c2)
+            _step_slots(kind, Zi, slot_i, rows_i, Gi, lo, hi, k, om, ov, biased, reg, reg_bias, scale, lr32, b1_32, nb1,
+                        b2_32, nb2, eps32, c1, c2)
     return sse, t

@@ -110,14 +110,13 @@ class _MiniBatchMF(BiasedMF):
             from . import _minibatch_numba as kernel
 
             kind = self._kernel_args()[0]
-            b, k = self.batch_size, self.k
+            k = self.k
             # the state: packed rows (weights, bias, moments side by side); then scratch: the
-            # epoch's ratings in shuffle order, the slot tables (-1 over every user and item), a
-            # batch's item terms and errors and its per-row gradients
+            # epoch's ratings in shuffle order, the slot tables (-1 over every user and item); a
+            # batch's own scratch is made per thread count (_batch_scratch)
             self._packed = [kernel.packed(kind, k, train.n_users), kernel.packed(kind, k, train.n_items)]
             self._shuffled = [np.empty_like(self._u), np.empty_like(self._i), np.empty_like(self._r)]
-            self._scratch = [np.full(train.n_users, -1, np.int32), np.full(train.n_items, -1, np.int32),
-                             *kernel.scratch(k, b)]
+            self._scratch = [np.full(train.n_users, -1, np.int32), np.full(train.n_items, -1, np.int32)]
             self._warm_up(kernel)
 
     def _epoch_key(self) -> int:
@@ -131,11 +130,18 @@ class _MiniBatchMF(BiasedMF):
         kind, b1, b2, eps = self._kernel_args()
         zu, zi = (z[:1].copy() for z in self._packed)
         one = np.zeros(1, self._u.dtype), np.zeros(1, self._i.dtype), self._r[:1].copy()
-        scratch = [np.full(1, -1, np.int32), np.full(1, -1, np.int32), *self._scratch[2:]]
+        threads = numba.get_num_threads()
+        scratch = [np.full(1, -1, np.int32), np.full(1, -1, np.int32), *self._batch_scratch(kernel, threads)]
         om, ov, _ = kernel.columns(kind, self.k)
         kernel.minibatch_epoch(kind, *one, zu, zi, self.k, om, ov, np.float32(self.mu_), np.float32(self.reg),
                                np.float32(self.reg_bias), self.biased, self.batch_size, float(self.lr), float(b1),
-                               float(b2), float(eps), 0, *scratch, numba.get_num_threads())
+                               float(b2), float(eps), 0, *scratch, threads)
+
+    def _batch_scratch(self, kernel: Any, threads: int) -> list[np.ndarray]:
+        """The kernel's per-batch scratch for ``threads`` threads, kept while their number holds."""
+        if getattr(self, "_batch", (None,))[0] != threads:
+            self._batch = (threads, kernel.scratch(self.k, self.batch_size, threads))
+        return self._batch[1]
 
     def _run_epoch(self, kernel: Any) -> float:
         """One epoch of the numba kernel: shuffle, pack the weights in, run, unpack them."""
@@ -149,10 +155,11 @@ class _MiniBatchMF(BiasedMF):
         zu, zi = self._packed
         zu[:, :k], zu[:, k], zi[:, :k], zi[:, k] = self.P_, self.bu_, self.Q_, self.bi_
         om, ov, _ = kernel.columns(kind, k)
+        threads = numba.get_num_threads()
         sse, self._t = kernel.minibatch_epoch(kind, *self._shuffled, zu, zi, k, om, ov, np.float32(self.mu_),
                                               np.float32(self.reg), np.float32(self.reg_bias), self.biased,
                                               self.batch_size, float(self.lr), float(b1), float(b2), float(eps),
-                                              self._t, *self._scratch, numba.get_num_threads())
+                                              self._t, *self._scratch, *self._batch_scratch(kernel, threads), threads)
         self.P_[:], self.bu_[:], self.Q_[:], self.bi_[:] = zu[:, :k], zu[:, k], zi[:, :k], zi[:, k]
         return sse
 
