@@ -15,14 +15,19 @@ Threads own rows: thread ``w`` of ``T`` owns user (or item) ``x`` when ``owner(x
 multiplicative hash, so a thread's rows are spread over the table and the batch's work evenly
 over threads. Batch by batch:
 
-1. errors: thread ``w`` takes the ratings of its users in order. A user's slot is the position
-   ``j`` of its first rating in the batch (``slot[user] == j``, ``-1`` outside a batch), where
-   its gradient and rating count are summed; each rating's item term ``e p_u`` and error are
-   kept per rating, so the item side never reads the user rows. Then the thread steps its users'
-   rows (no other thread reads them) and frees their slots.
-2. items: thread ``w`` sums the item terms of its items into their slots likewise, then steps
-   those rows and frees their slots. The regularization, ``reg`` times the row once per rating,
-   is added as a row is stepped (``count * reg * row``): the row is in hand then.
+1. errors: thread ``w`` takes the ratings of its users in order. A user gets a slot at its
+   first rating in the batch, the next of the thread's own block of slots (``slot[user]``,
+   ``-1`` outside a batch), where its gradient and rating count are summed; each rating's item
+   term ``e p_u`` and error are kept per rating, so the item side never reads the user rows.
+   Then the thread steps its users' rows (no other thread reads them), in the order their slots
+   opened, and frees the slots.
+2. items: thread ``w`` sums the item terms of its items into slots likewise, then steps those
+   rows and frees their slots. The regularization, ``reg`` times the row once per rating, is
+   added as a row is stepped (``count * reg * row``): the row is in hand then.
+
+A thread's slots are its own block of scratch and its rows' slot entries share no cache line
+with another thread's (ownership goes by groups of 16 rows), so what crosses between cores in a
+batch is what must: the per-rating item terms, and the item rows every thread reads.
 
 Two parallel regions a batch, no locks: no two threads write one row or one slot. Each row's
 gradient is summed over its ratings in shuffle order whatever the thread count, so results do
