@@ -205,11 +205,28 @@ def test_minibatch_packed_rows(kind, k, layout):
     assert z.ctypes.data % 64 == 0 and not z.any()
 
 
+def test_l2_cache_size_is_read_from_sysfs_or_defaulted(tmp_path):
+    from mfbench_plugins.algorithms._minibatch_numba import l2_cache_bytes
+
+    for name, level, kind, size in [("index0", 1, "Data", "48K"), ("index1", 1, "Instruction", "32K"),
+                                    ("index2", 2, "Unified", "2048K"), ("index3", 3, "Unified", "480M")]:
+        (tmp_path / name).mkdir()
+        for field, value in (("level", level), ("type", kind), ("size", size)):
+            (tmp_path / name / field).write_text(f"{value}\n")
+    assert l2_cache_bytes(root=tmp_path) == 2 << 20
+    assert l2_cache_bytes(default=123, root=tmp_path / "missing") == 123
+    (tmp_path / "index2" / "size").write_text("lots\n")
+    assert l2_cache_bytes(default=123, root=tmp_path) == 123
+
+
 @pytest.mark.parametrize("factory", [MomentumSGD, AdamSGD, AdamaxSGD])
-def test_minibatch_kernel_results_do_not_depend_on_the_thread_count(small, factory):
+def test_minibatch_kernel_results_do_not_depend_on_the_thread_count(monkeypatch, small, factory):
     """Threads take whole users and items (by slot): each row's gradient is summed in one order."""
     import numba
 
+    from mfbench_plugins.algorithms import _minibatch_numba
+
+    monkeypatch.setattr(_minibatch_numba, "ONE_THREAD_BYTES", 0)  # small tables would train on one thread
     results = []
     before = numba.get_num_threads()
     try:

@@ -155,7 +155,7 @@ class _MiniBatchMF(BiasedMF):
         zu, zi = self._packed
         zu[:, :k], zu[:, k], zi[:, :k], zi[:, k] = self.P_, self.bu_, self.Q_, self.bi_
         om, ov, _ = kernel.columns(kind, k)
-        threads = numba.get_num_threads()
+        threads = numba.get_num_threads() if zu.nbytes + zi.nbytes > kernel.ONE_THREAD_BYTES else 1
         sse, self._t = kernel.minibatch_epoch(kind, *self._shuffled, zu, zi, k, om, ov, np.float32(self.mu_),
                                               np.float32(self.reg), np.float32(self.reg_bias), self.biased,
                                               self.batch_size, float(self.lr), float(b1), float(b2), float(eps),
