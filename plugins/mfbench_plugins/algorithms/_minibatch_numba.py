@@ -173,7 +173,7 @@ def _prefetch_next_rating(U, I, a, stop, Zu, Zi, slot_u, k, w, T):
     while a < stop:
         y = U[a]
         if _owner(y, T) == w:
-            prefetch_row(Zu, y)  # all of it: the moments are read when it steps
+            prefetch_span(Zu, y, k + 3)  # what a prediction reads: the moments come as it steps
             prefetch(slot_u, y)
             prefetch_span(Zi, I[a], k + 3)
             return a + 1
