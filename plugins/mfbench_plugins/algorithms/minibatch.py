@@ -118,15 +118,23 @@ class _MiniBatchMF(BiasedMF):
             self._shuffled = [np.empty_like(self._u), np.empty_like(self._i), np.empty_like(self._r)]
             self._scratch = [np.full(train.n_users, -1, np.int32), np.full(train.n_items, -1, np.int32)]
             self._warm_up(kernel)
+        else:
+            from ._shuffle import permutation
+
+            permutation(0, 1)  # compiled (or loaded from the cache) here, not in the first epoch
 
     def _epoch_key(self) -> int:
         """The seed of the next epoch's shuffle (``_shuffle.py``), from the fit's generator."""
         return int(self._rng.integers(2**63))
 
     def _warm_up(self, kernel: Any) -> None:
-        """Compile the kernel (or load it from the cache) on a one-rating copy: no state moves."""
+        """Compile the kernel and the shuffle (or load them from the cache) on a one-rating copy:
+        no state moves, and no epoch's clock holds a compilation."""
         import numba
 
+        from ._shuffle import shuffle
+
+        shuffle(0, [a[:1] for a in (self._u, self._i, self._r)], [a[:1] for a in self._shuffled])
         kind, b1, b2, eps = self._kernel_args()
         zu, zi = (z[:1].copy() for z in self._packed)
         one = np.zeros(1, self._u.dtype), np.zeros(1, self._i.dtype), self._r[:1].copy()
