@@ -137,7 +137,7 @@ class _MiniBatchMF(BiasedMF):
         shuffle(0, [a[:1] for a in (self._u, self._i, self._r)], [a[:1] for a in self._shuffled])
         kind, b1, b2, eps = self._kernel_args()
         zu, zi = (z[:1].copy() for z in self._packed)
-        one = np.zeros(1, self._u.dtype), np.zeros(1, self._i.dtype), self._r[:1].copy()
+        one = np.zeros(1, self._u.dtype), np.zeros(1, self._i.dtype), np.ones(1, self._r.dtype)
         threads = numba.get_num_threads()
         scratch = [np.full(1, -1, np.int32), np.full(1, -1, np.int32), *self._batch_scratch(kernel, threads)]
         om, ov, _ = kernel.columns(kind, self.k)
