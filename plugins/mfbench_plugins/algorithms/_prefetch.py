@@ -59,14 +59,13 @@ def _prefetch2(typingctx, arr, i, j):
 
 
 @njit(cache=True, inline="always")
-def prefetch_row(a, r):
-    """Prefetch every cache line of row ``r`` of the 2-D array ``a``."""
-    for f in range(0, a.shape[1], LINE):
-        _prefetch2(a, r, f)
-
-
-@njit(cache=True, inline="always")
 def prefetch_span(a, r, n):
     """Prefetch the cache lines of ``a[r, :n]`` (``a`` 2-D, C-contiguous)."""
     for f in range(0, n, LINE):
         _prefetch2(a, r, f)
+
+
+@njit(cache=True, inline="always")
+def prefetch_row(a, r):
+    """Prefetch every cache line of row ``r`` of the 2-D array ``a``."""
+    prefetch_span(a, r, a.shape[1])

@@ -246,9 +246,10 @@ class DeepMF(Algorithm):
                                              float(self.mu_), self.weight_decay, self.reg, self.batchnorm)
                 self._step += 1
                 for name, g in grads.items():
-                    rows, g = g if name in ("U", "V") else (slice(None), g)  # embeddings: touched rows only
+                    embedding = name in ("U", "V")
+                    rows, g = g if embedding else (slice(None), g)  # embeddings: touched rows only
                     self._opt.step(name, self.params_[name], rows, g, self._step)
-                    if name not in ("U", "V"):
+                    if not embedding:
                         flush_tiny(xp, self.params_[name], self._opt.m[name], self._opt.v[name])
                 total = total + loss * len(idx)  # summed in xp: one read an epoch, not one a batch
             self._refresh_running()
