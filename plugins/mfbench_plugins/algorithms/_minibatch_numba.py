@@ -15,19 +15,24 @@ Threads own rows: thread ``w`` of ``T`` owns user (or item) ``x`` when ``owner(x
 multiplicative hash, so a thread's rows are spread over the table and the batch's work evenly
 over threads. Batch by batch:
 
-1. errors: thread ``w`` takes the ratings of its users in order. A user gets a slot at its
-   first rating in the batch, the next of the thread's own block of slots (``slot[user]``,
-   ``-1`` outside a batch), where its gradient and rating count are summed; each rating's item
-   term ``e p_u`` and error are kept per rating, so the item side never reads the user rows.
-   Then the thread steps its users' rows (no other thread reads them), in the order their slots
-   opened, and frees the slots.
-2. items: thread ``w`` sums the item terms of its items into slots likewise, then steps those
-   rows and frees their slots. The regularization, ``reg`` times the row once per rating, is
-   added as a row is stepped (``count * reg * row``): the row is in hand then.
+1. errors: thread ``w`` lists the batch positions of its users' ratings (a branch-free pass:
+   a test of ownership per rating would be a mispredicted branch every other rating on two
+   threads) and takes them in order. A user gets a slot at its first rating in the batch, the
+   next of the thread's own block of slots (``slot[user]``, ``-1`` outside a batch), where its
+   gradient and rating count are summed; each rating's item term ``e p_u`` and error go to the
+   next row of the thread's own block of ``C`` (``P[j]`` says which), so the item side never
+   reads the user rows, and a thread writes only lines it wrote the batch before. Then the
+   thread steps its users' rows (no other thread reads them), in the order their slots opened,
+   and frees the slots.
+2. items: thread ``w`` lists its items' ratings likewise, sums their item terms into slots in
+   batch order, then steps those rows and frees their slots. The regularization, ``reg`` times
+   the row once per rating, is added as a row is stepped (``count * reg * row``): the row is in
+   hand then.
 
-A thread's slots are its own block of scratch and its rows' slot entries share no cache line
-with another thread's (ownership goes by groups of 16 rows), so what crosses between cores in a
-batch is what must: the per-rating item terms, and the item rows every thread reads.
+A thread's slots and item terms are its own blocks of scratch and its rows' slot entries share
+no cache line with another thread's (ownership goes by groups of 16 rows), so what crosses
+between cores in a batch is what must: the item terms of ratings whose user and item have
+different owners, and the item rows every thread reads.
 
 Two parallel regions a batch, no locks: no two threads write one row or one slot. While the
 packed rows fit twice over in one core's L2 cache (``ONE_THREAD_BYTES``; ml-100k's, 2.2 MB at
@@ -108,13 +113,15 @@ def packed(kind: int, k: int, n_rows: int) -> np.ndarray:
 
 
 def scratch(k: int, batch: int, threads: int) -> list[np.ndarray]:
-    """A batch's scratch, its rows each on cache lines of their own: ``C[j] = [e p_u (k) | e]``,
-    the item term and error of rating ``j``; per thread ``w``, ``batch`` slots from ``w * batch``
-    (a thread's slots stay in its cache from batch to batch): ``Gu[s]``, ``Gi[s]`` ``=
-    [gradient (k) | bias gradient | ratings]`` of the user (item) ``rows_u[s]`` (``rows_i[s]``)."""
+    """A batch's scratch. Per thread ``w``, ``batch`` entries from ``w * batch`` (a thread's
+    entries stay in its cache from batch to batch, and it alone writes them), rows each on cache
+    lines of their own: ``C[c] = [e p_u (k) | e]``, the item term and error of the thread's
+    ``c``-th rating; ``Gu[s]``, ``Gi[s]`` ``= [gradient (k) | bias gradient | ratings]`` of the
+    user (item) ``rows_u[s]`` (``rows_i[s]``); ``L``, the batch positions of the thread's ratings.
+    Then ``P[j]``, the row of ``C`` that holds rating ``j``'s terms."""
     slots = threads * batch
-    return [aligned(batch, _lines(k + 1)), aligned(slots, _lines(k + 2)), aligned(slots, _lines(k + 2)),
-            np.zeros(slots, np.int32), np.zeros(slots, np.int32)]
+    return [aligned(slots, _lines(k + 1)), aligned(slots, _lines(k + 2)), aligned(slots, _lines(k + 2)),
+            np.zeros(slots, np.int32), np.zeros(slots, np.int32), np.zeros(slots, np.int32), np.zeros(batch, np.int32)]
 
 
 @njit(cache=True, inline="always")
@@ -168,17 +175,23 @@ def _step_row(kind, z, G, k, om, ov, biased, reg, reg_bias, scale, lr, b1, nb1, 
 
 
 @njit(cache=True, inline="always")
-def _prefetch_next_rating(U, I, a, stop, Zu, Zi, slot_u, k, w, T):
-    """Prefetch what the next rating of thread ``w`` at or after ``a`` reads; returns the rating after it."""
-    while a < stop:
-        y = U[a]
-        if _owner(y, T) == w:
-            prefetch_span(Zu, y, k + 3)  # what a prediction reads: the moments come as it steps
-            prefetch(slot_u, y)
-            prefetch_span(Zi, I[a], k + 3)
-            return a + 1
-        a += 1
-    return a
+def _own(X, start, m, T, w, L, lo):
+    """Lay out in ``L`` from ``lo`` the batch positions ``j < m`` of the ratings whose row
+    ``X[start + j]`` thread ``w`` owns, in order, without a branch; returns where they end."""
+    end = lo
+    for j in range(m):
+        L[end] = j
+        end += _owner(X[start + j], T) == w
+    return end
+
+
+@njit(cache=True, inline="always")
+def _prefetch_rating(U, I, Zu, Zi, slot_u, k, a):
+    """Prefetch what rating ``a`` reads: the weights and biases of its user and item (the
+    moments come as the rows are stepped), and its user's slot."""
+    prefetch_span(Zu, U[a], k + 3)
+    prefetch(slot_u, U[a])
+    prefetch_span(Zi, I[a], k + 3)
 
 
 @njit(cache=True, inline="always", error_model="numpy", fastmath=FAST)
@@ -209,10 +222,10 @@ def _open(slot, rows, x, s, G):
 
 @njit(cache=True, parallel=True, error_model="numpy", fastmath=FAST)
 def minibatch_epoch(kind, U, I, R, Zu, Zi, k, om, ov, mu, reg, reg_bias, biased, batch, lr, b1, b2, eps, t, slot_u,
-                    slot_i, C, Gu, Gi, rows_u, rows_i, T):
+                    slot_i, C, Gu, Gi, rows_u, rows_i, L, P, T):
     """One epoch over the shuffled ratings ``U, I, R`` and the packed rows ``Zu``, ``Zi`` (see
     ``columns``); returns ``(sum of squared errors, step count)``. ``slot_u``, ``slot_i``:
-    ``-1`` over all users and items (left so); ``C`` to ``rows_i``: ``scratch(k, batch, T)``.
+    ``-1`` over all users and items (left so); ``C`` to ``P``: ``scratch(k, batch, T)``.
     ``T``: the threads (``numba.get_num_threads()``)."""
     n = len(U)
     lr32, b1_32, b2_32, eps32 = np.float32(lr), np.float32(b1), np.float32(b2), np.float32(eps)
@@ -229,14 +242,14 @@ def minibatch_epoch(kind, U, I, R, Zu, Zi, k, om, ov, mu, reg, reg_bias, biased,
         #    item terms kept per rating; then the thread's user rows stepped
         for w in prange(T):
             lo = hi = w * batch
-            a = start  # look-ahead: the thread's next AHEAD ratings are prefetched
-            for _ in range(AHEAD):
-                a = _prefetch_next_rating(U, I, a, stop, Zu, Zi, slot_u, k, w, T)
-            for j in range(m):
+            end = _own(U, start, m, T, w, L, lo)
+            for c in range(lo, min(lo + AHEAD, end)):
+                _prefetch_rating(U, I, Zu, Zi, slot_u, k, start + L[c])
+            for c in range(lo, end):
+                if c + AHEAD < end:
+                    _prefetch_rating(U, I, Zu, Zi, slot_u, k, start + L[c + AHEAD])
+                j = L[c]
                 u = U[start + j]
-                if _owner(u, T) != w:
-                    continue
-                a = _prefetch_next_rating(U, I, a, stop, Zu, Zi, slot_u, k, w, T)
                 g, opened = _open(slot_u, rows_u, u, hi, Gu)
                 hi += opened
                 i = I[start + j]
@@ -246,25 +259,27 @@ def minibatch_epoch(kind, U, I, R, Zu, Zi, k, om, ov, mu, reg, reg_bias, biased,
                 e = np.float32(pred - R[start + j])
                 for f in range(k):
                     Gu[g, f] += e * Zi[i, f]
-                    C[j, f] = e * Zu[u, f]
-                C[j, k] = e
+                    C[c, f] = e * Zu[u, f]
+                C[c, k] = e
+                P[j] = c
                 Gu[g, k] += e
                 Gu[g, k + 1] += 1.0
             _step_slots(kind, Zu, slot_u, rows_u, Gu, lo, hi, k, om, ov, biased, reg, reg_bias, scale, lr32, b1_32, nb1,
                         b2_32, nb2, eps32, c1, c2)
         for j in range(m):  # in order: the same sum whatever the thread count
-            sse += C[j, k] * C[j, k]
+            e = C[P[j], k]
+            sse += e * e
         # 2. item terms summed per item, then the items' rows stepped
         for w in prange(T):
             lo = hi = w * batch
-            for j in range(m):
-                i = I[start + j]
-                if _owner(i, T) != w:
-                    continue
-                h, opened = _open(slot_i, rows_i, i, hi, Gi)
+            end = _own(I, start, m, T, w, L, lo)
+            for c in range(lo, end):
+                j = L[c]
+                h, opened = _open(slot_i, rows_i, I[start + j], hi, Gi)
                 hi += opened
+                x = P[j]  # read once: the loop's stores to Gi might alias P for all numba knows
                 for f in range(k + 1):
-                    Gi[h, f] += C[j, f]
+                    Gi[h, f] += C[x, f]
                 Gi[h, k + 1] += 1.0
             _step_slots(kind, Zi, slot_i, rows_i, Gi, lo, hi, k, om, ov, biased, reg, reg_bias, scale, lr32, b1_32, nb1,
                         b2_32, nb2, eps32, c1, c2)
