@@ -118,7 +118,7 @@ def scratch(k: int, batch: int, threads: int) -> list[np.ndarray]:
     lines of their own: ``C[c] = [e p_u (k) | e]``, the item term and error of the thread's
     ``c``-th rating; ``Gu[s]``, ``Gi[s]`` ``= [gradient (k) | bias gradient | ratings]`` of the
     user (item) ``rows_u[s]`` (``rows_i[s]``); ``L``, the batch positions of the thread's ratings.
-    Then ``P[j]``, the row of ``C`` that holds rating ``j``'s terms."""
+    Then ``P[j]``, the row of ``C`` that holds rating ``j``'s terms (on one thread, ``j``)."""
     slots = threads * batch
     return [aligned(slots, _lines(k + 1)), aligned(slots, _lines(k + 2)), aligned(slots, _lines(k + 2)),
             np.zeros(slots, np.int32), np.zeros(slots, np.int32), np.zeros(slots, np.int32), np.zeros(batch, np.int32)]
@@ -178,6 +178,10 @@ def _step_row(kind, z, G, k, om, ov, biased, reg, reg_bias, scale, lr, b1, nb1, 
 def _own(X, start, m, T, w, L, lo):
     """Lay out in ``L`` from ``lo`` the batch positions ``j < m`` of the ratings whose row
     ``X[start + j]`` thread ``w`` owns, in order, without a branch; returns where they end."""
+    if T == 1:  # one thread owns every row
+        for j in range(m):
+            L[lo + j] = j
+        return lo + m
     end = lo
     for j in range(m):
         L[end] = j
@@ -261,13 +265,14 @@ def minibatch_epoch(kind, U, I, R, Zu, Zi, k, om, ov, mu, reg, reg_bias, biased,
                     Gu[g, f] += e * Zi[i, f]
                     C[c, f] = e * Zu[u, f]
                 C[c, k] = e
-                P[j] = c
+                if T > 1:  # on one thread, rating j's terms are in C[j]
+                    P[j] = c
                 Gu[g, k] += e
                 Gu[g, k + 1] += 1.0
             _step_slots(kind, Zu, slot_u, rows_u, Gu, lo, hi, k, om, ov, biased, reg, reg_bias, scale, lr32, b1_32, nb1,
                         b2_32, nb2, eps32, c1, c2)
         for j in range(m):  # in order: the same sum whatever the thread count
-            e = C[P[j], k]
+            e = C[P[j] if T > 1 else j, k]
             sse += e * e
         # 2. item terms summed per item, then the items' rows stepped
         for w in prange(T):
@@ -277,7 +282,7 @@ def minibatch_epoch(kind, U, I, R, Zu, Zi, k, om, ov, mu, reg, reg_bias, biased,
                 j = L[c]
                 h, opened = _open(slot_i, rows_i, I[start + j], hi, Gi)
                 hi += opened
-                x = P[j]  # read once: the loop's stores to Gi might alias P for all numba knows
+                x = P[j] if T > 1 else j  # read once: stores to Gi might alias P for all numba knows
                 for f in range(k + 1):
                     Gi[h, f] += C[x, f]
                 Gi[h, k + 1] += 1.0
