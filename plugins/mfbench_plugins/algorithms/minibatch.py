@@ -130,20 +130,32 @@ class _MiniBatchMF(BiasedMF):
     def _warm_up(self, kernel: Any) -> None:
         """Compile the kernel and the shuffle (or load them from the cache) on a one-rating copy:
         no state moves, and no epoch's clock holds a compilation."""
-        import numba
-
         from ._shuffle import shuffle
 
         shuffle(0, [a[:1] for a in (self._u, self._i, self._r)], [a[:1] for a in self._shuffled])
-        kind, b1, b2, eps = self._kernel_args()
-        zu, zi = (z[:1].copy() for z in self._packed)
         one = np.zeros(1, self._u.dtype), np.zeros(1, self._i.dtype), np.ones(1, self._r.dtype)
-        threads = numba.get_num_threads()
-        scratch = [np.full(1, -1, np.int32), np.full(1, -1, np.int32), *self._batch_scratch(kernel, threads)]
+        slots = np.full(1, -1, np.int32), np.full(1, -1, np.int32)
+        self._kernel_epoch(kernel, one, [z[:1].copy() for z in self._packed], 0, slots)
+
+    def _kernel_epoch(self, kernel: Any, ratings: Any, packed: list[np.ndarray], t: int,
+                      slots: Any) -> tuple[float, int]:
+        """Run ``kernel.minibatch_epoch`` over ``ratings`` (users, items, values in epoch order)
+        and the packed rows from step ``t``, on the thread count of ``_threads``; returns
+        ``(sum of squared errors, step count)``."""
+        kind, b1, b2, eps = self._kernel_args()
         om, ov, _ = kernel.columns(kind, self.k)
-        kernel.minibatch_epoch(kind, *one, zu, zi, self.k, om, ov, np.float32(self.mu_), np.float32(self.reg),
-                               np.float32(self.reg_bias), self.biased, self.batch_size, float(self.lr), float(b1),
-                               float(b2), float(eps), 0, *scratch, threads)
+        threads = self._threads(kernel)
+        return kernel.minibatch_epoch(kind, *ratings, *packed, self.k, om, ov, np.float32(self.mu_),
+                                      np.float32(self.reg), np.float32(self.reg_bias), self.biased, self.batch_size,
+                                      float(self.lr), float(b1), float(b2), float(eps), t, *slots,
+                                      *self._batch_scratch(kernel, threads), threads)
+
+    def _threads(self, kernel: Any) -> int:
+        """numba's thread count, or one where the packed rows fit in one core's cache
+        (``kernel.ONE_THREAD_BYTES``)."""
+        import numba
+
+        return numba.get_num_threads() if sum(z.nbytes for z in self._packed) > kernel.ONE_THREAD_BYTES else 1
 
     def _batch_scratch(self, kernel: Any, threads: int) -> list[np.ndarray]:
         """The kernel's per-batch scratch for ``threads`` threads, kept while their number holds."""
@@ -153,21 +165,13 @@ class _MiniBatchMF(BiasedMF):
 
     def _run_epoch(self, kernel: Any) -> float:
         """One epoch of the numba kernel: shuffle, pack the weights in, run, unpack them."""
-        import numba
-
         from ._shuffle import shuffle
 
-        kind, b1, b2, eps = self._kernel_args()
         shuffle(self._epoch_key(), [self._u, self._i, self._r], self._shuffled)
         k = self.k
         zu, zi = self._packed
         zu[:, :k], zu[:, k], zi[:, :k], zi[:, k] = self.P_, self.bu_, self.Q_, self.bi_
-        om, ov, _ = kernel.columns(kind, k)
-        threads = numba.get_num_threads() if zu.nbytes + zi.nbytes > kernel.ONE_THREAD_BYTES else 1
-        sse, self._t = kernel.minibatch_epoch(kind, *self._shuffled, zu, zi, k, om, ov, np.float32(self.mu_),
-                                              np.float32(self.reg), np.float32(self.reg_bias), self.biased,
-                                              self.batch_size, float(self.lr), float(b1), float(b2), float(eps),
-                                              self._t, *self._scratch, *self._batch_scratch(kernel, threads), threads)
+        sse, self._t = self._kernel_epoch(kernel, self._shuffled, self._packed, self._t, self._scratch)
         self.P_[:], self.bu_[:], self.Q_[:], self.bi_[:] = zu[:, :k], zu[:, k], zi[:, :k], zi[:, k]
         return sse
 
