@@ -2,9 +2,9 @@
 in one run: epoch throughput of both at k = 32, 64, 128 with 1 and 2 threads, their ratio, and each
 one's 2-thread speed-up. Both sides are sampled in interleaved rounds (LIBMF, mfbench, then mfbench,
 LIBMF, ...; ``MFBENCH_BENCH_ROUNDS``, default 5), each sample the mean epoch over five epochs, and
-reported as median [min, max]; the assertions read the medians: ``sgd`` must reach 0.8x LIBMF's
-throughput in every cell (the round-by-round ratio's median), and 1.8x its own one-thread
-throughput with two threads.
+reported as median [min, max]; the assertions read the medians: ``sgd`` must reach LIBMF's
+throughput in every cell and 1.1x it on one thread (the round-by-round ratio's median), and 1.8x
+its own one-thread throughput with two threads.
 
 LIBMF is built here from its C++ source with the flags of its own Makefile (AVX kernels, OpenMP).
 Point ``MFBENCH_LIBMF_SRC`` at a folder holding its ``mf.cpp`` and ``mf.h``: a clone of
@@ -29,8 +29,10 @@ from mfbench_plugins.algorithms.sgd import SGD
 LIBMF_FLAGS = ["-O3", "-std=c++11", "-march=native", "-pthread", "-DUSEAVX", "-mavx", "-fopenmp", "-DUSEOMP"]
 #: the grid LIBMF uses by default (nr_bins)
 LIBMF_BINS = 20
-#: the issue's floor: mfbench's epoch throughput over LIBMF's, in every cell
-MIN_RATIO = 0.8
+#: the floor on mfbench's epoch throughput over LIBMF's, in every cell
+MIN_RATIO = 1.0
+#: and on one thread
+MIN_RATIO_ONE_THREAD = 1.1
 #: and its floor on the 2-thread speed-up of ``sgd``
 MIN_SPEEDUP = 1.8
 #: interleaved rounds per cell
@@ -117,4 +119,5 @@ def test_sgd_against_libmf(benchmark, libmf_driver, uniform_10m, uniform_10m_fil
               f"mfbench {spread(rates['mfbench', t])}; mfbench/libmf {spread(ratios[t], '.2f')}")
     print(f"  2-thread speed-up (of the medians): libmf {speedup['libmf']:.2f}, mfbench {speedup['mfbench']:.2f}")
     assert min(ratio.values()) >= MIN_RATIO, ratio
+    assert ratio[1] >= MIN_RATIO_ONE_THREAD, ratio
     assert speedup["mfbench"] >= MIN_SPEEDUP, speedup

@@ -6,6 +6,12 @@ stratum ``s`` is the ``G`` blocks ``(a, (a + s) mod G)``, which share no user an
 they run in parallel with no locks and no races, and the result does not depend on the thread
 count. Inside a block the ratings are stored sorted by user, then item (LIBMF's cache-friendly
 order: a user's row stays in L1 across that user's ratings, the block's item rows in L2).
+
+The kernels index with unsigned integers (the rating arrays are ``uint32``, positions ``uint64``):
+numba then emits no negative-index wraparound, and all scalar arithmetic stays in float32
+(``error_model="numpy"``: no division check, the accumulators start at 1). From k = 64 on, the
+item row of the rating two ahead is prefetched: past L1 the row's lines would otherwise arrive one
+rating at a time (about 7% faster at k = 128); below that the prefetch costs more than it hides.
 """
 
 from __future__ import annotations
@@ -13,12 +19,17 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["epoch_blocks", "sgd_step", "sort_by_block", "sort_within_blocks"]
+from ._prefetch import prefetch_row
+
+__all__ = ["epoch_blocks", "gather_rows", "sgd_step", "sort_by_block", "sort_within_blocks"]
+
+#: the smallest k at which the kernel prefetches the item row of the rating two ahead
+PREFETCH_MIN_K = 64
 
 
-@njit(cache=True, fastmath=True, inline="always")
-def sgd_step(u, i, r, P, Q, bu, bi, Gp, Gq, Gbu, Gbi, mu, lr, reg, reg_bias, biased, adaptive):
-    """One rating's update; returns its squared error before the update.
+@njit(cache=True, fastmath=True, inline="always", error_model="numpy")
+def sgd_step(u, i, r, P, Q, bu, bi, Gp, Gq, Gbu, Gbi, mu, lr, reg, reg_bias, biased, adaptive, rk):
+    """One rating's update; returns its squared error before the update (``rk`` is ``1 / k``).
 
     With ``adaptive`` the step of a row is ``lr / sqrt(G)`` with ``G`` its accumulated mean
     squared gradient *before* this rating (LIBMF's order). The squared gradient norms come from
@@ -49,9 +60,9 @@ def sgd_step(u, i, r, P, Q, bu, bi, Gp, Gq, Gbu, Gbi, mu, lr, reg, reg_bias, bia
     if adaptive:
         step_p = lr / np.sqrt(Gp[u])
         step_q = lr / np.sqrt(Gq[i])
-        cross = 2 * e * reg * dot
-        Gp[u] += (e * e * qq + cross + reg * reg * pp) / k
-        Gq[i] += (e * e * pp + cross + reg * reg * qq) / k
+        cross = np.float32(2.0) * e * reg * dot
+        Gp[u] += (e * e * qq + cross + reg * reg * pp) * rk
+        Gq[i] += (e * e * pp + cross + reg * reg * qq) * rk
     for f in range(k):
         pf = pu[f]
         qf = qi[f]
@@ -71,20 +82,38 @@ def sgd_step(u, i, r, P, Q, bu, bi, Gp, Gq, Gbu, Gbi, mu, lr, reg, reg_bias, bia
     return e * e
 
 
-@njit(cache=True, fastmath=True, parallel=True)
+@njit(cache=True, fastmath=True, parallel=True, error_model="numpy")
 def epoch_blocks(users, items, values, block_ptr, n_blocks, strata, P, Q, bu, bi, Gp, Gq, Gbu, Gbi,
                  mu, lr, reg, reg_bias, biased, adaptive):
-    """One epoch over the strata in the given order; returns the sum of squared errors seen."""
+    """One epoch over the strata in the given order; returns the sum of squared errors seen.
+    ``users`` and ``items`` are ``uint32``."""
     sse = np.zeros(n_blocks, np.float64)
+    rk = np.float32(1.0) / np.float32(P.shape[1])
+    ahead = P.shape[1] >= PREFETCH_MIN_K
     for s in strata:
         for a in prange(n_blocks):
             blk = a * n_blocks + (a + s) % n_blocks
+            lo = np.uint64(block_ptr[blk])
+            hi = np.uint64(block_ptr[blk + 1])
             acc = 0.0
-            for j in range(block_ptr[blk], block_ptr[blk + 1]):
-                acc += sgd_step(users[j], items[j], values[j], P, Q, bu, bi, Gp, Gq, Gbu, Gbi,
-                                mu, lr, reg, reg_bias, biased, adaptive)
+            if ahead:  # two copies of the loop: a test inside it costs more than the prefetch saves at small k
+                for j in range(lo, hi):
+                    prefetch_row(Q, np.uint64(items[min(j + np.uint64(2), hi - np.uint64(1))]))
+                    acc += sgd_step(np.uint64(users[j]), np.uint64(items[j]), values[j], P, Q, bu, bi, Gp, Gq, Gbu,
+                                    Gbi, mu, lr, reg, reg_bias, biased, adaptive, rk)
+            else:
+                for j in range(lo, hi):
+                    acc += sgd_step(np.uint64(users[j]), np.uint64(items[j]), values[j], P, Q, bu, bi, Gp, Gq, Gbu,
+                                    Gbi, mu, lr, reg, reg_bias, biased, adaptive, rk)
             sse[a] += acc
     return sse.sum()
+
+
+@njit(cache=True, parallel=True)
+def gather_rows(src, index, out):
+    """``out[r] = src[index[r]]`` for every row, rows in parallel (``np.take`` on one thread)."""
+    for r in prange(index.shape[0]):
+        out[r] = src[index[r]]
 
 
 @njit(cache=True)

@@ -168,9 +168,10 @@ class SGD(BiasedMF):
         self._rng = np.random.default_rng(self.seed)
         order, self._ptr, self._perm_u, self._perm_i = block_order(train.users, train.items, train.n_users,
                                                                    train.n_items, self.blocks, self._rng)
-        # training runs on permuted rows (see block_order); _sync copies them back after each epoch
-        self._u = self._perm_u[train.users[order]].astype(np.int32)
-        self._i = self._perm_i[train.items[order]].astype(np.int32)
+        # training runs on permuted rows (see block_order); _sync copies them back after each epoch.
+        # Unsigned ids: the kernel's indexing then needs no negative-index wraparound.
+        self._u = self._perm_u[train.users[order]].astype(np.uint32)
+        self._i = self._perm_i[train.items[order]].astype(np.uint32)
         self._r = train.values[order]
         f = self._init_factors(train)
         inv_u, inv_i = np.argsort(self._perm_u), np.argsort(self._perm_i)
@@ -230,8 +231,10 @@ class SGD(BiasedMF):
                 self.P_[...] = w.P.astype(self.P_.dtype)
                 self.Q_[...] = w.Q.astype(self.Q_.dtype)
             return
-        np.take(w.P, self._perm_u, axis=0, out=self.P_)
-        np.take(w.Q, self._perm_i, axis=0, out=self.Q_)
+        from ._sgd_numba import gather_rows
+
+        gather_rows(w.P, self._perm_u, self.P_)
+        gather_rows(w.Q, self._perm_i, self.Q_)
         np.take(w.bu, self._perm_u, out=self.bu_)
         np.take(w.bi, self._perm_i, out=self.bi_)
 
