@@ -55,6 +55,17 @@ def sgd_step(u, i, r, P, Q, bu, bi, Gp, Gq, Gbu, Gbi, mu, lr, reg, reg_bias, bia
     if biased:
         pred += mu + bu[u] + bi[i]
     e = pred - r
+    if biased:  # the bias steps first: they need only e, and the user's next rating waits on b_u
+        gbu = e + reg_bias * bu[u]
+        gbi = e + reg_bias * bi[i]
+        if adaptive:
+            bu[u] -= lr / np.sqrt(Gbu[u]) * gbu
+            bi[i] -= lr / np.sqrt(Gbi[i]) * gbi
+            Gbu[u] += gbu * gbu
+            Gbi[i] += gbi * gbi
+        else:
+            bu[u] -= lr * gbu
+            bi[i] -= lr * gbi
     step_p = lr
     step_q = lr
     if adaptive:
@@ -68,17 +79,6 @@ def sgd_step(u, i, r, P, Q, bu, bi, Gp, Gq, Gbu, Gbi, mu, lr, reg, reg_bias, bia
         qf = qi[f]
         pu[f] = pf - step_p * (e * qf + reg * pf)
         qi[f] = qf - step_q * (e * pf + reg * qf)
-    if biased:
-        gbu = e + reg_bias * bu[u]
-        gbi = e + reg_bias * bi[i]
-        if adaptive:
-            bu[u] -= lr / np.sqrt(Gbu[u]) * gbu
-            bi[i] -= lr / np.sqrt(Gbi[i]) * gbi
-            Gbu[u] += gbu * gbu
-            Gbi[i] += gbi * gbi
-        else:
-            bu[u] -= lr * gbu
-            bi[i] -= lr * gbi
     return e * e
 
 
