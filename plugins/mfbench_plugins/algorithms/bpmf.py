@@ -27,6 +27,7 @@ Cholesky and solves in float64), with the same generator: the same chain up to r
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, Iterator
 
 import numpy as np
@@ -225,6 +226,7 @@ class BPMF(Algorithm):
             m.sort_indices()
             self._csr[side] = (m.indptr.astype(np.int64), xp.asarray(m.indices.astype(np.int32)), xp.asarray(m.data))
         self._n = len(train)
+        importlib.import_module("scipy.stats")  # sample_hyper's Wishart: imported here, not in the first sweep
         if xp is not np:  # each rating's user, for the chunked loss on the device
             indptr = self._csr["users"][0]
             self._rows_u = xp.asarray(np.repeat(np.arange(train.n_users, dtype=np.int32), np.diff(indptr)))
