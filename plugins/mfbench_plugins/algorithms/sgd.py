@@ -180,7 +180,7 @@ class SGD(BiasedMF):
         if backend == "numba":
             set_numba_threads(self.threads)
             self._run_epoch(np.zeros(0, np.int64), 0.0)  # compile (or load from cache) now, not in epoch 1
-            self._sync()  # and the row gather each epoch ends with
+        self._sync()  # and the row gather every CPU epoch ends with
 
     def _prepare_cuda(self, train: Ratings) -> None:
         """Training data and factors to the device (timed in prepare), the kernel compiled."""
