@@ -25,8 +25,9 @@ def train(algo, ratings):
 
 @pytest.mark.parametrize("biased", [True, False])
 @pytest.mark.parametrize("adaptive", [True, False])
-def test_numba_kernel_equals_the_python_reference(small, biased, adaptive):
-    kw = dict(k=5, epochs=3, biased=biased, adaptive=adaptive, lr=0.05 if adaptive else 0.01, blocks=3, seed=7)
+@pytest.mark.parametrize("k", [5, 8, 21])  # the kernel's vector passes: a partial chunk, one full, two and a part
+def test_numba_kernel_equals_the_python_reference(small, biased, adaptive, k):
+    kw = dict(k=k, epochs=3, biased=biased, adaptive=adaptive, lr=0.05 if adaptive else 0.01, blocks=3, seed=7)
     fast, ref = SGD(backend="numba", **kw), SGD(backend="python", **kw)
     loss_fast, loss_ref = train(fast, small), train(ref, small)
     np.testing.assert_allclose(loss_fast, loss_ref, rtol=1e-4)
