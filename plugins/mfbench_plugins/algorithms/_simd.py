@@ -51,8 +51,13 @@ def _length(context, builder, n, nty):
     return context.cast(builder, n, nty, types.uintp)
 
 
-def _full_chunks(builder, n):
-    return builder.lshr(n, ir.Constant(n.type, WIDTH.bit_length() - 1))
+def _two_rows(context, builder, signature, args):
+    """The rows ``args[0]`` and ``args[1]`` as chunk pointers, the length ``args[2]``, and its
+    number of full chunks."""
+    pv = _chunks(context, builder, signature.args[0], args[0])
+    qv = _chunks(context, builder, signature.args[1], args[1])
+    n = _length(context, builder, args[2], signature.args[2])
+    return pv, qv, n, builder.lshr(n, ir.Constant(n.type, WIDTH.bit_length() - 1))
 
 
 def _shuffle(builder, x, y, lanes):
@@ -107,10 +112,7 @@ def dot3(typingctx, p, q, n):
     ret = types.UniTuple(types.float32, 3)
 
     def codegen(context, builder, signature, args):
-        pv = _chunks(context, builder, signature.args[0], args[0])
-        qv = _chunks(context, builder, signature.args[1], args[1])
-        n = _length(context, builder, args[2], signature.args[2])
-        count = _full_chunks(builder, n)
+        pv, qv, n, count = _two_rows(context, builder, signature, args)
         fma = _fma(builder)
         acc = [cgutils.alloca_once_value(builder, ir.Constant(_VEC, None)) for _ in range(3)]
 
@@ -144,10 +146,7 @@ def update2(typingctx, p, q, n, a, b, c, d):
         return None
 
     def codegen(context, builder, signature, args):
-        pv = _chunks(context, builder, signature.args[0], args[0])
-        qv = _chunks(context, builder, signature.args[1], args[1])
-        n = _length(context, builder, args[2], signature.args[2])
-        count = _full_chunks(builder, n)
+        pv, qv, n, count = _two_rows(context, builder, signature, args)
         fma = _fma(builder)
         va, vb, vc, vd = (_splat(builder, s) for s in args[3:])
 
