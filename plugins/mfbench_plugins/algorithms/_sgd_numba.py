@@ -1,6 +1,6 @@
 """numba kernels of per-rating SGD for biased MF (the update rule of ``sgd.py``'s reference).
 
-Flat loops over int32/float32 arrays. ``epoch_blocks`` runs one epoch under the stratified
+Flat loops over uint32/float32 arrays. ``epoch_blocks`` runs one epoch under the stratified
 schedule of DSGD (Gemulla et al., KDD 2011): the rating matrix is cut into ``G x G`` blocks;
 stratum ``s`` is the ``G`` blocks ``(a, (a + s) mod G)``, which share no user and no item, so
 they run in parallel with no locks and no races, and the result does not depend on the thread
@@ -9,10 +9,10 @@ order: a user's row stays in L1 across that user's ratings, the block's item row
 
 The kernels index with unsigned integers (the rating arrays are ``uint32``, positions ``uint64``):
 numba then emits no negative-index wraparound, and all scalar arithmetic stays in float32
-(``error_model="numpy"``: no division check, the accumulators start at 1). The two passes over the
-rows are emitted as explicit 8-wide vector code (``_simd``). From k = 64 on, the
-item row of the rating two ahead is prefetched: past L1 the row's lines would otherwise arrive one
-rating at a time (about 7% faster at k = 128); below that the prefetch costs more than it hides.
+(``error_model="numpy"``: no division check, the accumulators start at 1). The two passes over
+the rows are emitted as explicit 8-wide vector code (``_simd``). From k = 64 on, the item row of
+the rating two ahead is prefetched: past L1 the row's lines would otherwise arrive one rating at a
+time (about 7% faster at k = 128); below that the prefetch costs more than it hides.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from numba.extending import intrinsic
 
 __all__ = ["WIDTH", "dot3", "update2"]
 
-#: float32 lanes of a chunk
+#: float32 lanes of a chunk (the reduction's shuffles below are written for 8)
 WIDTH = 8
 _F32 = ir.FloatType()
 _VEC = ir.VectorType(_F32, WIDTH)
