@@ -29,6 +29,8 @@ __all__ = ["WIDTH", "dot3", "update2"]
 #: float32 lanes of a chunk (the reduction's shuffles below are written for 8)
 WIDTH = 8
 _F32 = ir.FloatType()
+#: rows of at most this many chunks are updated with all their chunks held in registers
+_HELD_CHUNKS = 8
 _VEC = ir.VectorType(_F32, WIDTH)
 _I32 = ir.IntType(32)
 # lane pairs (0,1), (2,3) of x then of y, in each 128-bit half: one vshufps each on x86
@@ -56,7 +58,11 @@ def _two_rows(context, builder, signature, args):
     number of full chunks."""
     pv = _chunks(context, builder, signature.args[0], args[0])
     qv = _chunks(context, builder, signature.args[1], args[1])
-    n = _length(context, builder, args[2], signature.args[2])
+    nty = signature.args[2]
+    if isinstance(nty, types.IntegerLiteral):  # a length known when compiling: unrolled, no tail test
+        uintp = context.get_value_type(types.uintp)
+        return pv, qv, ir.Constant(uintp, nty.literal_value), ir.Constant(uintp, nty.literal_value // WIDTH)
+    n = _length(context, builder, args[2], nty)
     return pv, qv, n, builder.lshr(n, ir.Constant(n.type, WIDTH.bit_length() - 1))
 
 
@@ -104,7 +110,7 @@ def _splat(builder, value):
     return _shuffle(builder, v, v, (0,) * WIDTH)
 
 
-@intrinsic
+@intrinsic(prefer_literal=True)
 def dot3(typingctx, p, q, n):
     """``(p.q, p.p, q.q)`` over the first ``n`` elements of two float32 rows."""
     if not (_is_row(p) and _is_row(q) and isinstance(n, types.Integer)):
@@ -137,7 +143,7 @@ def dot3(typingctx, p, q, n):
     return ret(p, q, n), codegen
 
 
-@intrinsic
+@intrinsic(prefer_literal=True)
 def update2(typingctx, p, q, n, a, b, c, d):
     """``p <- p + a p + b q``, ``q <- q + c q + d p`` on the first ``n`` elements (rows apart)."""
     scalars = (a, b, c, d)
@@ -154,12 +160,23 @@ def update2(typingctx, p, q, n, a, b, c, d):
             return (builder.call(fma, [vb, y, builder.call(fma, [va, x, x])]),
                     builder.call(fma, [vd, x, builder.call(fma, [vc, y, y])]))
 
-        with cgutils.for_range(builder, count) as loop:
-            pp = builder.gep(pv, [loop.index])
-            qp = builder.gep(qv, [loop.index])
-            x, y = updated(builder.load(pp, align=4), builder.load(qp, align=4))
-            builder.store(x, pp, align=4)
-            builder.store(y, qp, align=4)
+        if isinstance(count, ir.Constant) and count.constant <= _HELD_CHUNKS:
+            # a short row of known length: every chunk loaded before any is stored, so that the
+            # loads of the dot pass just before serve again (a store to one row could alias the other)
+            ptrs = [(builder.gep(pv, [ir.Constant(count.type, c)]), builder.gep(qv, [ir.Constant(count.type, c)]))
+                    for c in range(count.constant)]
+            old = [(builder.load(pp, align=4), builder.load(qp, align=4)) for pp, qp in ptrs]
+            for (pp, qp), (x, y) in zip(ptrs, old):
+                x, y = updated(x, y)
+                builder.store(x, pp, align=4)
+                builder.store(y, qp, align=4)
+        else:
+            with cgutils.for_range(builder, count) as loop:
+                pp = builder.gep(pv, [loop.index])
+                qp = builder.gep(qv, [loop.index])
+                x, y = updated(builder.load(pp, align=4), builder.load(qp, align=4))
+                builder.store(x, pp, align=4)
+                builder.store(y, qp, align=4)
         with builder.if_then(_has_tail(builder, n), likely=False):
             mask = _tail_mask(builder, n)
             pp = builder.gep(pv, [count])
