@@ -5,8 +5,8 @@ biased=false``, then the reverse order, ...; ``MFBENCH_BENCH_ROUNDS``, default 5
 mean epoch over five epochs, and reported as median [min, max]. ``sgd`` as users run it learns two
 bias terms per rating that LIBMF does not; ``biased=false`` is LIBMF's model, the same arithmetic
 per rating. The assertions read the medians of the round-by-round ratios: the default ``sgd``
-reaches LIBMF's throughput in every cell; on LIBMF's own model it reaches 1.1x on one thread and
-1.0x on two; and ``sgd`` gains 1.8x from a second thread.
+reaches 1.1x LIBMF's throughput on one thread and 1.0x on two; on LIBMF's own model it reaches
+1.2x and 1.1x; and ``sgd`` gains 1.8x from a second thread.
 
 LIBMF is built here from its C++ source with the flags of its own Makefile (AVX kernels, OpenMP).
 Point ``MFBENCH_LIBMF_SRC`` at a folder holding its ``mf.cpp`` and ``mf.h``: a clone of
@@ -31,10 +31,10 @@ from mfbench_plugins.algorithms.sgd import SGD
 LIBMF_FLAGS = ["-O3", "-std=c++11", "-march=native", "-pthread", "-DUSEAVX", "-mavx", "-fopenmp", "-DUSEOMP"]
 #: the grid LIBMF uses by default (nr_bins)
 LIBMF_BINS = 20
-#: the floor on the default ``sgd``'s epoch throughput over LIBMF's, in every cell
-MIN_RATIO = 1.0
+#: the floors on the default ``sgd``'s epoch throughput over LIBMF's, by thread count
+MIN_RATIO = {1: 1.1, 2: 1.0}
 #: the floors on ``sgd biased=false`` (LIBMF's model) over LIBMF, by thread count
-MIN_RATIO_SAME_MODEL = {1: 1.1, 2: 1.0}
+MIN_RATIO_SAME_MODEL = {1: 1.2, 2: 1.1}
 #: and its floor on the 2-thread speed-up of ``sgd``
 MIN_SPEEDUP = 1.8
 #: interleaved rounds per cell
@@ -124,6 +124,6 @@ def test_sgd_against_libmf(benchmark, libmf_driver, uniform_10m, uniform_10m_fil
         print(f"    over libmf: sgd {spread(ratios['mfbench', t], '.2f')}, "
               f"sgd biased=false {spread(ratios['mfbench_same_model', t], '.2f')}")
     print("  2-thread speed-up (of the medians): " + ", ".join(f"{w} {speedup[w]:.2f}" for w in sides))
-    assert min(ratio["mfbench", t] for t in (1, 2)) >= MIN_RATIO, ratio
+    assert all(ratio["mfbench", t] >= floor for t, floor in MIN_RATIO.items()), ratio
     assert all(ratio["mfbench_same_model", t] >= floor for t, floor in MIN_RATIO_SAME_MODEL.items()), ratio
     assert speedup["mfbench"] >= MIN_SPEEDUP, speedup
