@@ -50,6 +50,7 @@ def sgd_step(u, i, r, P, Q, bu, bi, Gp, Gq, Gbu, Gbi, mu, lr, reg, reg_bias, bia
     # every store after the update pass: with no store between the passes, the rows' chunks
     # loaded by the first pass are reused by the second, not loaded again
     pred = dot
+    # defined on every path: parfor would otherwise take them for values carried between ratings
     bias_user = bias_item = acc_user = acc_item = np.float32(0.0)
     if biased:
         bias_user = bu[u]
@@ -84,6 +85,10 @@ def sgd_step(u, i, r, P, Q, bu, bi, Gp, Gq, Gbu, Gbi, mu, lr, reg, reg_bias, bia
     return e * e
 
 
+#: compiled ``_epoch_blocks`` by argument types and literals
+_KERNELS: dict[tuple, object] = {}
+
+
 def epoch_blocks(users, items, values, block_ptr, n_blocks, strata, P, Q, bu, bi, Gp, Gq, Gbu, Gbi,
                  mu, lr, reg, reg_bias, biased, adaptive):
     """One epoch over the strata in the given order; returns the sum of squared errors seen.
@@ -105,10 +110,6 @@ def epoch_blocks(users, items, values, block_ptr, n_blocks, strata, P, Q, bu, bi
     return kernel(*args, *literals)
 
 
-#: compiled ``_epoch_blocks`` by argument types and literals
-_KERNELS: dict[tuple, object] = {}
-
-
 def _type_key(a):
     """What numba's type of ``a`` depends on, cheaper to get than the type itself."""
     if isinstance(a, np.ndarray):
@@ -125,7 +126,7 @@ def _epoch_blocks(users, items, values, block_ptr, n_blocks, strata, P, Q, bu, b
     literally(biased)
     literally(adaptive)
     sse = np.zeros(n_blocks, np.float64)
-    rk = np.float32(1.0) / np.float32(P.shape[1])
+    rk = np.float32(1.0) / np.float32(k)
     for s in strata:
         for a in prange(n_blocks):
             blk = a * n_blocks + (a + s) % n_blocks
