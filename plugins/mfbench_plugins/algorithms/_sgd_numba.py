@@ -33,8 +33,8 @@ PREFETCH_MIN_K = 64
 
 
 @njit(cache=True, fastmath=True, inline="always", error_model="numpy")
-def sgd_step(u, i, r, P, Q, bu, bi, Gp, Gq, Gbu, Gbi, mu, lr, reg, reg_bias, biased, adaptive, rk, k):
-    """One rating's update; returns its squared error before the update (``rk`` is ``1 / k``).
+def sgd_step(u, i, r, P, Q, bu, bi, Gp, Gq, Gbu, Gbi, mu, lr, reg, reg_bias, biased, adaptive, k):
+    """One rating's update; returns its squared error before the update (``k`` the row length).
 
     With ``adaptive`` the step of a row is ``lr / sqrt(G)`` with ``G`` its accumulated mean
     squared gradient *before* this rating (LIBMF's order). The squared gradient norms come from
@@ -79,6 +79,7 @@ def sgd_step(u, i, r, P, Q, bu, bi, Gp, Gq, Gbu, Gbi, mu, lr, reg, reg_bias, bia
             bu[u] = bias_user - lr * gbu
             bi[i] = bias_item - lr * gbi
     if adaptive:
+        rk = np.float32(1.0) / np.float32(k)
         cross = np.float32(2.0) * e * reg * dot
         Gp[u] = acc_user + (e * e * qq + cross + reg * reg * pp) * rk
         Gq[i] = acc_item + (e * e * pp + cross + reg * reg * qq) * rk
@@ -126,7 +127,6 @@ def _epoch_blocks(users, items, values, block_ptr, n_blocks, strata, P, Q, bu, b
     literally(biased)
     literally(adaptive)
     sse = np.zeros(n_blocks, np.float64)
-    rk = np.float32(1.0) / np.float32(k)
     for s in strata:
         for a in prange(n_blocks):
             blk = a * n_blocks + (a + s) % n_blocks
@@ -137,11 +137,11 @@ def _epoch_blocks(users, items, values, block_ptr, n_blocks, strata, P, Q, bu, b
                 for j in range(lo, hi):
                     prefetch_row(Q, np.uint64(items[min(j + np.uint64(2), hi - np.uint64(1))]))
                     acc += sgd_step(np.uint64(users[j]), np.uint64(items[j]), values[j], P, Q, bu, bi, Gp, Gq, Gbu,
-                                    Gbi, mu, lr, reg, reg_bias, biased, adaptive, rk, k)
+                                    Gbi, mu, lr, reg, reg_bias, biased, adaptive, k)
             else:
                 for j in range(lo, hi):
                     acc += sgd_step(np.uint64(users[j]), np.uint64(items[j]), values[j], P, Q, bu, bi, Gp, Gq, Gbu,
-                                    Gbi, mu, lr, reg, reg_bias, biased, adaptive, rk, k)
+                                    Gbi, mu, lr, reg, reg_bias, biased, adaptive, k)
             sse[a] += acc
     return sse.sum()
 

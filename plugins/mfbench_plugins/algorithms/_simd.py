@@ -11,6 +11,9 @@ one joint reduction of the three, and the last ``n % 8`` elements as one masked 
 lanes are neither read nor written). On a CPU without 256-bit vectors LLVM splits each chunk in
 two. At k = 32 this made the 10M-rating epoch about 7% faster; at k = 100 (12 chunks and a
 masked one) it is as fast as LLVM's own loops.
+A length that is a numba literal (known when compiling) needs no loop control: the passes unroll,
+the tail test goes, and ``update2`` on up to 8 chunks loads them all before it stores any, so the
+chunks the dot pass just loaded serve again.
 
 - ``dot3(p, q, n)`` returns ``(p.q, p.p, q.q)`` over ``p[:n]`` and ``q[:n]``;
 - ``update2(p, q, n, a, b, c, d)`` sets ``p <- p + a p + b q`` and ``q <- q + c q + d p`` there
@@ -28,9 +31,10 @@ __all__ = ["WIDTH", "dot3", "update2"]
 
 #: float32 lanes of a chunk (the reduction's shuffles below are written for 8)
 WIDTH = 8
-_F32 = ir.FloatType()
-#: rows of at most this many chunks are updated with all their chunks held in registers
+#: rows of at most this many chunks, of a length known when compiling, are updated with all
+#: their chunks held in registers
 _HELD_CHUNKS = 8
+_F32 = ir.FloatType()
 _VEC = ir.VectorType(_F32, WIDTH)
 _I32 = ir.IntType(32)
 # lane pairs (0,1), (2,3) of x then of y, in each 128-bit half: one vshufps each on x86
@@ -160,23 +164,23 @@ def update2(typingctx, p, q, n, a, b, c, d):
             return (builder.call(fma, [vb, y, builder.call(fma, [va, x, x])]),
                     builder.call(fma, [vd, x, builder.call(fma, [vc, y, y])]))
 
+        def write(pp, qp, x, y):
+            x, y = updated(x, y)
+            builder.store(x, pp, align=4)
+            builder.store(y, qp, align=4)
+
         if isinstance(count, ir.Constant) and count.constant <= _HELD_CHUNKS:
-            # a short row of known length: every chunk loaded before any is stored, so that the
-            # loads of the dot pass just before serve again (a store to one row could alias the other)
+            # every chunk loaded before any is stored (a store to one row could alias the other)
             ptrs = [(builder.gep(pv, [ir.Constant(count.type, c)]), builder.gep(qv, [ir.Constant(count.type, c)]))
                     for c in range(count.constant)]
-            old = [(builder.load(pp, align=4), builder.load(qp, align=4)) for pp, qp in ptrs]
-            for (pp, qp), (x, y) in zip(ptrs, old):
-                x, y = updated(x, y)
-                builder.store(x, pp, align=4)
-                builder.store(y, qp, align=4)
+            for (pp, qp), (x, y) in zip(ptrs, [(builder.load(pp, align=4), builder.load(qp, align=4))
+                                               for pp, qp in ptrs]):
+                write(pp, qp, x, y)
         else:
             with cgutils.for_range(builder, count) as loop:
                 pp = builder.gep(pv, [loop.index])
                 qp = builder.gep(qv, [loop.index])
-                x, y = updated(builder.load(pp, align=4), builder.load(qp, align=4))
-                builder.store(x, pp, align=4)
-                builder.store(y, qp, align=4)
+                write(pp, qp, builder.load(pp, align=4), builder.load(qp, align=4))
         with builder.if_then(_has_tail(builder, n), likely=False):
             mask = _tail_mask(builder, n)
             pp = builder.gep(pv, [count])
