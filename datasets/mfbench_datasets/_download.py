@@ -21,28 +21,12 @@ import zipfile
 from pathlib import Path
 
 from mfbench.errors import DataError, MfbenchError
+from mfbench.paths import cache_dir
 
 __all__ = ["cache_dir", "sha256_of", "verify_files", "fetch_zip"]
 
 #: downloads retried after a failed connection or a damaged transfer (pooch waits 1 s, then 2 s)
 RETRIES = 2
-
-
-def cache_dir() -> Path:
-    """``MFBENCH_CACHE_DIR``, else the platform's cache folder for mfbench (platformdirs:
-    ``$XDG_CACHE_HOME/mfbench`` or ``~/.cache/mfbench`` on Linux, ``~/Library/Caches/mfbench`` on
-    macOS, ``%LOCALAPPDATA%\\mfbench\\Cache`` on Windows). A cache left at ``~/.cache/mfbench`` by
-    an earlier mfbench on another platform is moved there once."""
-    if os.environ.get("MFBENCH_CACHE_DIR"):
-        return Path(os.environ["MFBENCH_CACHE_DIR"])
-    import platformdirs
-
-    folder = Path(platformdirs.user_cache_dir("mfbench", appauthor=False))
-    old = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mfbench"
-    if old != folder and old.is_dir() and not folder.exists():
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(old), str(folder))
-    return folder
 
 
 def _digest(path: Path, algorithm: str) -> str:
