@@ -15,6 +15,7 @@ import inspect
 import json
 import math
 import platform
+import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Protocol
@@ -282,6 +283,7 @@ class Training:
 
     curve: list[dict[str, Any]] = field(default_factory=list)
     fit_seconds: float = 0.0
+    fit_cpu_seconds: float = 0.0
     stopped: str = "completed"
     best: BestEpoch = field(default_factory=BestEpoch)
 
@@ -302,12 +304,13 @@ def train(algo: Any, split: Split, control: Control, clock: Stopwatch, cell_id: 
     gen = algo.fit(split.train, split.valid)
     try:
         while True:
-            t0 = clock.now()
+            t0, cpu0 = clock.now(), time.process_time()
             try:
                 info = next(gen)
             except StopIteration:
                 break
             seconds = clock.now() - t0
+            out.fit_cpu_seconds += time.process_time() - cpu0
             out.fit_seconds += seconds
             epoch = out.epochs + 1
             point: dict[str, Any] = {"epoch": epoch, "seconds": seconds, "elapsed_seconds": out.fit_seconds}
@@ -383,6 +386,7 @@ def run_cell(job: Job, emit: Emit = lambda e: None) -> dict[str, Any]:
         rec["curve"] = []
         training = train(algo, split, control, clock, cell.id, emit, curve=rec["curve"])
         rec.update(curve=training.curve, stopped=training.stopped, fit_seconds=training.fit_seconds,
+                   fit_cpu_seconds=training.fit_cpu_seconds,
                    epochs=training.epochs, epoch_seconds=[p["seconds"] for p in training.curve])
         best = training.best
         if best.state is not None:

@@ -33,6 +33,11 @@ def test_record_holds_times_curve_and_metrics(split):
     assert rec["split"]["n_valid"] == len(split.valid)
 
 
+def test_fit_cpu_seconds_counts_the_process_working_not_waiting(split):
+    asleep = run_cell(job(split, Scripted, sleep=0.02))  # 6 epochs of 20 ms asleep
+    assert asleep["fit_seconds"] >= 0.12 and 0 <= asleep["fit_cpu_seconds"] < asleep["fit_seconds"] / 2
+
+
 def test_early_stopping_restores_the_best_epoch(split):
     rec = run_cell(job(split, Scripted, Control(patience=2)))
     assert rec["stopped"] == "early_stopping" and rec["epochs"] == 5 and rec["best_epoch"] == 3
