@@ -72,7 +72,8 @@ def cli() -> None:
               help="Run each cell N times; the table shows median [min, max] times.")
 @click.option("--checkpoint", is_flag=True, help="Save each cell's best (or last) state to RUN/checkpoints/.")
 @click.option("--calibrate/--no-calibrate", default=True, show_default=True,
-              help="Time a fixed workload first, so that `mfbench gate` can compare across machines.")
+              help="Time a fixed workload, an index of the machine's speed (environment.json); `mfbench gate RUN "
+                   "--baseline` divides by it.")
 @click.option("--split-seed", type=int, default=42, show_default=True, help="Seed of random splits (not of algorithms).")
 @click.option("--format", "fmt", type=click.Choice(["table", "md", "csv", "json"]), default="table", show_default=True)
 @click.option("-q", "--quiet", is_flag=True, help="No progress output, only the table.")
@@ -158,27 +159,82 @@ def compare(run_a: str, run_b: str, out: Path, threshold: float, rmse_tolerance:
 
 
 @cli.command()
-@click.argument("run_ref", metavar="RUN")
-@click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Baseline JSON file (written by --update).")
+@click.argument("run_ref", metavar="[RUN]", required=False)
+@click.option("--gate-file", type=click.Path(dir_okay=False, path_type=Path), default=Path("results/baselines/ci.toml"),
+              show_default=True, help="Without RUN: the reference revision, the cells (mfbench run arguments) and "
+              "the tolerances.")
+@click.option("--against", metavar="REV", default=None, help="Without RUN: the reference revision instead of the "
+              "gate file's.")
+@click.option("--head", metavar="REV", default=None, help="Without RUN: time REV as B instead of the working tree.")
+@click.option("--budget", type=float, default=None, help="Without RUN: seconds of pairs at most (the gate file's "
+              "budget_seconds).")
+@click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With RUN: the stored baseline JSON file (written by --update).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True)
-@click.option("--max-slowdown", type=float, default=1.30, show_default=True,
-              help="Largest allowed ratio of calibrated fit time, run / baseline.")
-@click.option("--max-rmse-increase", type=float, default=0.005, show_default=True,
-              help="Largest allowed RMSE increase over the baseline.")
-@click.option("--min-seconds", type=float, default=0.05, show_default=True,
-              help="Cells whose baseline fit time is below this are checked for accuracy only (timer noise).")
-@click.option("--update", is_flag=True, help="Write RUN as the new baseline instead of checking it.")
-def gate(run_ref: str, baseline: Path, out: Path, max_slowdown: float, max_rmse_increase: float, min_seconds: float,
-         update: bool) -> None:
-    """Fail (exit 1) when RUN is slower or less accurate than the baseline, naming each cell.
+@click.option("--max-slowdown", type=float, default=None,
+              help="Largest allowed ratio of fit time, new / old [default: the gate file's (1.05); with RUN, "
+                   "calibrated, 1.30].")
+@click.option("--max-rmse-increase", type=float, default=None,
+              help="Largest allowed RMSE increase [default: the gate file's; with RUN, 0.005].")
+@click.option("--min-seconds", type=float, default=None,
+              help="Cells whose fit is shorter are checked for accuracy only [default: the gate file's; with RUN, 0.05].")
+@click.option("--update", is_flag=True, help="With RUN: write RUN as the new baseline instead of checking it.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines, only the verdicts.")
+def gate(run_ref: str | None, gate_file: Path, against: str | None, head: str | None, budget: float | None,
+         baseline: Path | None, out: Path, max_slowdown: float | None, max_rmse_increase: float | None,
+         min_seconds: float | None, update: bool, quiet: bool) -> None:
+    """Did this change make it slower or less accurate? Exit 0 pass, 1 fail (naming each cell),
+    3 inconclusive.
 
-    Times are divided by the calibration workload timed in the same run, so a slower machine
-    is not a regression.
+    \b
+    Without RUN (the CI verdict): run the gate file's cells at its reference revision and at the
+    working tree, side by side on this machine in alternating pairs, and decide per cell from the
+    ratio of the pairs with its interval: FAIL when the interval lies above --max-slowdown, PASS
+    below it, INCONCLUSIVE when the budget ends first.
+
+    \b
+    With RUN and --baseline: compare RUN's calibrated times with a stored baseline (history; a
+    verdict only when the baseline comes from a machine of the same fingerprint).
     """
+    from dataclasses import replace
+
+    if run_ref is None:
+        from .gate import ab_gate_command, check_plan, read_gate_file
+
+        if baseline is not None or update:
+            raise MfbenchError("--baseline and --update go with a RUN: mfbench gate RUN --baseline FILE")
+        spec = read_gate_file(gate_file)
+        changes = {k: v for k, v in (("max_slowdown", max_slowdown), ("max_rmse_increase", max_rmse_increase),
+                                     ("min_seconds", min_seconds), ("budget_seconds", budget)) if v is not None}
+        spec = replace(spec, plan=check_plan(replace(spec.plan, **changes), "the command line"))
+        sys.exit(ab_gate_command(spec, against, head, quiet))
     from .gate import gate_command
 
-    sys.exit(gate_command(run_ref, baseline, out, max_slowdown, max_rmse_increase, min_seconds, update))
+    if baseline is None:
+        raise MfbenchError(f"mfbench gate {run_ref}: give --baseline FILE (or no RUN, to time the working tree against "
+                           "the gate file's reference)")
+    sys.exit(gate_command(run_ref, baseline, out, 1.30 if max_slowdown is None else max_slowdown,
+                          0.005 if max_rmse_increase is None else max_rmse_increase,
+                          0.05 if min_seconds is None else min_seconds, update))
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("reference", metavar="REV")
+@click.argument("run_args", nargs=-1, type=click.UNPROCESSED, metavar="-- RUN_ARGS...")
+@click.option("--head", metavar="REV", default=None, help="Time REV as B instead of the working tree.")
+@click.option("--pairs", type=int, default=8, show_default=True, help="Pairs of runs (A B, B A, B A, A B, ...).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines, only the table.")
+def ab(reference: str, run_args: tuple[str, ...], head: str | None, pairs: int, quiet: bool) -> None:
+    """Run `mfbench run RUN_ARGS` at revision REV and at the working tree, in alternating pairs on
+    this machine, and print each cell's fit time ratio B/A with its 95% interval.
+
+    \b
+    mfbench ab HEAD~1 -- --algos als,sgd --dataset ml-100k --folds official@1 --threads 1
+    mfbench ab v0.1.0 --head main --pairs 12 -- --algos adam_sgd --dataset synthetic
+    """
+    from .gate import ab_command
+
+    sys.exit(ab_command(reference, head, run_args, pairs, quiet))
 
 
 @cli.command()

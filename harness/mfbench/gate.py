@@ -1,6 +1,17 @@
-"""``mfbench gate``: fail CI when a run is slower or less accurate than the stored baseline.
+"""``mfbench gate``: did this change make it slower or less accurate?
 
-Each cell's time is its median fit time over repeats divided by the calibration (a fixed numpy
+Two ways to ask. **Same machine, side by side** (the verdict CI uses, ``ab_gate``): the gate
+file (``results/baselines/ci.toml``) names a reference revision and the cells; the gate runs
+them at the reference and at the working tree in alternating pairs on this machine and decides
+per cell from the pairs' ratios with an interval (``mfbench/ab.py``, ``docs/gate.md``). Moving
+the reference, in a reviewed commit, is how a deliberate slowdown is accepted.
+
+**Against a stored baseline** (history, ``check``): a run's times divided by a calibration and
+compared with a baseline file written earlier. A baseline is keyed by the fingerprint of the
+machine that wrote it (CPU model and flags, cores, BLAS, numpy and numba versions); against a
+run from another fingerprint the comparison is printed as history and is never a verdict.
+
+In the stored-baseline comparison each cell's time is its median fit time over repeats divided by the calibration (a fixed numpy
 and numba workload, see ``calibrate.py``) of the machine that ran it: the run's own, or, for a
 cell run on a dask worker, that worker's. The ratio of a cell to the calibration survives a
 change of machine, the raw seconds do not. A cell regresses when its
@@ -15,17 +26,23 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shlex
+import tempfile
+import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
-from typing import Any
+from typing import Any, Callable
 
 import click
 
+from .ab import CellResult, Outcome, Plan, compare_pairs
 from .errors import MfbenchError
+from .revisions import repo_root, revision, run_side, working_tree
 from .results import SCHEMAS, RunStore, read_environment, upgrade, write_json_atomic
 from .runner import group_by_cell
 
-__all__ = ["make_baseline", "check", "gate_command"]
+__all__ = ["make_baseline", "check", "gate_command", "GateFile", "read_gate_file", "ab_gate", "fingerprint"]
 
 
 def record_calibration(record: dict[str, Any], run_calibration: float | None) -> float | None:
@@ -73,6 +90,21 @@ def _describe(counts: tuple[int | None, int | None]) -> str:
     return f"{numba if numba is not None else 'no'} numba and {blas if blas is not None else 'no'} BLAS thread(s)"
 
 
+def fingerprint(env: dict[str, Any]) -> dict[str, Any]:
+    """What must match for two runs' calibrated times to be compared: the CPU (model, flags), the
+    cores, the BLAS and the numpy and numba versions, from a run's ``environment.json``."""
+    versions = env.get("versions") or {}
+    return {"cpu": env.get("cpu"), "cpu_flags_digest": env.get("cpu_flags_digest"), "cpu_count": env.get("cpu_count"),
+            "blas": [{k: b.get(k) for k in ("internal_api", "version", "architecture")} for b in env.get("blas") or []],
+            "numpy": versions.get("numpy"), "numba": versions.get("numba")}
+
+
+def _differences(a: dict[str, Any] | None, b: dict[str, Any]) -> list[str]:
+    if a is None:
+        return ["the baseline names no machine (written before baselines had fingerprints)"]
+    return [f"{k}: {a.get(k)!r} there, {b.get(k)!r} here" for k in b if a.get(k) != b.get(k)]
+
+
 def make_baseline(store: RunStore) -> dict[str, Any]:
     records = store.latest()
     cal = _calibration(store, records)
@@ -83,7 +115,8 @@ def make_baseline(store: RunStore) -> dict[str, Any]:
     for c in cells.values():
         del c["status"], c["error"]
     return {"schema": SCHEMAS["baseline"], "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "run": str(store.path), "calibration_seconds": cal, "cells": cells}
+            "run": str(store.path), "calibration_seconds": cal,
+            "fingerprint": fingerprint(read_environment(store.path)), "cells": cells}
 
 
 def check(store: RunStore, baseline: dict[str, Any], max_slowdown: float, max_rmse_increase: float,
@@ -144,10 +177,195 @@ def gate_command(run_ref: str, baseline_path: Path, out: Path, max_slowdown: flo
         raise MfbenchError(f"no baseline at {baseline_path}; write one with: mfbench gate {run_ref} --baseline {baseline_path} --update")
     baseline = read_baseline(baseline_path)
     regressions, notes = check(store, baseline, max_slowdown, max_rmse_increase, min_seconds)
+    differ = _differences(baseline.get("fingerprint"), fingerprint(read_environment(store.path)))
+    if differ:
+        click.echo(f"note: {baseline_path} comes from another machine ({'; '.join(differ)}): the calibrated "
+                   "times below are history, not a verdict; mfbench gate (no RUN) times both revisions here")
     for line in notes:
         click.echo(f"ok    {line}")
     for line in regressions:
-        click.echo(f"FAIL  {line}")
+        click.echo(f"{'FAIL' if not differ else 'note'}  {line}")
     click.echo(f"\n{len(regressions)} regression(s) in {len(baseline['cells'])} baseline cell(s)"
-               f" (max slowdown {max_slowdown}, max RMSE increase {max_rmse_increase})")
-    return 1 if regressions else 0
+               f" (max slowdown {max_slowdown}, max RMSE increase {max_rmse_increase})"
+               + (": history only, exit 0" if differ else ""))
+    return 1 if regressions and not differ else 0
+
+
+# --- same machine, side by side ---------------------------------------------------------------
+
+#: the gate file's keys: name -> (type, what it is)
+_GATE_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "reference": (str, "the accepted revision (a commit id, tag or branch)"),
+    "run": (str, "the arguments of mfbench run that make the gate's cells"),
+    "max_slowdown": ((int, float), "the largest ratio of fit time, working tree / reference, allowed"),
+    "max_rmse_increase": ((int, float), "the largest RMSE increase allowed"),
+    "min_seconds": ((int, float), "cells whose fit at the reference is shorter are checked for accuracy only"),
+    "confidence": ((int, float), "family-wise confidence of the cells' intervals, in (0, 1)"),
+    "steps": (list, "cumulative pair counts at which to decide, increasing"),
+    "budget_seconds": ((int, float), "no step is begun that would end past this many seconds of pairs"),
+}
+
+
+@dataclass(frozen=True)
+class GateFile:
+    """A gate file: the reference revision, the cells (``mfbench run`` arguments) and the plan."""
+
+    path: Path | None
+    reference: str | None
+    run: tuple[str, ...]
+    plan: Plan
+
+
+def read_gate_file(path: Path) -> GateFile:
+    """Parse and check a gate file (TOML); every problem names the file and the key."""
+    try:
+        raw = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise MfbenchError(f"{path}: no gate file there; write one like results/baselines/ci.toml") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise MfbenchError(f"{path}: not a gate file (invalid TOML: {exc})") from None
+    for key, value in raw.items():
+        if key not in _GATE_KEYS:
+            raise MfbenchError(f"{path}: unknown key {key!r}; the keys are " + ", ".join(_GATE_KEYS))
+        kind, what = _GATE_KEYS[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise MfbenchError(f"{path}: {key} = {value!r}: give {what}")
+    if "run" not in raw:
+        raise MfbenchError(f"{path}: no run = \"...\": the arguments of mfbench run that make the gate's cells")
+    try:
+        run = tuple(shlex.split(raw["run"]))
+    except ValueError as exc:
+        raise MfbenchError(f"{path}: run = {raw['run']!r}: {exc}") from None
+    plan_keys = {k: raw[k] for k in ("max_slowdown", "max_rmse_increase", "min_seconds", "confidence",
+                                     "budget_seconds") if k in raw}
+    if "steps" in raw:
+        plan_keys["steps"] = tuple(raw["steps"])
+    plan = check_plan(Plan(**plan_keys), str(path))
+    return GateFile(Path(path), raw.get("reference"), run, plan)
+
+
+def check_plan(plan: Plan, source: str) -> Plan:
+    """``plan`` if its values make sense, else an error naming ``source``."""
+    steps = plan.steps
+    if not steps or any(not isinstance(n, int) or isinstance(n, bool) or n < 2 for n in steps) \
+            or list(steps) != sorted(set(steps)):
+        raise MfbenchError(f"{source}: steps = {list(steps)}: give increasing pair counts of at least 2, e.g. [8, 12, 16]")
+    if not 0 < plan.confidence < 1:
+        raise MfbenchError(f"{source}: confidence = {plan.confidence}: give a number between 0 and 1, e.g. 0.8")
+    if plan.max_slowdown <= 1:
+        raise MfbenchError(f"{source}: max_slowdown = {plan.max_slowdown}: give a ratio above 1, e.g. 1.05")
+    for name in ("max_rmse_increase", "min_seconds"):
+        if getattr(plan, name) < 0:
+            raise MfbenchError(f"{source}: {name} = {getattr(plan, name)}: give a number of at least 0")
+    if plan.budget_seconds is not None and plan.budget_seconds <= 0:
+        raise MfbenchError(f"{source}: budget_seconds = {plan.budget_seconds}: give a positive number of seconds")
+    return plan
+
+
+def _pct(x: float | None) -> str:
+    return f"±{x * 100:.0f}%" if x is not None else "±?"
+
+
+def cell_line(res: CellResult, plan: Plan) -> str:
+    """``als: 1.31x [1.22, 1.40] over 12 pairs (noise floor ±3%): FAIL``, and what lies behind it."""
+    name = res.key
+    if res.verdict == "failed":
+        return f"{name}: FAIL ({res.reason})"
+    rmse_a, rmse_b = res.rmse
+    rmse = "RMSE identical" if rmse_a == rmse_b else \
+        f"RMSE {rmse_b:+.4f} against the reference" if rmse_a is None else f"RMSE {rmse_b - rmse_a:+.4f}"
+    if res.estimate is None:
+        tail = "FAIL" if res.verdict == "fail" else "ok"
+        return f"{name}: {res.reason}, {rmse}: {tail}"
+    est = res.estimate
+    times = f"fit {res.fit_seconds[0]:.3f} s -> {res.fit_seconds[1]:.3f} s"
+    if None not in res.cpu_seconds:
+        times += f", CPU {res.cpu_seconds[0]:.3f} s -> {res.cpu_seconds[1]:.3f} s"
+    word = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE"}[res.verdict]
+    line = f"{name}: {est} over {est.n} pairs (noise floor {_pct(res.noise_floor)}): {word}"
+    detail = f"{times}; {rmse}"
+    if res.reason:
+        detail += f"; {res.reason}"
+    elif res.verdict == "inconclusive":
+        settle = f"about {res.settle_pairs} pairs would settle it" if res.settle_pairs else \
+            "the ratio sits on the tolerance"
+        detail += f"; the interval straddles {plan.max_slowdown:.2f}: {settle}"
+    return f"{line}\n      {detail}"
+
+
+def ab_gate(gate: GateFile, against: str | None = None, head: str | None = None,
+            say: Callable[[str], None] = lambda line: None) -> tuple[Outcome, str, str]:
+    """Run the gate's cells at the reference (``against``, else the file's) and at the working tree
+    (or ``head``), in alternating pairs on this machine; ``(outcome, reference label, head label)``."""
+    reference = against or gate.reference
+    if not reference:
+        raise MfbenchError(f"{gate.path or 'the gate'}: no reference revision: add reference = \"COMMIT\" to the file "
+                           "or give --against REV")
+    repo = repo_root()
+    a = revision(repo, reference)
+    b = revision(repo, head) if head else working_tree(repo)
+    with tempfile.TemporaryDirectory(prefix="mfbench-gate-") as tmp:
+        work = Path(tmp)
+        say(f"reference A: {a.label}; B: {b.label}")
+        say("warm-up: one run of each side (numba caches, first-run effects), not counted")
+        for name, side in (("A", a), ("B", b)):
+            warm = run_side(side, list(gate.run), work, f"warm-{name}")
+            if not warm.samples and warm.failures:
+                key, why = next(iter(warm.failures.items()))
+                raise MfbenchError(f"{side.label}: every cell failed in the warm-up, e.g. {key}: {why}")
+        sides = {"A": a, "B": b}
+        outcome = compare_pairs(lambda side, n: run_side(sides[side], list(gate.run), work, f"{side}{n}"),
+                                gate.plan, say)
+    return outcome, a.label, b.label
+
+
+def ab_gate_command(gate: GateFile, against: str | None, head: str | None, quiet: bool) -> int:
+    """``mfbench gate`` without RUN: print one line per cell and the summary; the exit code."""
+    say = (lambda line: None) if quiet else (lambda line: click.echo(line, err=True))
+    outcome, ref_label, head_label = ab_gate(gate, against, head, say)
+    plan = gate.plan
+    click.echo(f"B = {head_label} against A = {ref_label}, on this machine, {len(outcome.pairs)} pairs "
+               f"(ABBA/BAAB) in {outcome.seconds:.0f} s"
+               + (f", {outcome.steal_seconds:.1f} s stolen by the hypervisor" if outcome.steal_seconds else ""))
+    for res in outcome.cells:
+        click.echo(cell_line(res, plan))
+    counts = {v: sum(r.verdict == v for r in outcome.cells) for v in ("pass", "fail", "failed", "inconclusive",
+                                                                       "accuracy")}
+    code = outcome.exit_code()
+    summary = {0: "PASS", 1: "FAIL", 3: "INCONCLUSIVE"}[code]
+    click.echo(f"\n{summary}: {counts['fail'] + counts['failed']} failing, {counts['inconclusive']} inconclusive, "
+               f"{counts['pass']} passing, {counts['accuracy']} checked for accuracy only (max slowdown "
+               f"{plan.max_slowdown}, max RMSE increase {plan.max_rmse_increase}, {plan.confidence:.0%} "
+               f"family-wise intervals{', stopped by the budget' if outcome.stopped == 'budget' else ''})")
+    if code == 3:
+        click.echo("inconclusive: more pairs would settle it (a larger budget_seconds or more steps), or a quieter "
+                   "machine; exit 3")
+    return code
+
+
+def ab_command(reference: str, head: str | None, run_args: tuple[str, ...], pairs: int, quiet: bool) -> int:
+    """``mfbench ab REV -- ARGS``: any run at two revisions, interleaved; a table with intervals."""
+    from tabulate import tabulate
+
+    if not run_args:
+        raise MfbenchError("give the arguments of mfbench run after --, e.g. mfbench ab HEAD~1 -- --algos als "
+                           "--dataset ml-100k --folds official@1")
+    gate = GateFile(None, reference, run_args, check_plan(Plan(steps=(pairs,), confidence=0.95, min_seconds=0),
+                                                         "--pairs"))
+    say = (lambda line: None) if quiet else (lambda line: click.echo(line, err=True))
+    outcome, ref_label, head_label = ab_gate(gate, None, head, say)
+    rows = []
+    for res in outcome.cells:
+        if res.estimate is None:
+            rows.append([res.key, "-", "-", res.reason, "-", "-"])
+            continue
+        rmse_a, rmse_b = res.rmse
+        rows.append([res.key, f"{res.fit_seconds[0]:.4g}", f"{res.fit_seconds[1]:.4g}", str(res.estimate),
+                     _pct(res.noise_floor), "-" if rmse_a is None or rmse_b is None else f"{rmse_b - rmse_a:+.4f}"])
+    click.echo(f"B = {head_label} against A = {ref_label}: {len(outcome.pairs)} pairs (ABBA/BAAB) in "
+               f"{outcome.seconds:.0f} s\n")
+    click.echo(tabulate(rows, headers=["cell", "fit s A", "fit s B", "B/A [95% interval]", "noise floor", "Δ rmse"],
+                        disable_numparse=True))
+    click.echo("\nfit s: medians over the pairs; B/A: Hodges-Lehmann ratio of the pairs with its signed-rank interval "
+               "(95% over all cells); noise floor: the typical difference between two runs of A")
+    return 1 if any(r.verdict == "failed" for r in outcome.cells) else 0

@@ -8,6 +8,7 @@ run loses only the cell in flight; ``--resume RUN_ID`` skips the cells already r
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -26,7 +27,7 @@ __all__ = ["SCHEMA_VERSION", "SCHEMAS", "RunStore", "write_json_atomic", "captur
 #: The layout version of each kind of file mfbench writes. Bump one when a field changes meaning
 #: or name, and add the step from the old version to ``_UPGRADES`` (asv's ``update_to_N``); the
 #: tests keep a committed example of every old version (``tests/fixtures/schemas``).
-SCHEMAS = {"record": 2, "baseline": 2, "environment": 1}
+SCHEMAS = {"record": 2, "baseline": 3, "environment": 1}
 #: The version of the records in ``runs.jsonl``.
 SCHEMA_VERSION = SCHEMAS["record"]
 
@@ -48,7 +49,15 @@ def _baseline_1_to_2(base: dict[str, Any]) -> dict[str, Any]:
     return base
 
 
-_UPGRADES: dict[str, dict[int, Any]] = {"record": {1: _record_1_to_2}, "baseline": {1: _baseline_1_to_2},
+def _baseline_2_to_3(base: dict[str, Any]) -> dict[str, Any]:
+    """v3: the baseline names the machine that wrote it (``fingerprint``); a v2 baseline's is
+    unknown (``None``), so comparing against it is history, never a verdict."""
+    base.setdefault("fingerprint", None)
+    return base
+
+
+_UPGRADES: dict[str, dict[int, Any]] = {"record": {1: _record_1_to_2},
+                                        "baseline": {1: _baseline_1_to_2, 2: _baseline_2_to_3},
                                         "environment": {}}
 
 
@@ -201,6 +210,20 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_flags_digest() -> str | None:
+    """A short digest of the CPU's feature flags (``/proc/cpuinfo``): two CPUs of one model name can
+    differ in what their hypervisor exposes (AVX-512, say), and numba compiles for what it sees."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith(("flags", "Features")):
+                    flags = " ".join(sorted(line.split(":", 1)[1].split()))
+                    return hashlib.sha256(flags.encode()).hexdigest()[:12]
+    except OSError:
+        pass
+    return None
+
+
 def capture_environment(devices_used: Iterable[str] = ("cpu",)) -> dict[str, Any]:
     """The machine and software a run measured on, for ``environment.json``."""
     from threadpoolctl import threadpool_info
@@ -215,6 +238,7 @@ def capture_environment(devices_used: Iterable[str] = ("cpu",)) -> dict[str, Any
         "platform": platform.platform(),
         "python": platform.python_version(),
         "cpu": cpu_model(),
+        "cpu_flags_digest": cpu_flags_digest(),
         "cpu_count": os.cpu_count(),
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "memory_total_bytes": total,
