@@ -194,10 +194,11 @@ class Results:
     def compare(self, baseline: "Results", threshold: float = 0.10, rmse_tolerance: float = 0.002) -> Any:
         """How this run differs from ``baseline``, one row per table row, as ``mfbench compare
         BASELINE THIS`` computes it: a DataFrame with the mark, epoch and fit time ratios
-        (median, min, max over matched cells) and the RMSE and MAE differences."""
+        (median, min, max over matched cells; ``_lo`` and ``_hi``: the 95% interval where the repeats
+        or the cells allow one, as ``mfbench compare`` prints it) and the RMSE and MAE differences."""
         import pandas as pd
 
-        from .compare import compare_runs
+        from .compare import compare_runs, interval
 
         rows = []
         for r in compare_runs(baseline.records, self.records, threshold, rmse_tolerance):
@@ -207,6 +208,8 @@ class Results:
                 row[f"{name}_ratio"] = _median(v)
                 row[f"{name}_ratio_min"] = min(v) if v else None
                 row[f"{name}_ratio_max"] = max(v) if v else None
+                est = interval(r, name)
+                row[f"{name}_ratio_lo"], row[f"{name}_ratio_hi"] = (est.lo, est.hi) if est else (None, None)
             for m in ("rmse", "mae"):
                 a, b = r[f"{m}_a"], r[f"{m}_b"]
                 row[f"{m}_diff"] = sum(b) / len(b) - sum(a) / len(a) if a else None

@@ -4,7 +4,10 @@ Cells are matched by their key (algorithm and parameters, dataset, split, device
 repeats of a cell are reduced to their median first. For each row of the table:
 
 - time: the median over matched cells of ``B / A`` of the fit time and of the median epoch time,
-  with the [min, max] of the per-cell ratios;
+  with the [min, max] of the per-cell ratios; with a 95% interval instead where the data allow
+  one: from the repeats of a row's one cell (``--repeats``: the Mann-Whitney interval of the
+  ratio, ``paired.estimate_unpaired``), or from six or more matched cells (seeds, folds: the
+  signed-rank interval over the cells' ratios);
 - accuracy: ``B - A`` of the mean RMSE and MAE;
 - a mark, in asv's manner: ``+`` slower (every cell's ratio above 1 and the median above
   ``1 + threshold``), ``-`` faster (the mirror image), ``!`` newly failing or RMSE up by more than
@@ -19,13 +22,16 @@ calibration), every time is first divided by the calibration of the machine that
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from statistics import mean, median
 from typing import Any
 
 import click
+import numpy as np
 from tabulate import tabulate
 
+from .paired import Estimate, estimate, estimate_unpaired
 from .report import group_key
 from .results import RunStore, read_environment
 from .runner import cell_key, group_by_cell
@@ -97,6 +103,9 @@ def compare_runs(a: list[dict[str, Any]], b: list[dict[str, Any]], threshold: fl
             ta, tb = _median_of(old, read), _median_of(new, read)
             if ta and tb:
                 row[name].append(tb / ta)
+                row.setdefault(f"{name}_repeats", []).append(
+                    ([v for r in old if r.get("status") == "ok" and (v := read(r))],
+                     [v for r in new if r.get("status") == "ok" and (v := read(r))]))
         for m in ("rmse", "mae"):
             va = _median_of(old, lambda r, m=m: r.get("metrics", {}).get(m))
             vb = _median_of(new, lambda r, m=m: r.get("metrics", {}).get(m))
@@ -116,18 +125,45 @@ def compare_runs(a: list[dict[str, Any]], b: list[dict[str, Any]], threshold: fl
             mark = "!"
         elif row["fixed"]:
             mark = "*"
-        elif ratios and median(ratios) > 1 + threshold and min(ratios) > 1:
-            mark = "+"
-        elif ratios and median(ratios) < 1 / (1 + threshold) and max(ratios) < 1:
-            mark = "-"
+        else:
+            lo, mid, hi = _spread(row, "epoch" if row["epoch"] else "fit")
+            if ratios and mid > 1 + threshold and lo > 1:
+                mark = "+"
+            elif ratios and mid < 1 / (1 + threshold) and hi < 1:
+                mark = "-"
         row["mark"] = mark
         out.append(row)
     return out
 
 
-def _ratio(values: list[float]) -> str:
+def interval(row: dict[str, Any], name: str) -> Estimate | None:
+    """A 95% interval of a row's ratio B/A of ``name`` (``fit`` or ``epoch``), where the data allow."""
+    ratios, repeats = row[name], row.get(f"{name}_repeats") or []
+    if len(ratios) >= 6:
+        est = estimate(np.log(ratios), 0.95)
+    elif len(repeats) == 1 and min(len(repeats[0][0]), len(repeats[0][1])) >= 2:
+        est = estimate_unpaired(np.log(repeats[0][0]), np.log(repeats[0][1]), 0.95)
+    else:
+        return None
+    return est if math.isfinite(est.lo) and math.isfinite(est.hi) else None
+
+
+def _spread(row: dict[str, Any], name: str) -> tuple[float, float, float]:
+    """``(low, middle, high)`` of a row's ratio: its interval where there is one, else [min, median, max]."""
+    est = interval(row, name)
+    if est is not None:
+        return est.lo, est.ratio, est.hi
+    values = row[name]
+    return (min(values), median(values), max(values)) if values else (math.nan, math.nan, math.nan)
+
+
+def _ratio(row: dict[str, Any], name: str) -> str:
+    values = row[name]
     if not values:
         return "-"
+    est = interval(row, name)
+    if est is not None:
+        return f"{est.ratio:.2f} ({est.lo:.2f} to {est.hi:.2f})"
     text = f"{median(values):.2f}"
     return text + (f" [{min(values):.2f}, {max(values):.2f}]" if len(values) > 1 else "")
 
@@ -146,7 +182,7 @@ def environment_warnings(env_a: dict[str, Any], env_b: dict[str, Any], threshold
     cal_a, cal_b = env_a.get("calibration_seconds"), env_b.get("calibration_seconds")
     if cal_a and cal_b and max(cal_a, cal_b) / min(cal_a, cal_b) > 1 + threshold:
         out.append(f"the calibrations differ: A {cal_a:.3f} s, B {cal_b:.3f} s ({cal_b / cal_a:.2f}x): the machine ran "
-                   "at another speed; mfbench gate divides by the calibration")
+                   "at another speed; mfbench ab times two revisions side by side on one machine")
     return out
 
 
@@ -160,7 +196,7 @@ def compare_command(run_a: str, run_b: str, out: Path, threshold: float, rmse_to
     warnings = environment_warnings(env_a, env_b, threshold)
     if per_machine(recs_a, recs_b):
         warnings = ["cells ran on dask workers: each time is divided by the calibration of the machine that ran it"]
-    table = [[r["mark"], r["algorithm"], r["dataset"], r["device"], _ratio(r["epoch"]), _ratio(r["fit"]),
+    table = [[r["mark"], r["algorithm"], r["dataset"], r["device"], _ratio(r, "epoch"), _ratio(r, "fit"),
               _diff(r["rmse_a"], r["rmse_b"]), _diff(r["mae_a"], r["mae_b"]),
               (f"{r['new_failures']} newly failing " if r["new_failures"] else "")
               + (f"{r['fixed']} passing again " if r["fixed"] else "")
@@ -171,6 +207,10 @@ def compare_command(run_a: str, run_b: str, out: Path, threshold: float, rmse_to
     click.echo(f"B = {b.path} against A = {a.path}\n")
     click.echo(tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True))
     click.echo("\n+ slower  - faster  ! failing or less accurate  * passing again  ~ within noise  x code changed")
+    if any(interval(r, n) for r in rows for n in ("epoch", "fit")):
+        click.echo("(lo to hi): the ratio's 95% interval, from a cell's repeats or from six or more cells; [min, max]: "
+                   "the cells' range. Runs made at different times share no moment of the machine: mfbench ab "
+                   "times two revisions side by side")
     if html_path is not None:
         from .html import compare_page, write_page
 
