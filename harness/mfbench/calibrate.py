@@ -1,12 +1,13 @@
-"""A fixed workload timed on this machine, so that times from different machines compare.
+"""A fixed workload timed on this machine: an index of its speed, recorded with each run.
 
 ``calibration_seconds`` runs a numpy part (float32 matrix products and a sort: BLAS and memory
 bandwidth) and a numba part (a scalar loop over a gather: the shape of the per-rating kernels),
 each a few times, and keeps the fastest of each. Both run on one thread: the calibration measures
 a core, not how many cores the machine lent the run at that moment. A run calibrates before its
-cells and again after them, and keeps the faster (``mfbench.api.execute``). The gate divides every cell's time by it, so a
-machine twice as slow makes every cell twice as slow *and* the calibration twice as slow, and
-no regression is reported.
+cells and again after them, and keeps the faster (``mfbench.api.execute``). ``mfbench gate RUN
+--baseline`` divides every cell's time by it to compare with a stored baseline: history, since no
+fixed workload moves like every algorithm across CPU generations; the CI verdict times both
+revisions on one machine instead (``docs/gate.md``).
 """
 
 from __future__ import annotations
