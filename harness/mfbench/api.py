@@ -15,13 +15,16 @@ build a ``RunRequest`` and hand it here.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from .errors import MfbenchError
+from .errors import Interrupted, MfbenchError
 from .plan import DEFAULT_ALGORITHMS, Plan, RunRequest, check_assignments, plan_run
 from .results import RunStore, capture_environment, new_run_id, read_environment
 from .runner import Control
@@ -36,6 +39,7 @@ class Execution:
     store: RunStore
     plan: Plan
     interrupted: bool = False
+    exit_code: int = 0  # 130 after Ctrl-C, 143 after SIGTERM
 
 
 def execute(request: RunRequest, *, quiet: bool = True, echo: Callable[[str], None] | None = None,
@@ -89,16 +93,38 @@ def execute(request: RunRequest, *, quiet: bool = True, echo: Callable[[str], No
     progress = Progress(len(jobs), quiet=quiet)
     labels = {j.cell.id: j.cell.label() for j in jobs}
     try:
-        for record in exec_spec.factory(**exec_options).run(jobs, progress.event):
-            store.append(record)
-            progress.cell_done(record, labels.get(record["cell_id"], record["cell_id"]))
-    except KeyboardInterrupt:
+        with _sigterm_as_interrupt():
+            for record in exec_spec.factory(**exec_options).run(jobs, progress.event):
+                store.append(record)
+                progress.cell_done(record, labels.get(record["cell_id"], record["cell_id"]))
+    except KeyboardInterrupt as exc:
         progress.close()
-        return Execution(store, plan, interrupted=True)
+        if isinstance(exc, Interrupted) and exc.record is not None:
+            store.append(exc.record)
+        return Execution(store, plan, interrupted=True,
+                         exit_code=exc.exit_code if isinstance(exc, Interrupted) else 130)
     progress.close()
     if request.calibrate and jobs:
         _calibrate_again(store, env)
     return Execution(store, plan)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While cells run, SIGTERM stops the run as Ctrl-C does (the running cell killed, the finished
+    ones kept, ``--resume`` to go on) instead of ending this process and orphaning the cell."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise Interrupted("SIGTERM")
+
+    old = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def _calibrate_again(store: RunStore, env: dict[str, Any]) -> None:

@@ -65,13 +65,13 @@ def build_request(opts: dict[str, Any], given: set[str], experiment: Path | None
 
 def run_command(request: RunRequest, fmt: str, quiet: bool) -> int:
     """Run ``request`` and print its table; returns the exit code (0 all ok, 1 some cell not
-    ok, 130 interrupted)."""
+    ok, 130 interrupted by Ctrl-C, 143 by SIGTERM)."""
     done = execute(request, quiet=quiet, echo=lambda line: click.echo(line, err=True))
     store = done.store
     if done.interrupted:
         click.echo(f"\ninterrupted: the finished cells are in {store.records_path}; "
                    f"continue with: mfbench run ... --resume {store.path.name}", err=True)
-        return 130
+        return done.exit_code
     wanted = {c.id for c in done.plan.cells}
     records = [r for r in store.latest() if r["cell_id"] in wanted]
     click.echo(render(summarize(records, done.plan.metric_names), fmt, done.plan.metric_names))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["MfbenchError", "UnknownNameError", "DataError", "DeviceUnavailable", "PluginError"]
+__all__ = ["MfbenchError", "UnknownNameError", "DataError", "DeviceUnavailable", "PluginError", "Interrupted"]
 
 
 class MfbenchError(Exception):
@@ -30,3 +30,18 @@ class DeviceUnavailable(MfbenchError, RuntimeError):
 
 class PluginError(MfbenchError):
     """A plugin that breaks the contract (for example two plugins offering the same name)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """A run stopped by Ctrl-C (``SIGINT``) or ``SIGTERM``: raised like Ctrl-C, so that both stop a
+    run the same way. ``record`` is the running cell's ``interrupted`` record, when an executor
+    stopped one."""
+
+    def __init__(self, signal_name: str = "SIGINT", record: dict | None = None):
+        super().__init__(signal_name)
+        self.signal_name, self.record = signal_name, record
+
+    @property
+    def exit_code(self) -> int:
+        """The shell's convention: 128 + the signal's number (130 for SIGINT, 143 for SIGTERM)."""
+        return 143 if self.signal_name == "SIGTERM" else 130

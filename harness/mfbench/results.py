@@ -7,15 +7,18 @@ run loses only the cell in flight; ``--resume RUN_ID`` skips the cells already r
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import os
 import platform
+import signal
 import tempfile
+import threading
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -59,6 +62,21 @@ def _baseline_2_to_3(base: dict[str, Any]) -> dict[str, Any]:
 _UPGRADES: dict[str, dict[int, Any]] = {"record": {1: _record_1_to_2},
                                         "baseline": {1: _baseline_1_to_2, 2: _baseline_2_to_3},
                                         "environment": {}}
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM while a record is written (a second Ctrl-C waits for the line's
+    end); only the main thread can, and only where signals can be held."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def new_run_id() -> str:
@@ -143,7 +161,7 @@ class RunStore:
     def append(self, record: dict[str, Any]) -> None:
         """Append one record as a JSON line, flushed and synced before returning."""
         line = json.dumps(record, default=_jsonable, allow_nan=True)
-        with open(self.records_path, "a+b") as fh:
+        with _signals_held(), open(self.records_path, "a+b") as fh:
             if fh.tell() > 0:  # a run killed mid-write leaves a torn line: start on a fresh one
                 fh.seek(-1, os.SEEK_END)
                 torn = fh.read(1) != b"\n"

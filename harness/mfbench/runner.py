@@ -423,6 +423,12 @@ def timed_out_record(job: Job, seconds: float) -> dict[str, Any]:
     return rec
 
 
+def interrupted_record(job: Job, signal_name: str) -> dict[str, Any]:
+    rec = base_record(job)
+    rec.update(status="interrupted", error=f"cell stopped by {signal_name}; mfbench run --resume runs it again")
+    return rec
+
+
 def crashed_record(job: Job, exitcode: int | None) -> dict[str, Any]:
     rec = base_record(job)
     why = f"signal {-exitcode}" if exitcode is not None and exitcode < 0 else f"exit code {exitcode}"

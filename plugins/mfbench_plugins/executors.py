@@ -9,17 +9,21 @@ milliseconds and inherits neither the parent's datasets nor its memory high-wate
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing as mp
 import os
 import queue
+import signal
 import sys
 import time
+import types
 from typing import Any, Iterable, Iterator
 
 from mfbench import hookimpl
 from mfbench._cell_path import ENV_VAR as CELL_PATH_VAR
-from mfbench.runner import Emit, Job, crashed_record, run_cell, timed_out_record
+from mfbench.errors import Interrupted
+from mfbench.runner import Emit, Job, crashed_record, interrupted_record, run_cell, timed_out_record
 from mfbench.specs import ExecutorSpec
 
 from .dask_executor import DaskExecutor
@@ -36,8 +40,51 @@ class InlineExecutor:
 
 
 def _worker(job: Job, events: Any) -> None:
+    # a process group of its own: the parent stops the cell and whatever it started (a peer's
+    # JVM) in one signal, and Ctrl-C at the terminal reaches the parent, which decides
+    os.setpgrp()
     record = run_cell(job, lambda e: events.put(("event", e)))
     events.put(("record", record))
+
+
+@contextlib.contextmanager
+def _startable() -> Iterator[None]:
+    """Start a cell's process from wherever mfbench runs: without the parent's ``__main__``, and
+    from a daemonic process too.
+
+    multiprocessing tells a new process where the parent's ``__main__`` came from (a script's
+    path, ``<stdin>``, a module name), and the process runs it again as ``__mp_main__`` before
+    its target: a script without an ``if __name__ == "__main__":`` guard then starts a run inside
+    its own cell and dies in bootstrapping, ``python - < script.py`` dies on a file named
+    ``<stdin>``, and a notebook's or IPython's main module is re-imported. A cell needs none of
+    it (its job carries everything), so while it starts, ``__main__`` is a bare module.
+
+    multiprocessing refuses children to a daemonic process (a dask worker, a pool's worker), lest
+    they outlive it. A cell's process is daemonic itself and killed when ``run_one`` ends, however
+    it ends, so that rule's reason holds; while the cell starts, the flag is lifted."""
+    main = sys.modules.get("__main__")
+    config = mp.current_process()._config  # noqa: SLF001 - the daemon flag has no public setter
+    daemon = config.get("daemon")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    config["daemon"] = False
+    try:
+        yield
+    finally:
+        config["daemon"] = daemon
+        if main is not None:
+            sys.modules["__main__"] = main
+
+
+def _kill_tree(proc: Any) -> None:
+    """Kill a cell's process and its descendants (its process group), and reap it; nothing once
+    it has been reaped (its id may then be another's)."""
+    if proc.pid is None or proc.exitcode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    if proc.is_alive():  # before its setpgrp, the cell is in the fork server's group
+        proc.kill()
+    proc.join()
 
 
 def _start_forkserver(drop_environ: Iterable[str] = ()) -> None:
@@ -85,7 +132,8 @@ class LocalExecutor:
         failed record)."""
         events = self.ctx.Queue()
         proc = self.ctx.Process(target=_worker, args=(job, events), name=f"mfbench-cell {job.cell.algorithm}", daemon=True)
-        proc.start()
+        with _startable():
+            proc.start()
         deadline = None if job.control.timeout is None else time.monotonic() + job.control.timeout
         record = None
         try:
@@ -94,8 +142,7 @@ class LocalExecutor:
                     kind, payload = events.get(timeout=0.2)
                 except queue.Empty:
                     if deadline is not None and time.monotonic() > deadline:
-                        proc.kill()
-                        proc.join()
+                        _kill_tree(proc)
                         return timed_out_record(job, job.control.timeout)
                     if not proc.is_alive():
                         # the process may have put its record just before exiting
@@ -112,10 +159,12 @@ class LocalExecutor:
                     record = payload
             proc.join(timeout=30)
             return record
+        except KeyboardInterrupt as exc:
+            _kill_tree(proc)
+            name = exc.signal_name if isinstance(exc, Interrupted) else "SIGINT"
+            raise Interrupted(name, interrupted_record(job, name)) from None
         finally:
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
+            _kill_tree(proc)
             events.close()
 
 
