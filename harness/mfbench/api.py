@@ -46,8 +46,8 @@ def execute(request: RunRequest, *, quiet: bool = True, echo: Callable[[str], No
             argv: Sequence[str] | None = None) -> Execution:
     """Plan ``request`` (everything validated before any work), write the run folder, run its
     cells through the executor and append each record the moment it ends. ``echo`` receives
-    the progress lines meant for stderr (``None``: none)."""
-    from ._progress import Progress
+    the progress lines meant for stderr (``None``: none). The run folder has one writer at a time
+    (``RunStore.locked``)."""
     from .plugins import get_registry
 
     say = echo or (lambda line: None)
@@ -71,6 +71,15 @@ def execute(request: RunRequest, *, quiet: bool = True, echo: Callable[[str], No
         for note in ds.notes:
             say(f"{name}: {note}")
 
+    with store.locked(say):
+        return _run(request, store, plan, exec_spec, exec_options, quiet, say, argv)
+
+
+def _run(request: RunRequest, store: RunStore, plan: Plan, exec_spec: Any, exec_options: dict[str, Any], quiet: bool,
+         say: Callable[[str], None], argv: Sequence[str] | None) -> Execution:
+    """``execute``'s work once the run folder is held: environment, request, the cells."""
+    from ._progress import Progress
+
     done = store.finished_ok() if request.resume else set()
     jobs = [j for j in plan.jobs if j.cell.id not in done]
     store.create()
@@ -88,7 +97,7 @@ def execute(request: RunRequest, *, quiet: bool = True, echo: Callable[[str], No
                                       "cells": [c.id for c in plan.cells]})
     if not quiet:
         skipped = f", {len(plan.jobs) - len(jobs)} already done" if request.resume else ""
-        say(f"run {run_id}: {len(jobs)} cells{skipped} -> {store.records_path}")
+        say(f"run {store.run_id}: {len(jobs)} cells{skipped} -> {store.records_path}")
 
     progress = Progress(len(jobs), quiet=quiet)
     labels = {j.cell.id: j.cell.label() for j in jobs}

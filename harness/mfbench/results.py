@@ -18,7 +18,7 @@ import tempfile
 import threading
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -62,6 +62,14 @@ def _baseline_2_to_3(base: dict[str, Any]) -> dict[str, Any]:
 _UPGRADES: dict[str, dict[int, Any]] = {"record": {1: _record_1_to_2},
                                         "baseline": {1: _baseline_1_to_2, 2: _baseline_2_to_3},
                                         "environment": {}}
+
+
+def _read_lock(fd: int) -> dict[str, Any]:
+    try:
+        data = json.loads(os.pread(fd, 4096, 0) or b"{}")
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 @contextlib.contextmanager
@@ -157,6 +165,43 @@ class RunStore:
 
     def create(self) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
+
+    @contextlib.contextmanager
+    def locked(self, say: Callable[[str], None] = lambda line: None) -> Iterator[None]:
+        """Hold the run folder for one writer: ``.lock`` names the holder (PID, host, start) and
+        is locked with ``flock``, which the system releases when the holder dies however it
+        dies. A live holder is refused by name; a lock file left by a holder that died is taken
+        over, with a note. Where ``flock`` does not exist (Windows), nothing is locked."""
+        try:
+            import fcntl
+        except ImportError:
+            yield
+            return
+        self.create()
+        lock_path = self.path / ".lock"
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = _read_lock(fd)
+                raise MfbenchError(f"{self.path} is in use by another mfbench run (PID {holder.get('pid', '?')} on "
+                                   f"{holder.get('host', '?')}, since {holder.get('started', '?')}): wait for it to "
+                                   "end, or give another --run-id") from None
+            previous = _read_lock(fd)
+            if previous:
+                say(f"{self.path}: the run that held it (PID {previous.get('pid', '?')} on {previous.get('host', '?')}) "
+                    "ended without releasing it; taken over")
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": platform.node(),
+                                      "started": dt.datetime.now().isoformat(timespec="seconds")}).encode(), 0)
+            try:
+                yield
+            finally:
+                with contextlib.suppress(OSError):
+                    os.unlink(lock_path)
+        finally:
+            os.close(fd)
 
     def append(self, record: dict[str, Any]) -> None:
         """Append one record as a JSON line, flushed and synced before returning."""

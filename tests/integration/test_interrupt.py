@@ -72,3 +72,48 @@ def test_a_signal_stops_the_run_and_resume_finishes_it(tmp_path, how, code):
     latest = {json.loads(line)["algorithm"]: json.loads(line)["status"]
               for line in (tmp_path / "r" / "runs.jsonl").read_text().splitlines()}
     assert latest == {"global_mean": "ok", "biases": "ok"}
+
+
+def test_a_run_folder_has_one_writer(tmp_path):
+    from mfbench.errors import MfbenchError
+    from mfbench.results import RunStore
+
+    first = RunStore(tmp_path, "same")
+    with first.locked():
+        holder = json.loads((tmp_path / "same" / ".lock").read_text())
+        assert holder["pid"] == os.getpid()
+        with pytest.raises(MfbenchError, match=rf"in use by another mfbench run \(PID {os.getpid()} on "):
+            with RunStore(tmp_path, "same").locked():
+                pass
+    assert not (tmp_path / "same" / ".lock").exists()  # released
+
+
+def test_a_lock_left_by_a_dead_run_is_taken_over_with_a_note(tmp_path):
+    from mfbench.results import RunStore
+
+    (tmp_path / "same").mkdir()
+    (tmp_path / "same" / ".lock").write_text(json.dumps({"pid": 999999, "host": "gone", "started": "then"}))
+    notes = []
+    with RunStore(tmp_path, "same").locked(notes.append):
+        pass
+    assert notes == [f"{tmp_path / 'same'}: the run that held it (PID 999999 on gone) ended without releasing it; "
+                     "taken over"]
+
+
+def test_two_runs_of_one_id_started_together(tmp_path):
+    args = [sys.executable, "-m", "mfbench", "run", "--algos", "global_mean,biases", "--dataset", "synthetic",
+            "--param", "biases.epochs=3000", "--no-calibrate", "--out", str(tmp_path), "--run-id", "same", "-q"]
+    first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lock = tmp_path / "same" / ".lock"
+    deadline = time.monotonic() + 60
+    while not (lock.exists() and lock.read_text()):
+        assert first.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    holder = json.loads(lock.read_text())
+    second = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 2
+    assert second.stderr.strip() == (f"mfbench: error: {tmp_path / 'same'} is in use by another mfbench run (PID "
+                                     f"{first.pid} on {holder['host']}, since {holder['started']}): wait for it to "
+                                     "end, or give another --run-id")
+    assert first.wait(timeout=120) == 0
+    assert len((tmp_path / "same" / "runs.jsonl").read_text().splitlines()) == 2
