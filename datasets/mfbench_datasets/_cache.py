@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -62,32 +63,37 @@ def _load(path: Path) -> tuple[Ratings, int]:
 
 
 def cached_ratings(sources: list[Path], options: dict[str, Any], parse: Callable[[], tuple[Ratings, int]],
-                   enabled: bool = True) -> tuple[Ratings, int, bool]:
+                   enabled: bool = True) -> tuple[Ratings, int, str]:
     """``parse()``'s result, from the cache when the same bytes were parsed with the same options.
 
-    Returns ``(ratings, duplicates resolved, whether it came from the cache)``. A damaged entry
-    is parsed again and replaced.
+    Returns ``(ratings, duplicates resolved, how the cache served)``: ``"hit"``, ``"miss"``, or
+    ``"rebuilt: WHY"`` when an entry was damaged on disk (truncated, overwritten), parsed again
+    and replaced.
     """
     if not enabled:
-        return (*parse(), False)
+        return (*parse(), "miss")
     path = cache_dir() / "ratings" / f"{cache_key(sources, options)}.npz"
+    use = "miss"
     if path.exists():
         try:
-            return (*_load(path), True)
-        except (OSError, ValueError, KeyError, TypeError):
+            return (*_load(path), "hit")
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+            use = f"rebuilt: {path} was damaged ({type(exc).__name__}: {exc})"
             path.unlink(missing_ok=True)
     ratings, n_dup = parse()
     try:
         _save(path, ratings, n_dup)
     except OSError:
         pass  # a read-only or full cache only costs the next load its speed
-    return ratings, n_dup, False
+    return ratings, n_dup, use
 
 
-def load_notes(n_dup: int, from_cache: bool = False, dataset: str = "", pairs: str = "(user, item)") -> tuple[str, ...]:
-    """The notes a loader reports: duplicate ``pairs`` it resolved, and a read from this cache
-    (with the ``--data-param DATASET.cache=false`` that parses again)."""
+def load_notes(n_dup: int, cache_use: str = "miss", dataset: str = "", pairs: str = "(user, item)") -> tuple[str, ...]:
+    """The notes a loader reports: duplicate ``pairs`` it resolved, a read from this cache (with
+    the ``--data-param DATASET.cache=false`` that parses again), a damaged entry rebuilt."""
     notes = (f"{n_dup} duplicate {pairs} ratings resolved: kept the latest",) if n_dup else ()
-    if from_cache:
+    if cache_use.startswith("rebuilt: "):
+        notes += (cache_use.removeprefix("rebuilt: ") + ": parsed again and rewritten",)
+    if cache_use == "hit":
         notes += (f"parsed ratings read from the binary cache (--data-param {dataset}.cache=false to parse again)",)
     return notes

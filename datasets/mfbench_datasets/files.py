@@ -120,8 +120,8 @@ def load_file(arg: str | None = None, data_dir: Path | None = None, user: str | 
     if sep is not None:
         sep = {"\\t": "\t", "tab": "\t", "space": WHITESPACE, "whitespace": WHITESPACE}.get(sep, sep)
     options = dict(user=user, item=item, rating=rating, timestamp=timestamp, sep=sep, header=header, scale=declared)
-    ratings, n_dup, hit = cached_ratings([path], options, lambda: _parse(path, **options), enabled=cache)
-    notes = load_notes(n_dup, hit, "file")
+    ratings, n_dup, use = cached_ratings([path], options, lambda: _parse(path, **options), enabled=cache)
+    notes = load_notes(n_dup, use, "file")
     if declared is None:
         low, high = ratings.rating_scale
         notes += (f"rating scale {low:g} .. {high:g} inferred from the data (the lowest and highest rating); "

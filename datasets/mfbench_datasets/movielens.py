@@ -203,7 +203,7 @@ def load_movielens(name: str, data_dir: Path | None = None, cache: bool = True) 
                     rating="rating", timestamp="timestamp")
     else:
         opts = dict(sep=",", header=True, user="userId", item="movieId", rating="rating", timestamp="timestamp")
-    ratings, n_dup, _ = cached_ratings([path], {"release": name, **opts},
+    ratings, n_dup, use = cached_ratings([path], {"release": name, **opts},
                                        lambda: read_ratings(path, rating_scale=rel.scale, **opts),
                                        enabled=cache and rel.n_ratings >= 1_000_000)
     if len(ratings) + n_dup != rel.n_ratings:
@@ -213,7 +213,7 @@ def load_movielens(name: str, data_dir: Path | None = None, cache: bool = True) 
     names = sorted({g for gs in genre_text for g in gs.split("|") if g and g != "(no genres listed)"})
     onehot = genre_text.str.get_dummies("|").reindex(columns=names, fill_value=0).to_numpy(np.float32)
     return Dataset(name, ratings, None, item_meta=_item_meta(ratings, ids, titles, onehot, names), licence=LICENCE,
-                   notes=load_notes(n_dup))
+                   notes=load_notes(n_dup, "miss" if use == "hit" else use))
 
 
 def load_ml_latest_small(arg: str | None = None, data_dir: Path | None = None) -> Dataset:

@@ -98,7 +98,7 @@ def load_netflix(arg: str | None = None, data_dir: Path | None = None, cache: bo
         raise MfbenchError("the netflix dataset needs the folder of your copy: --dataset netflix:PATH")
     folder = Path(arg).expanduser()
     files = rating_files(folder)
-    ratings, n_dup, hit = cached_ratings(files, {"format": "netflix"}, lambda: read_netflix(files), enabled=cache)
+    ratings, n_dup, use = cached_ratings(files, {"format": "netflix"}, lambda: read_netflix(files), enabled=cache)
     meta = _titles(folder if folder.is_dir() else folder.parent, ratings.item_ids)
     return Dataset(f"netflix:{arg}", ratings, item_meta=meta, licence=LICENCE,
-                   notes=load_notes(n_dup, hit, "netflix", pairs="(customer, movie)"))
+                   notes=load_notes(n_dup, use, "netflix", pairs="(customer, movie)"))

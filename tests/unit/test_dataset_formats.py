@@ -334,6 +334,23 @@ def test_binary_cache_hits_by_content_and_misses_after_an_edit(tmp_path):
     assert not any("binary cache" in n for n in edited.notes) and len(edited.ratings) > len(first.ratings) - 1
 
 
+@pytest.mark.parametrize("damage", ["truncated", "overwritten", "emptied"])
+def test_a_damaged_cache_entry_is_rebuilt_with_a_note(tmp_path, monkeypatch, damage):
+    monkeypatch.setenv("MFBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    text, _ = _big_csv(400)
+    path = tmp_path / "r.csv"
+    path.write_text(text)
+    first = load_file(str(path))
+    (entry,) = (tmp_path / "cache" / "ratings").glob("*.npz")
+    data = entry.read_bytes()
+    entry.write_bytes({"truncated": data[: len(data) // 2], "overwritten": b"\0" * len(data), "emptied": b""}[damage])
+    again = load_file(str(path))
+    note = next(n for n in again.notes if "was damaged" in n)
+    assert note.startswith(str(entry)) and note.endswith(": parsed again and rewritten")
+    np.testing.assert_array_equal(again.ratings.values, first.ratings.values)
+    assert any("binary cache" in n for n in load_file(str(path)).notes)  # rewritten: a hit again
+
+
 def test_empty_and_header_only_files(tmp_path):
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(DataError, match="empty.csv: the file is empty"):
