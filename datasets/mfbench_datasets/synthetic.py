@@ -83,6 +83,12 @@ def generate(
     devices.require(device)
     if min(n_users, n_items, n_ratings, rank) < 1:
         raise MfbenchError("synthetic: n_users, n_items, n_ratings and rank must all be at least 1")
+    if n_ratings > n_users * n_items:
+        raise MfbenchError(f"synthetic: n_ratings={n_ratings:,} exceeds n_users*n_items={n_users * n_items:,}")
+    # the result (16 bytes a rating with clean), each user's degree and the factors
+    devices.ensure_memory("cpu", 16 * n_ratings + 8 * n_users + 4 * rank * (n_users + n_items),
+                          f"synthetic: n_ratings={n_ratings:,}, n_users={n_users:,}, n_items={n_items:,}",
+                          "ask for fewer (--data-param synthetic.n_ratings=N)")
     rng = np.random.default_rng(seed)
     deg = _user_degrees(n_users, n_items, n_ratings, user_sigma, min_user_ratings, rng)
     cdf = np.cumsum(_popularity(n_items, item_sigma, rng))

@@ -81,6 +81,8 @@ def _run(request: RunRequest, store: RunStore, plan: Plan, exec_spec: Any, exec_
     from ._progress import Progress
 
     done = store.finished_ok() if request.resume else set()
+    if request.resume and (note := store.damage_note()):
+        say(note)
     jobs = [j for j in plan.jobs if j.cell.id not in done]
     store.create()
     env = capture_environment(request.devices)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,9 @@ __all__ = ["main", "cli"]
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="mfbench")
-def cli() -> None:
+@click.option("--debug", is_flag=True, envvar="MFBENCH_DEBUG", help="Show the traceback of an error, not only its "
+              "one line [env: MFBENCH_DEBUG=1].")
+def cli(debug: bool) -> None:
     """Benchmark matrix-factorization algorithms: speed, memory and accuracy, per backend.
 
     \b
@@ -27,6 +32,7 @@ def cli() -> None:
     mfbench list                                  # what is installed
     mfbench describe ml-latest-small              # what a dataset holds
     """
+    _DEBUG[0] = debug
 
 
 @cli.command()
@@ -249,11 +255,35 @@ def plot(run_ref: str, out: Path, to: Path | None) -> None:
     plot_command(run_ref, out, to)
 
 
+#: whether --debug (or MFBENCH_DEBUG) asked for tracebacks; set by the group's callback
+_DEBUG = [False]
+
+#: what to do about a system error of these kinds, said after its one line
+_OS_HINTS = {errno.ENOSPC: "free some space, or give --out a folder on another disk",
+             errno.EDQUOT: "free some space, or give --out a folder on another disk",
+             errno.EROFS: "give --out a folder you can write", errno.EACCES: "give --out a folder you can write",
+             errno.EPERM: "give --out a folder you can write"}
+
+
+def _traceback() -> None:
+    if _DEBUG[0] or os.environ.get("MFBENCH_DEBUG", "") not in ("", "0"):
+        traceback.print_exc()
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="mfbench", standalone_mode=False)
     except MfbenchError as exc:
+        _traceback()
         click.echo(f"mfbench: error: {exc}", err=True)
+        sys.exit(2)
+    except OSError as exc:
+        # the machine's fault, not mfbench's: a full or read-only disk, a missing permission. What
+        # was written before it (records are whole lines) stays valid.
+        _traceback()
+        where = f"{exc.filename}: " if exc.filename else ""
+        hint = _OS_HINTS.get(exc.errno or 0)
+        click.echo(f"mfbench: error: {where}{exc.strerror or exc}" + (f"; {hint}" if hint else ""), err=True)
         sys.exit(2)
     except click.exceptions.Abort:
         sys.exit(130)
@@ -262,6 +292,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except Exception as exc:  # noqa: BLE001 - the last resort: one line, the traceback on demand
+        _traceback()
+        click.echo(f"mfbench: internal error: {type(exc).__name__}: {exc} (run again with --debug for the traceback, "
+                   "and report it)", err=True)
+        sys.exit(70)
 
 
 if __name__ == "__main__":

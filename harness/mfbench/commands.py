@@ -135,6 +135,8 @@ def _parameter_table(spec: Any) -> str:
 def report_command(run_ref: str, out: Path, fmt: str, html_path: Path | None = None) -> None:
     store = RunStore.open(run_ref, out)
     records = store.latest()
+    if note := store.damage_note():
+        click.echo(f"note: {note}", err=True)
     if not records:
         raise MfbenchError(f"run {run_ref!r} has no records yet ({store.records_path})")
     click.echo(render(summarize(records), fmt))

@@ -190,6 +190,9 @@ def compare_command(run_a: str, run_b: str, out: Path, threshold: float, rmse_to
                     html_path: Path | None = None) -> None:
     a, b = RunStore.open(run_a, out), RunStore.open(run_b, out)
     recs_a, recs_b = a.latest(), b.latest()
+    for store in (a, b):
+        if note := store.damage_note():
+            click.echo(f"note: {note}", err=True)
     env_a, env_b = read_environment(a.path), read_environment(b.path)
     rows = compare_runs(recs_a, recs_b, threshold, rmse_tolerance,
                         (env_a.get("calibration_seconds"), env_b.get("calibration_seconds")))

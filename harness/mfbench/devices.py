@@ -12,7 +12,7 @@ import numpy as np
 
 from .errors import DeviceUnavailable, MfbenchError
 
-__all__ = ["DEVICES", "ensure_dense_fits", "array_namespace", "require", "synchronize", "to_numpy", "memory_info", "GpuPeakMemory", "describe_gpu"]
+__all__ = ["DEVICES", "ensure_memory", "ensure_dense_fits", "array_namespace", "require", "synchronize", "to_numpy", "memory_info", "GpuPeakMemory", "describe_gpu"]
 
 DEVICES = ("cpu", "gpu")
 
@@ -118,6 +118,15 @@ def memory_info(device: str) -> tuple[int, int]:
     except OSError:
         pass
     return int(free), int(total)
+
+
+def ensure_memory(device: str, nbytes: int, what: str, instead: str) -> None:
+    """Refuse, before allocating, work that needs more memory than the device has free."""
+    free, total = memory_info(device)
+    if nbytes > free:
+        gib = 2**30
+        raise MfbenchError(f"{what} needs about {nbytes / gib:.1f} GiB of {device} memory and {free / gib:.1f} GiB of "
+                           f"this machine's {total / gib:.1f} GiB is available; {instead}")
 
 
 def ensure_dense_fits(device: str, nbytes: int, max_dense_gb: float | None, what: str, instead: str) -> None:

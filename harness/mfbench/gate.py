@@ -155,14 +155,47 @@ def check(store: RunStore, baseline: dict[str, Any], max_slowdown: float, max_rm
     return regressions, notes
 
 
+#: what each cell of a baseline must hold, and of which type
+_BASELINE_CELL = {"algorithm": str, "fit_seconds": (int, float), "calibrated_fit": (int, float)}
+
+
 def read_baseline(path: Path) -> dict[str, Any]:
-    """A baseline file, upgraded to the current schema (a newer one is refused)."""
+    """A baseline file, upgraded to the current schema (a newer one is refused), its cells checked."""
+    hint = "write one with mfbench gate RUN --baseline FILE --update"
     try:
         raw = json.loads(Path(path).read_text())
-    except json.JSONDecodeError as exc:
-        raise MfbenchError(f"{path}: not a baseline (invalid JSON: {exc})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise MfbenchError(f"{path}: not a baseline (invalid JSON: {exc}); {hint}") from None
+    except OSError as exc:
+        raise MfbenchError(f"{path}: cannot read the baseline ({exc.strerror})") from None
     if not isinstance(raw, dict) or "cells" not in raw:
-        raise MfbenchError(f"{path}: not a baseline (no cells); write one with mfbench gate RUN --update")
+        raise MfbenchError(f"{path}: not a baseline (no cells); {hint}")
+    if not isinstance(raw.get("schema", 1), int):
+        raise MfbenchError(f"{path}: schema = {raw['schema']!r}: not a baseline schema version; {hint}")
+    cells = raw["cells"]
+    if not isinstance(cells, dict):
+        raise MfbenchError(f"{path}: cells = {json.dumps(cells)[:60]}: not a baseline (cells is an object of cells by "
+                           f"key); {hint}")
+    for key, cell in cells.items():
+        if not isinstance(cell, dict):
+            raise MfbenchError(f"{path}: cells[{key!r}] = {json.dumps(cell)[:60]}: not a cell; {hint}")
+        for name, kind in _BASELINE_CELL.items():
+            if not isinstance(cell.get(name), kind) or isinstance(cell.get(name), bool):
+                raise MfbenchError(f"{path}: cells[{key!r}].{name} = {json.dumps(cell.get(name))}: not a "
+                                   f"{'name' if kind is str else 'number'}; {hint}")
+        for name, kind, what in (("rmse", (int, float), "number"), ("calibration_seconds", (int, float), "number"),
+                                 ("threads_in_force", dict, "table of thread counts")):
+            value = cell.get(name)
+            if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+                raise MfbenchError(f"{path}: cells[{key!r}].{name} = {json.dumps(value)}: not a {what}; {hint}")
+        if cell["calibrated_fit"] <= 0:
+            raise MfbenchError(f"{path}: cells[{key!r}].calibrated_fit = {cell['calibrated_fit']}: not positive; {hint}")
+    if raw.get("fingerprint") is not None and not isinstance(raw["fingerprint"], dict):
+        raise MfbenchError(f"{path}: fingerprint = {json.dumps(raw['fingerprint'])[:60]}: not a machine's "
+                           f"fingerprint; {hint}")
+    cal = raw.get("calibration_seconds")
+    if cal is not None and (not isinstance(cal, (int, float)) or isinstance(cal, bool) or cal <= 0):
+        raise MfbenchError(f"{path}: calibration_seconds = {json.dumps(cal)}: not a positive number; {hint}")
     return upgrade("baseline", raw, path)
 
 

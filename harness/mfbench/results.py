@@ -145,6 +145,10 @@ def read_environment(folder: Path) -> dict[str, Any]:
     return upgrade("environment", json.loads(path.read_text()), path) if path.exists() else {}
 
 
+#: what every record has, as strings: a line without them is not a record
+_RECORD_KEYS = ("cell_id", "algorithm", "status")
+
+
 class RunStore:
     """The files of one run: ``<out>/<run_id>/runs.jsonl`` and ``environment.json``."""
 
@@ -206,29 +210,47 @@ class RunStore:
     def append(self, record: dict[str, Any]) -> None:
         """Append one record as a JSON line, flushed and synced before returning."""
         line = json.dumps(record, default=_jsonable, allow_nan=True)
-        with _signals_held(), open(self.records_path, "a+b") as fh:
-            if fh.tell() > 0:  # a run killed mid-write leaves a torn line: start on a fresh one
-                fh.seek(-1, os.SEEK_END)
-                torn = fh.read(1) != b"\n"
-            else:
-                torn = False
-            fh.write((("\n" if torn else "") + line + "\n").encode())
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            with _signals_held(), open(self.records_path, "a+b") as fh:
+                if fh.tell() > 0:  # a run killed mid-write leaves a torn line: start on a fresh one
+                    fh.seek(-1, os.SEEK_END)
+                    torn = fh.read(1) != b"\n"
+                else:
+                    torn = False
+                fh.write((("\n" if torn else "") + line + "\n").encode())
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:  # a full disk fails in flush, where Python names no file
+            raise OSError(exc.errno, exc.strerror, str(self.records_path)) from None
 
     def records(self) -> list[dict[str, Any]]:
-        """Every record in file order. Torn lines (a run killed mid-write) are skipped."""
+        """Every record in file order. Lines that are not a whole record (torn by a run killed
+        mid-write, damaged on disk) are skipped; their numbers are in ``damaged_lines``."""
+        self.damaged_lines: list[int] = []
         if not self.records_path.exists():
             return []
         out = []
-        for line in self.records_path.read_text().splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
+        for number, raw in enumerate(self.records_path.read_bytes().splitlines(), 1):
+            if not raw.strip():
                 continue
-            if isinstance(rec, dict) and "cell_id" in rec:
-                out.append(upgrade_record(rec, self.records_path))
+            try:
+                rec = json.loads(raw.decode())
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                rec = None
+            if not (isinstance(rec, dict) and all(isinstance(rec.get(k), str) for k in _RECORD_KEYS)):
+                self.damaged_lines.append(number)
+                continue
+            out.append(upgrade_record(rec, self.records_path))
         return out
+
+    def damage_note(self) -> str | None:
+        """One line about the damaged lines the last ``records()`` skipped, or ``None``."""
+        lines = getattr(self, "damaged_lines", [])
+        if not lines:
+            return None
+        shown = ", ".join(map(str, lines[:10])) + (f" and {len(lines) - 10} more" if len(lines) > 10 else "")
+        return (f"{self.records_path}: line{'s' if len(lines) > 1 else ''} {shown} not a whole record (a run killed "
+                "mid-write, or damage on disk): skipped; --resume runs their cells again")
 
     def latest(self) -> list[dict[str, Any]]:
         """The last record of each cell, in the order cells first appeared."""
