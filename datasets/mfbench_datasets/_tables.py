@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import pandas as pd
 
 from mfbench.data import Ratings
 from mfbench.errors import DataError
+
+if TYPE_CHECKING:  # annotations only: importing it costs every mfbench command its start-up
+    import pandas as pd
 
 __all__ = ["read_ratings", "open_text", "split_fields", "WHITESPACE"]
 
@@ -44,6 +46,8 @@ def line_of(path: Path, row: int, header: bool, encoding: str = TEXT_ENCODING) -
 
 def _numeric(df: pd.DataFrame, col: str, path: Path, header: bool, kind: str) -> np.ndarray:
     """Column ``col`` as numbers; the first bad cell is reported with its line number."""
+    import pandas as pd
+
     values = pd.to_numeric(df[col].str.strip(), errors="coerce")
     bad = values.isna().to_numpy()
     if bad.any():
@@ -105,6 +109,8 @@ INT64_MAX = int(np.iinfo(np.int64).max)
 def _maybe_int(arr: np.ndarray) -> np.ndarray:
     """Ids that are all plain integers (``[+-]digits``) in int64's range store as int64 (they sort
     numerically); any other ids, as text, never wrapped or rounded."""
+    import pandas as pd
+
     kind = arr.dtype.kind
     if kind == "i":
         return arr.astype(np.int64, copy=False)
@@ -188,6 +194,8 @@ def read_ratings(path: Path, *, sep: str, header: bool, names: Sequence[str] | N
     it names its line. Returns the ratings and the number of duplicate (user, item) pairs
     resolved (see ``_from_columns``).
     """
+    import pandas as pd
+
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file")
@@ -244,6 +252,8 @@ def _read_columns(path: Path, kw: dict, user: str, item: str, rating: str, times
                   ids_as_text: bool) -> dict[str, list[np.ndarray]] | None:
     """The columns as typed arrays, chunk by chunk; ``None`` when an id column came out as
     numbers that are not plain int64 (floats, overflowing integers): read again as text then."""
+    import pandas as pd
+
     cols = [user, item, rating] + ([timestamp] if timestamp else [])
     parts: dict[str, list[np.ndarray]] = {c: [] for c in cols}
     dtype = {rating: np.float64, **({timestamp: np.int64} if timestamp else {})}
@@ -273,6 +283,8 @@ def _read_columns(path: Path, kw: dict, user: str, item: str, rating: str, times
 def _plain_ids(col: pd.Series) -> bool:
     """Ids the parser kept as they were written: integers in int64, or text (not floats, not
     integers too large for int64, which it returns as Python ints)."""
+    import pandas as pd
+
     if pd.api.types.is_integer_dtype(col) or pd.api.types.is_string_dtype(col) and not col.dtype == object:
         return col.dtype.kind != "u" or not len(col) or int(col.max()) <= INT64_MAX
     return pd.api.types.infer_dtype(col, skipna=True) == "string"
@@ -281,6 +293,8 @@ def _plain_ids(col: pd.Series) -> bool:
 def _spanning_field(df: pd.DataFrame) -> int | None:
     """The row of the first text field holding a line break (a quote left open swallows the lines
     after it), or ``None``."""
+    import pandas as pd
+
     for col in df.columns:
         if not pd.api.types.is_numeric_dtype(df[col]):
             breaks = df[col].astype(str).str.contains("[\r\n]", regex=True).to_numpy()
@@ -316,6 +330,8 @@ def _raise_wider_line(path: Path, sep: str, header: bool, encoding: str) -> None
 def _locate_problem(path: Path, sep: str, header: bool, names: Sequence[str] | None, cols: list[str],
                     encoding: str, chunksize: int, exc: Exception) -> None:
     """Read ``path`` as text, chunk by chunk, and raise ``DataError`` naming the first bad line."""
+    import pandas as pd
+
     user, item, rating, *rest = cols
     timestamp = rest[0] if rest else None
     try:

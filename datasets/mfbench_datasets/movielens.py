@@ -23,8 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from mfbench.data import Dataset, Ratings
 from mfbench.errors import DataError
@@ -32,6 +33,9 @@ from mfbench.errors import DataError
 from ._cache import cached_ratings, load_notes
 from ._download import cache_dir, fetch_zip, verify_files
 from ._tables import read_ratings
+
+if TYPE_CHECKING:  # annotations only: importing it costs every mfbench command its start-up
+    import pandas as pd
 
 __all__ = ["RELEASES", "load_movielens", "load_ml100k", "load_ml_latest_small", "LICENCE"]
 
@@ -129,6 +133,8 @@ ML100K_GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "C
 
 def load_ml100k(arg: str | None = None, data_dir: Path | None = None) -> Dataset:
     """MovieLens 100K: 100,000 ratings 1..5 of 1,682 movies by 943 users, with official folds u1..u5."""
+    import pandas as pd
+
     folder = locate("ml-100k", data_dir)
     cols = ["user", "item", "rating", "timestamp"]
     ratings, n_dup = read_ratings(folder / "u.data", sep="\t", header=False, names=cols, user="user", item="item",
@@ -150,6 +156,8 @@ def load_ml100k(arg: str | None = None, data_dir: Path | None = None) -> Dataset
 
 
 def _ml100k_items(folder: Path, ratings: Ratings) -> dict[str, np.ndarray]:
+    import pandas as pd
+
     items = pd.read_csv(folder / "u.item", sep="|", header=None, encoding="latin-1")
     genres = items.iloc[:, 5:5 + len(ML100K_GENRES)].to_numpy(np.float32)
     return _item_meta(ratings, items[0].to_numpy(), items[1].to_numpy(), genres, ML100K_GENRES)
@@ -169,6 +177,8 @@ def _item_meta(ratings: Ratings, ids: np.ndarray, titles: np.ndarray, genres: np
 
 def read_movies(path: Path, fmt: str) -> tuple[np.ndarray, np.ndarray, pd.Series]:
     """``(movie ids, titles, genre strings "A|B")`` of a ``movies.dat`` or ``movies.csv``."""
+    import pandas as pd
+
     if fmt == "csv":
         movies = pd.read_csv(path, dtype={"movieId": np.int64, "title": str, "genres": str}, keep_default_na=False)
         missing = {"movieId", "title", "genres"} - set(movies.columns)

@@ -3,11 +3,15 @@ the process that started the run, wherever it was started from.
 
 The executor passes that path (and the values of the variables it set to start the server) in
 one environment variable; this module applies them, so the cells' own children see the
-environment of the run, not the server's start-up settings.
+environment of the run, not the server's start-up settings. It then imports the modules the
+run's cells will need (their algorithms' and metrics'), and reads the library versions every
+record carries, once, in the server: each cell is forked with them in memory instead of
+importing and reading them again (about 0.2 s a cell).
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
@@ -26,6 +30,14 @@ def _apply() -> None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+    for name in settings.get("preload", []):
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - the cell imports it again, and reports what fails
+            pass
+    from mfbench.results import library_versions
+
+    library_versions()
 
 
 _apply()

@@ -3,9 +3,25 @@
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any, TextIO
 
-__all__ = ["Progress"]
+__all__ = ["Progress", "eta", "duration"]
+
+
+def duration(seconds: float) -> str:
+    """``42 s``, ``3 min 20 s``, ``2 h 05 min``."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def eta(elapsed: float, done: int, total: int) -> str:
+    """About how long the ``total - done`` cells left take, at the pace of the ``done`` so far."""
+    return "about " + duration(elapsed / done * (total - done)) if done else "unknown"
 
 #: Off a terminal, an epoch is logged only when it took at least this long (seconds).
 SLOW_EPOCH_S = 5.0
@@ -16,6 +32,7 @@ class Progress:
         stream = stream or sys.stderr
         self.total, self.stream, self.quiet = total, stream, quiet
         self.done = 0
+        self.started = time.monotonic()
         self.label = ""  # the running cell's
         self.bar = None
         if not quiet and stream.isatty():
@@ -49,6 +66,8 @@ class Progress:
         else:
             what = f"{rec['status'].upper()}: {rec.get('error')}"
         line = f"[{self.done}/{self.total}] {label}: {what}"
+        if self.bar is None and self.done < self.total:
+            line += f" · {eta(time.monotonic() - self.started, self.done, self.total)} left"
         if self.bar is not None:
             self.bar.write(line, file=self.stream)
             self.bar.update(1)

@@ -42,12 +42,17 @@ class Execution:
     exit_code: int = 0  # 130 after Ctrl-C, 143 after SIGTERM
 
 
+#: a plan of more cells than this asks ``confirm`` first (``mfbench run`` from a terminal: --yes)
+CONFIRM_ABOVE = 1000
+
+
 def execute(request: RunRequest, *, quiet: bool = True, echo: Callable[[str], None] | None = None,
-            argv: Sequence[str] | None = None) -> Execution:
+            argv: Sequence[str] | None = None, confirm: Callable[[int], bool] | None = None) -> Execution:
     """Plan ``request`` (everything validated before any work), write the run folder, run its
     cells through the executor and append each record the moment it ends. ``echo`` receives
-    the progress lines meant for stderr (``None``: none). The run folder has one writer at a time
-    (``RunStore.locked``)."""
+    the progress lines meant for stderr (``None``: none). A plan of more than ``CONFIRM_ABOVE``
+    cells runs only if ``confirm(cells)`` says so (``None``: it does). The run folder has one
+    writer at a time (``RunStore.locked``)."""
     from .plugins import get_registry
 
     say = echo or (lambda line: None)
@@ -70,6 +75,9 @@ def execute(request: RunRequest, *, quiet: bool = True, echo: Callable[[str], No
     for name, ds in plan.datasets.items():
         for note in ds.notes:
             say(f"{name}: {note}")
+    if confirm is not None and len(plan.jobs) > CONFIRM_ABOVE and not confirm(len(plan.jobs)):
+        raise MfbenchError(f"{len(plan.jobs):,} cells planned and not confirmed: nothing ran (mfbench run --yes "
+                           "starts them without asking)")
 
     with store.locked(say):
         return _run(request, store, plan, exec_spec, exec_options, quiet, say, argv)

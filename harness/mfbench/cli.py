@@ -83,8 +83,10 @@ def cli(debug: bool) -> None:
 @click.option("--split-seed", type=int, default=42, show_default=True, help="Seed of random splits (not of algorithms).")
 @click.option("--format", "fmt", type=click.Choice(["table", "md", "csv", "json"]), default="table", show_default=True)
 @click.option("-q", "--quiet", is_flag=True, help="No progress output, only the table.")
+@click.option("-y", "--yes", is_flag=True, help="Start a plan of more than 1,000 cells without asking (from a terminal, "
+              "mfbench asks).")
 @click.pass_context
-def run(ctx: click.Context, experiment: Path | None, fmt: str, quiet: bool, **opts: Any) -> None:
+def run(ctx: click.Context, experiment: Path | None, fmt: str, quiet: bool, yes: bool, **opts: Any) -> None:
     """Run algorithms x datasets x devices x seeds (x folds) and print the comparison table.
 
     With EXPERIMENT, a TOML experiment file (examples/), the run is the file's; options given on
@@ -101,7 +103,7 @@ def run(ctx: click.Context, experiment: Path | None, fmt: str, quiet: bool, **op
 
     given = {name for name in opts
              if ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)}
-    sys.exit(run_command(build_request(opts, given, experiment), fmt, quiet))
+    sys.exit(run_command(build_request(opts, given, experiment), fmt, quiet, yes))
 
 
 @cli.command(name="list")

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .api import execute
+from .api import CONFIRM_ABOVE, execute
 from .errors import MfbenchError
 from .experiment import load_experiment
 from .plan import RunRequest, parse_assignments, parse_seeds
@@ -63,10 +63,20 @@ def build_request(opts: dict[str, Any], given: set[str], experiment: Path | None
     return replace(request, **changes)
 
 
-def run_command(request: RunRequest, fmt: str, quiet: bool) -> int:
+def _ask(cells: int) -> bool:
+    """From a terminal, ask before a plan of many cells; elsewhere (CI, a pipe) go on."""
+    import sys
+
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return True
+    return click.confirm(f"{cells:,} cells planned (more than {CONFIRM_ABOVE:,}; --yes skips this question). Run them?",
+                         default=False, err=True)
+
+
+def run_command(request: RunRequest, fmt: str, quiet: bool, yes: bool = False) -> int:
     """Run ``request`` and print its table; returns the exit code (0 all ok, 1 some cell not
     ok, 130 interrupted by Ctrl-C, 143 by SIGTERM)."""
-    done = execute(request, quiet=quiet, echo=lambda line: click.echo(line, err=True))
+    done = execute(request, quiet=quiet, echo=lambda line: click.echo(line, err=True), confirm=None if yes else _ask)
     store = done.store
     if done.interrupted:
         click.echo(f"\ninterrupted: the finished cells are in {store.records_path}; "

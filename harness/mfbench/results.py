@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import json
 import os
@@ -279,9 +280,16 @@ def _versions(names: Iterable[str]) -> dict[str, str | None]:
     return out
 
 
-def library_versions() -> dict[str, str | None]:
-    """Versions of the libraries that shape the numbers (without importing cupy)."""
+@functools.lru_cache(maxsize=1)
+def _library_versions() -> dict[str, str | None]:
     return _versions(["mfbench", "numpy", "scipy", "numba", "pandas", "llvmlite", "cupy-cuda12x", "cupy-cuda13x", "cupy"])
+
+
+def library_versions() -> dict[str, str | None]:
+    """Versions of the libraries that shape the numbers (without importing cupy). Read once a
+    process (the package metadata's parse took a tenth of a cell's harness time); a fork server
+    reads them before it forks its cells."""
+    return dict(_library_versions())
 
 
 def cpu_model() -> str:

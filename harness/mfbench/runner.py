@@ -190,14 +190,23 @@ def base_record(job: Job) -> dict[str, Any]:
     }
 
 
+#: what the thread pools of libraries not loaded yet read when they load
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
+
+
 def _set_threads(threads: int | None) -> None:
-    """Limit numba and BLAS threads when ``threads`` is given (numba is imported only then)."""
+    """Limit numba and BLAS threads when ``threads`` is given (numba is imported only then):
+    the libraries loaded now through threadpoolctl, those an algorithm loads later (scipy's own
+    OpenBLAS, imported in ``prepare``) through the variables they read when they load."""
     if threads is None:
         return
+    import os
+
     from threadpoolctl import threadpool_limits
 
     import numba
 
+    os.environ.update({name: str(threads) for name in _THREAD_VARIABLES})
     threadpool_limits(limits=threads)
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
 

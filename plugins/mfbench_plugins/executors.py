@@ -87,7 +87,7 @@ def _kill_tree(proc: Any) -> None:
     proc.join()
 
 
-def _start_forkserver(drop_environ: Iterable[str] = ()) -> None:
+def _start_forkserver(drop_environ: Iterable[str] = (), preload: Iterable[str] = ()) -> None:
     """Start the fork server with this process's ``sys.path``, and without the environment
     variables ``drop_environ`` (which its cells then do not inherit).
 
@@ -95,14 +95,15 @@ def _start_forkserver(drop_environ: Iterable[str] = ()) -> None:
     Python 3.11's server ignores the path it is sent): started from a folder that holds a folder
     named ``mfbench``, every cell would import that folder instead of the installed package.
     ``PYTHONSAFEPATH`` keeps the current folder off, and ``mfbench._cell_path``, preloaded
-    first, puts this process's path in place and restores the environment the cells inherit.
+    first, puts this process's path in place and restores the environment the cells inherit;
+    it also imports ``preload`` (the modules of the run's algorithms and metrics).
     """
     from multiprocessing import forkserver
 
     saved = {key: os.environ.get(key) for key in ("PYTHONSAFEPATH", CELL_PATH_VAR)}
     dropped = {key: os.environ.pop(key) for key in drop_environ if key in os.environ}
     os.environ["PYTHONSAFEPATH"] = "1"
-    os.environ[CELL_PATH_VAR] = json.dumps({"sys_path": sys.path, "restore": saved})
+    os.environ[CELL_PATH_VAR] = json.dumps({"sys_path": sys.path, "restore": saved, "preload": list(preload)})
     try:
         forkserver.ensure_running()
     finally:
@@ -119,17 +120,30 @@ class LocalExecutor:
 
     def __init__(self, start_method: str = "forkserver", drop_environ: Iterable[str] = ()):
         self.ctx = mp.get_context(start_method)
-        if start_method == "forkserver":
-            self.ctx.set_forkserver_preload(["mfbench._cell_path", "mfbench.runner", "numpy"])
-            _start_forkserver(drop_environ)
+        self.drop_environ = tuple(drop_environ)
+        self.server_started = start_method != "forkserver"
+
+    def _start(self, jobs: list[Job]) -> None:
+        """Start the fork server (once a process), with the modules ``jobs`` need preloaded."""
+        if self.server_started:
+            return
+        modules = dict.fromkeys(m for job in jobs for m in (
+            getattr(job.factory, "__module__", None), *(getattr(f, "__module__", None) for f in job.metrics.values()))
+            if m and m != "__main__")
+        self.ctx.set_forkserver_preload(["mfbench._cell_path", "mfbench.runner", "numpy"])
+        _start_forkserver(self.drop_environ, modules)
+        self.server_started = True
 
     def run(self, jobs: Iterable[Job], emit: Emit) -> Iterator[dict[str, Any]]:
+        jobs = list(jobs)
+        self._start(jobs)
         for job in jobs:
             yield self.run_one(job, emit)
 
     def run_one(self, job: Job, emit: Emit) -> dict[str, Any]:
         """Run ``job`` in a process of its own and return its record (a crash or timeout is a
         failed record)."""
+        self._start([job])
         events = self.ctx.Queue()
         proc = self.ctx.Process(target=_worker, args=(job, events), name=f"mfbench-cell {job.cell.algorithm}", daemon=True)
         with _startable():

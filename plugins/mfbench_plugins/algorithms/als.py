@@ -24,7 +24,6 @@ import time
 from typing import Any, Iterator
 
 import numpy as np
-from scipy import sparse
 
 from mfbench import devices
 from mfbench.algorithm import Algorithm
@@ -42,6 +41,8 @@ CG_FROM_K = 64
 
 def als_loss(users, items, values, X, Y, mu, reg, reg_bias, weighted, biased) -> float:
     """``L`` above for user rows ``X`` and item rows ``Y`` (bias columns included when biased)."""
+    from scipy import sparse
+
     by_user = sparse.csr_matrix(((values - mu).astype(np.float32), (users, items)), shape=(X.shape[0], Y.shape[0]))
     return _loss(by_user.indptr.astype(np.int64), by_user.indices.astype(np.int32), by_user.data, X, Y, reg, reg_bias,
                  weighted, biased)
@@ -133,6 +134,8 @@ class ALS(Algorithm):
         return "cg" if self.device == "cpu" and self.k >= CG_FROM_K else "cholesky"
 
     def _prepare(self, train: Ratings) -> None:
+        from scipy import sparse
+
         if self.device == "gpu" and self._solver == "cg":
             raise MfbenchError("als: solver=cg runs on the CPU only; on the GPU use solver=cholesky (exact, batched "
                                "on the device)")

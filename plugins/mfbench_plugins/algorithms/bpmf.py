@@ -31,7 +31,6 @@ import importlib
 from typing import Any, Iterator
 
 import numpy as np
-from scipy import sparse
 
 from mfbench import devices
 from mfbench.algorithm import Algorithm
@@ -196,6 +195,8 @@ class BPMF(Algorithm):
         return min(self.burn_in, self.epochs - 1)
 
     def _prepare(self, train: Ratings) -> None:
+        from scipy import sparse
+
         if self._backend == "numba" and self.device == "gpu":
             raise MfbenchError("bpmf: backend=numba runs on the CPU; on the GPU use backend=auto (batched)")
         xp, k = self.xp, self.k

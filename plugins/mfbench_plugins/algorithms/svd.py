@@ -18,17 +18,19 @@ reported in the first epoch's record.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
-from scipy import sparse
-from scipy.sparse import linalg as splinalg
 
 from mfbench.algorithm import Algorithm, fit_biases
 from mfbench.data import Ratings
 from mfbench.devices import ensure_dense_fits, is_gpu_namespace, to_numpy
 from mfbench.errors import MfbenchError
 from mfbench.params import BOOLEAN, NON_NEGATIVE, OPTIONAL_POSITIVE, POSITIVE_INT, Interval, Options, Pattern
+
+if TYPE_CHECKING:  # annotations only: importing it costs every mfbench command its start-up
+    from scipy import sparse
+    from scipy.sparse import linalg as splinalg
 
 __all__ = ["ImputedSVD", "energy_rank", "FilledMatrix", "randomized_svd", "device_sparse"]
 
@@ -88,6 +90,8 @@ class FilledMatrix:
         return X
 
     def linear_operator(self) -> splinalg.LinearOperator:
+        from scipy.sparse import linalg as splinalg
+
         return splinalg.LinearOperator(self.shape, matvec=lambda v: self.matmat(v[:, None]).ravel(),
                                        rmatvec=lambda v: self.rmatmat(v[:, None]).ravel(),
                                        matmat=self.matmat, rmatmat=self.rmatmat, dtype=np.float64)
@@ -155,6 +159,8 @@ class ImputedSVD(Algorithm):
         return int(self.k), None
 
     def _prepare(self, train: Ratings) -> None:
+        from scipy import sparse
+
         if self.device == "gpu" and self.solver == "arpack" and not self.dense:
             raise MfbenchError("svd on gpu needs solver=randomized or auto (arpack runs on the CPU)")
         self._solver = self.solver if self.solver != "auto" else "arpack" if self.device == "cpu" else "randomized"
@@ -181,6 +187,8 @@ class ImputedSVD(Algorithm):
         self.row_, self.col_ = row.astype(np.float32), col.astype(np.float32)
 
     def fit(self, train: Ratings, valid: Ratings | None = None) -> Iterator[dict[str, float]]:
+        from scipy.sparse import linalg as splinalg
+
         xp = self.xp
         op = FilledMatrix(xp, self._S, xp.asarray(self.row_, dtype=xp.float64), xp.asarray(self.col_, dtype=xp.float64),
                           include_fill=not self.center)
