@@ -133,7 +133,8 @@ def _export(repo: Path, commit: str, dest: Path) -> None:
         archive = tmp / "tree.tar"
         _git(repo, "archive", "--format=tar", f"--output={archive}", commit)
         with tarfile.open(archive) as tar:
-            tar.extractall(tmp / "tree", filter="data")
+            # the "data" filter (Python 3.11.4 and later) refuses links out of the tree
+            tar.extractall(tmp / "tree", **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
         archive.unlink()
         pyproject = tomllib.loads((tmp / "tree" / "pyproject.toml").read_text())
         _write_distribution(tmp / "tree", pyproject)
