@@ -144,6 +144,11 @@ class LocalExecutor:
         """Run ``job`` in a process of its own and return its record (a crash or timeout is a
         failed record)."""
         self._start([job])
+        if getattr(job.factory, "__module__", None) == "__main__":
+            rec = crashed_record(job, None)
+            rec["error"] = (f"{job.cell.algorithm} is defined in the script that runs mfbench (__main__), which a "
+                            "cell's process does not import: define it in a module of its own")
+            return rec
         events = self.ctx.Queue()
         proc = self.ctx.Process(target=_worker, args=(job, events), name=f"mfbench-cell {job.cell.algorithm}", daemon=True)
         with _startable():

@@ -198,6 +198,7 @@ def test_tree_peak_counts_a_child_process():
         pass
     assert alone.sampled_bytes == 0 or alone.sampled_bytes <= alone.peak_bytes
 
+
 def test_threads_hold_for_a_blas_the_algorithm_loads_in_prepare(split):
     # als imports scipy (and scipy its own OpenBLAS) in prepare, after the cell set its threads
     from mfbench_plugins.algorithms.als import ALS
@@ -205,3 +206,11 @@ def test_threads_hold_for_a_blas_the_algorithm_loads_in_prepare(split):
     rec = LocalExecutor().run_one(job(split, ALS, Control(threads=1), epochs=1), lambda e: None)
     assert rec["status"] == "ok", rec["error"]
     assert rec["threads_in_force"]["blas"] == 1
+
+
+def test_an_algorithm_defined_in_main_fails_its_cell_clearly(split):
+    Local = type("Local", (Scripted,), {"__module__": "__main__"})
+    rec = LocalExecutor().run_one(job(split, Local), lambda e: None)
+    assert rec["status"] == "failed"
+    assert rec["error"] == ("local is defined in the script that runs mfbench (__main__), which a cell's process does "
+                            "not import: define it in a module of its own")
