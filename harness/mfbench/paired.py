@@ -76,6 +76,9 @@ class Estimate:
     confidence: float
 
     def __str__(self) -> str:
+        if not (math.isfinite(self.lo) and math.isfinite(self.hi)) or self.lo <= 0:
+            need = next(n for n in range(self.n + 1, 64) if walsh_rank(n, self.confidence) > 0)
+            return f"{self.ratio:.2f}x [no interval below {need} pairs]"
         return f"{self.ratio:.2f}x [{self.lo:.2f}, {self.hi:.2f}]"
 
 

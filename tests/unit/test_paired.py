@@ -52,6 +52,7 @@ def test_estimate_is_the_median_of_walsh_averages_and_its_interval_brackets_it()
     assert (est.lo, est.hi) == pytest.approx((math.exp(walsh[3]), math.exp(walsh[-4])))
     assert est.lo < est.ratio < est.hi and est.n == 8
     assert estimate(d[:5], 0.95).hi == math.inf
+    assert str(estimate(d[:5], 0.95)).endswith("x [no interval below 6 pairs]")
 
 
 def test_interval_covers_a_planted_ratio_at_its_confidence():
