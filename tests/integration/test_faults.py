@@ -3,10 +3,8 @@ disk, a malformed baseline, damaged records, a dataset bigger than the machine's
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
