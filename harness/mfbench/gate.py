@@ -305,8 +305,8 @@ def cell_line(res: CellResult, plan: Plan) -> str:
     if res.verdict == "failed":
         return f"{name}: FAIL ({res.reason})"
     rmse_a, rmse_b = res.rmse
-    rmse = "RMSE identical" if rmse_a == rmse_b else \
-        f"RMSE {rmse_b:+.4f} against the reference" if rmse_a is None else f"RMSE {rmse_b - rmse_a:+.4f}"
+    rmse = ("no RMSE" if rmse_a is None and rmse_b is None else "RMSE identical" if rmse_a == rmse_b
+            else "RMSE on one side only" if rmse_a is None or rmse_b is None else f"RMSE {rmse_b - rmse_a:+.4f}")
     if res.estimate is None:
         tail = "FAIL" if res.verdict == "fail" else "ok"
         return f"{name}: {res.reason}, {rmse}: {tail}"
