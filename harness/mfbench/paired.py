@@ -111,7 +111,7 @@ def pairs_to_settle(est: Estimate, max_slowdown: float) -> int | None:
         return None
     gap = abs(math.log(est.ratio) - math.log(max_slowdown))
     half = (math.log(est.hi) - math.log(est.lo)) / 2
-    if gap < 1e-3 * max(half, 1e-12) or gap == 0:
+    if gap < 1e-3 * max(half, 1e-12):
         return None
     return max(est.n + 1, math.ceil(est.n * (half / gap) ** 2))
 

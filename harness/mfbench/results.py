@@ -157,6 +157,7 @@ class RunStore:
         self.run_id = run_id
         self.path = Path(out) / run_id
         self.records_path = self.path / "runs.jsonl"
+        self.damaged_lines: list[int] = []  # of runs.jsonl, as the last records() found them
 
     @classmethod
     def open(cls, ref: str | Path, out: Path = Path("results")) -> "RunStore":
@@ -227,7 +228,7 @@ class RunStore:
     def records(self) -> list[dict[str, Any]]:
         """Every record in file order. Lines that are not a whole record (torn by a run killed
         mid-write, damaged on disk) are skipped; their numbers are in ``damaged_lines``."""
-        self.damaged_lines: list[int] = []
+        self.damaged_lines = []
         if not self.records_path.exists():
             return []
         out = []
@@ -246,7 +247,7 @@ class RunStore:
 
     def damage_note(self) -> str | None:
         """One line about the damaged lines the last ``records()`` skipped, or ``None``."""
-        lines = getattr(self, "damaged_lines", [])
+        lines = self.damaged_lines
         if not lines:
             return None
         shown = ", ".join(map(str, lines[:10])) + (f" and {len(lines) - 10} more" if len(lines) > 10 else "")
