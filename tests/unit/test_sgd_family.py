@@ -179,9 +179,43 @@ def test_shuffle_is_one_seeded_permutation_of_every_array_whatever_the_threads()
         shuffle(7, [users], [np.empty(n - 1, np.int32)])
 
 
-def test_shuffle_is_uniform():
-    """Every element lands in every place equally often (a chi-square test over 12,000 keys, with
-    buckets of one or two elements so that the bucket split and Fisher-Yates both count)."""
+@pytest.mark.parametrize("buckets", [1, 2, 3, 5])
+def test_one_thread_shuffle_is_the_threaded_permutation(buckets):
+    """Below ``ONE_THREAD_BELOW`` buckets one kernel shuffles on one thread: the same permutation
+    the threaded kernels give for the same key, length and buckets."""
+    from mfbench_plugins.algorithms import _shuffle
+
+    n, key = 3000, _shuffle._key(11)
+    src = np.arange(n, dtype=np.uint32)
+    one, threaded = np.empty_like(src), np.empty_like(src)
+    _shuffle._one_thread(key, buckets, src, one)
+    cursor, starts = _shuffle._offsets(key, n, buckets)
+    _shuffle._scatter(key, cursor, src, threaded)
+    _shuffle._fisher_yates(key, starts, threaded)
+    np.testing.assert_array_equal(one, threaded)
+    assert sorted(one.tolist()) == list(range(n)) and not np.array_equal(one, src)
+
+
+def test_shuffle_moves_the_bits_of_every_dtype():
+    """Arrays are shuffled as unsigned integers of their width: floats (NaN included) come out
+    bit for bit, and every width takes the same permutation."""
+    from mfbench_plugins.algorithms._shuffle import permutation, shuffle
+
+    n = 1000
+    perm = permutation(3, n, bucket=64)
+    for dtype in (np.float32, np.float64, np.int16, np.uint8, np.int64):
+        src = (np.arange(n) % 250).astype(dtype)
+        if src.dtype.kind == "f":
+            src[7] = np.nan
+        dst = np.empty_like(src)
+        shuffle(3, [src], [dst], bucket=64)
+        np.testing.assert_array_equal(dst.view(np.uint8).reshape(n, -1), src[perm].view(np.uint8).reshape(n, -1))
+
+
+@pytest.mark.parametrize("bucket", [1, 6])  # six buckets of one (threaded), or one bucket of six (one thread)
+def test_shuffle_is_uniform(bucket):
+    """Every element lands in every place equally often (a chi-square test over 12,000 keys):
+    through the bucket split (buckets of one or two elements) and through Fisher-Yates alone."""
     from scipy.stats import chisquare
 
     from mfbench_plugins.algorithms._shuffle import permutation
@@ -189,7 +223,7 @@ def test_shuffle_is_uniform():
     n, keys = 6, 12_000
     places = np.zeros((n, n))
     for key in range(keys):
-        places[permutation(key, n, bucket=1), np.arange(n)] += 1
+        places[permutation(key, n, bucket=bucket), np.arange(n)] += 1
     assert places.sum(axis=1).tolist() == [keys] * n
     assert chisquare(places.ravel()).pvalue > 1e-4  # a wrong shuffle fails by hundreds of sigma
 

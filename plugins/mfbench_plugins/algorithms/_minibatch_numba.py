@@ -37,7 +37,9 @@ different owners, and the item rows every thread reads.
 Two parallel regions a batch, no locks: no two threads write one row or one slot. While the
 packed rows fit twice over in one core's L2 cache (``ONE_THREAD_BYTES``; ml-100k's, 2.2 MB at
 k=64, do) the kernel runs on one thread: there rows never wait on memory, and a batch's traffic
-between cores costs more than a second core gains. Each row's
+between cores costs more than a second core gains. The one-thread kernel is compiled apart,
+without numba's parallel machinery, so a cell compiles only the kernel it runs; both call the
+same two passes (``_user_pass``, ``_item_pass``), each compiled once and called once a batch. Each row's
 gradient is summed over its ratings in shuffle order whatever the thread count, so results do
 not depend on it. Rows are prefetched ``AHEAD`` ratings ahead: past the caches, every rating
 would otherwise wait on memory for its user's row.
@@ -55,9 +57,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from numba import njit, prange
+from numba import literally, njit, prange
 
 from ._prefetch import LINE, prefetch, prefetch_row, prefetch_span
+from ._compile import PARALLEL, Specialized
 
 __all__ = ["minibatch_epoch", "packed", "columns", "scratch", "MOMENTUM", "ADAM", "ADAMAX"]
 
@@ -198,10 +201,11 @@ def _prefetch_rating(U, I, Zu, Zi, slot_u, k, a):
     prefetch_span(Zi, I[a], k + 3)
 
 
-@njit(cache=True, inline="always", error_model="numpy", fastmath=FAST)
+@njit(cache=True, error_model="numpy", fastmath=FAST)
 def _step_slots(kind, Z, slot, rows, G, lo, hi, k, om, ov, biased, reg, reg_bias, scale, lr, b1, nb1, b2, nb2, eps, c1,
                 c2):
-    """Step the rows of slots ``lo`` to ``hi`` (a thread's, in order of opening), and free the slots."""
+    """Step the rows of slots ``lo`` to ``hi`` (a thread's, in order of opening), and free the slots.
+    Not inlined: both passes call it, once a batch, and it is compiled once for both."""
     for s in range(lo, hi):
         if s + AHEAD < hi:
             prefetch_row(Z, rows[s + AHEAD])
@@ -224,68 +228,132 @@ def _open(slot, rows, x, s, G):
     return s, True
 
 
-@njit(cache=True, parallel=True, error_model="numpy", fastmath=FAST)
+@njit(cache=True, error_model="numpy", fastmath=FAST)
+def _user_pass(kind, w, start, m, U, I, R, Zu, Zi, k, om, ov, mu, reg, reg_bias, biased, batch, scale, lr, b1, nb1, b2,
+               nb2, eps, c1, c2, slot_u, C, Gu, rows_u, L, P, T):
+    """Thread ``w``'s part of a batch's first step: the errors of its users' ratings, their user
+    terms summed per user and item terms kept per rating, then its users' rows stepped. Each
+    pass is a function of its own, not inlined into the parallel loop: numba compiles a parallel
+    loop's body twice over."""
+    lo = hi = w * batch
+    end = _own(U, start, m, T, w, L, lo)
+    for c in range(lo, min(lo + AHEAD, end)):
+        _prefetch_rating(U, I, Zu, Zi, slot_u, k, start + L[c])
+    for c in range(lo, end):
+        if c + AHEAD < end:
+            _prefetch_rating(U, I, Zu, Zi, slot_u, k, start + L[c + AHEAD])
+        j = L[c]
+        u = U[start + j]
+        g, opened = _open(slot_u, rows_u, u, hi, Gu)
+        hi += opened
+        i = I[start + j]
+        pred = mu + Zu[u, k] + Zi[i, k]
+        for f in range(k):
+            pred += Zu[u, f] * Zi[i, f]
+        e = np.float32(pred - R[start + j])
+        for f in range(k):
+            Gu[g, f] += e * Zi[i, f]
+            C[c, f] = e * Zu[u, f]
+        C[c, k] = e
+        if T > 1:  # on one thread, rating j's terms are in C[j]
+            P[j] = c
+        Gu[g, k] += e
+        Gu[g, k + 1] += 1.0
+    _step_slots(kind, Zu, slot_u, rows_u, Gu, lo, hi, k, om, ov, biased, reg, reg_bias, scale, lr, b1, nb1, b2, nb2,
+                eps, c1, c2)
+
+
+@njit(cache=True, error_model="numpy", fastmath=FAST)
+def _item_pass(kind, w, start, m, I, Zi, k, om, ov, reg, reg_bias, biased, batch, scale, lr, b1, nb1, b2, nb2, eps, c1,
+               c2, slot_i, C, Gi, rows_i, L, P, T):
+    """Thread ``w``'s part of a batch's second step: its items' terms summed per item, then its
+    items' rows stepped."""
+    lo = hi = w * batch
+    end = _own(I, start, m, T, w, L, lo)
+    for c in range(lo, end):
+        j = L[c]
+        h, opened = _open(slot_i, rows_i, I[start + j], hi, Gi)
+        hi += opened
+        x = P[j] if T > 1 else j  # read once: stores to Gi might alias P for all numba knows
+        for f in range(k + 1):
+            Gi[h, f] += C[x, f]
+        Gi[h, k + 1] += 1.0
+    _step_slots(kind, Zi, slot_i, rows_i, Gi, lo, hi, k, om, ov, biased, reg, reg_bias, scale, lr, b1, nb1, b2, nb2,
+                eps, c1, c2)
+
+
 def minibatch_epoch(kind, U, I, R, Zu, Zi, k, om, ov, mu, reg, reg_bias, biased, batch, lr, b1, b2, eps, t, slot_u,
                     slot_i, C, Gu, Gi, rows_u, rows_i, L, P, T):
     """One epoch over the shuffled ratings ``U, I, R`` and the packed rows ``Zu``, ``Zi`` (see
     ``columns``); returns ``(sum of squared errors, step count)``. ``slot_u``, ``slot_i``:
     ``-1`` over all users and items (left so); ``C`` to ``P``: ``scratch(k, batch, T)``.
-    ``T``: the threads (``numba.get_num_threads()``)."""
+    ``T``: the threads (``numba.get_num_threads()``, or 1).
+
+    Compiled for the optimizer ``kind`` alone (``_compile``), and on one thread without numba's
+    parallel machinery (about 2 s of compilation): a cell compiles only the variant it runs."""
+    args = (U, I, R, Zu, Zi, k, om, ov, mu, reg, reg_bias, biased, batch, lr, b1, b2, eps, t, slot_u, slot_i, C, Gu, Gi,
+            rows_u, rows_i, L, P)
+    if T > 1:
+        return _THREADS((*args, T), (int(kind),))
+    return _ONE_THREAD(args, (int(kind),))
+
+
+@njit(cache=True, inline="always")
+def _batch_constants(start, n, batch, t, b1, b2):
+    """A batch's size, its step number and the constants of its step: ``(m, t, 1/m, 1 - b1^t,
+    1 - b2^t)``, rounded to float32 once."""
+    m = min(start + batch, n) - start
+    t += 1
+    return m, t, np.float32(1.0 / m), np.float32(1.0 - b1 ** t), np.float32(1.0 - b2 ** t)
+
+
+@njit(cache=True, error_model="numpy", fastmath=FAST)
+def _epoch_one_thread(U, I, R, Zu, Zi, k, om, ov, mu, reg, reg_bias, biased, batch, lr, b1, b2, eps, t, slot_u, slot_i,
+                      C, Gu, Gi, rows_u, rows_i, L, P, kind):
+    """``minibatch_epoch`` on one thread."""
+    literally(kind)
+    w, T = np.int64(0), np.int64(1)  # not literals: the passes are the ones the threaded kernel calls
     n = len(U)
     lr32, b1_32, b2_32, eps32 = np.float32(lr), np.float32(b1), np.float32(b2), np.float32(eps)
     nb1, nb2 = np.float32(1.0 - b1), np.float32(1.0 - b2)
     sse = 0.0
     for start in range(0, n, batch):
-        stop = min(start + batch, n)
-        m = stop - start
-        t += 1
-        scale = np.float32(1.0 / m)
-        c1 = np.float32(1.0 - b1 ** t)
-        c2 = np.float32(1.0 - b2 ** t)
+        m, t, scale, c1, c2 = _batch_constants(start, n, batch, t, b1, b2)
+        _user_pass(kind, w, start, m, U, I, R, Zu, Zi, k, om, ov, mu, reg, reg_bias, biased, batch, scale, lr32, b1_32,
+                   nb1, b2_32, nb2, eps32, c1, c2, slot_u, C, Gu, rows_u, L, P, T)
+        for j in range(m):
+            e = C[j, k]
+            sse += e * e
+        _item_pass(kind, w, start, m, I, Zi, k, om, ov, reg, reg_bias, biased, batch, scale, lr32, b1_32, nb1, b2_32,
+                   nb2, eps32, c1, c2, slot_i, C, Gi, rows_i, L, P, T)
+    return sse, t
+
+
+@njit(cache=True, parallel=PARALLEL(), error_model="numpy", fastmath=FAST)
+def _epoch_threads(U, I, R, Zu, Zi, k, om, ov, mu, reg, reg_bias, biased, batch, lr, b1, b2, eps, t, slot_u, slot_i, C,
+                   Gu, Gi, rows_u, rows_i, L, P, T, kind):
+    """``minibatch_epoch`` on ``T`` threads, each on the rows it owns."""
+    literally(kind)
+    n = len(U)
+    lr32, b1_32, b2_32, eps32 = np.float32(lr), np.float32(b1), np.float32(b2), np.float32(eps)
+    nb1, nb2 = np.float32(1.0 - b1), np.float32(1.0 - b2)
+    sse = 0.0
+    for start in range(0, n, batch):
+        m, t, scale, c1, c2 = _batch_constants(start, n, batch, t, b1, b2)
         # 1. errors at the batch's starting parameters, their user terms summed per user, their
         #    item terms kept per rating; then the thread's user rows stepped
         for w in prange(T):
-            lo = hi = w * batch
-            end = _own(U, start, m, T, w, L, lo)
-            for c in range(lo, min(lo + AHEAD, end)):
-                _prefetch_rating(U, I, Zu, Zi, slot_u, k, start + L[c])
-            for c in range(lo, end):
-                if c + AHEAD < end:
-                    _prefetch_rating(U, I, Zu, Zi, slot_u, k, start + L[c + AHEAD])
-                j = L[c]
-                u = U[start + j]
-                g, opened = _open(slot_u, rows_u, u, hi, Gu)
-                hi += opened
-                i = I[start + j]
-                pred = mu + Zu[u, k] + Zi[i, k]
-                for f in range(k):
-                    pred += Zu[u, f] * Zi[i, f]
-                e = np.float32(pred - R[start + j])
-                for f in range(k):
-                    Gu[g, f] += e * Zi[i, f]
-                    C[c, f] = e * Zu[u, f]
-                C[c, k] = e
-                if T > 1:  # on one thread, rating j's terms are in C[j]
-                    P[j] = c
-                Gu[g, k] += e
-                Gu[g, k + 1] += 1.0
-            _step_slots(kind, Zu, slot_u, rows_u, Gu, lo, hi, k, om, ov, biased, reg, reg_bias, scale, lr32, b1_32, nb1,
-                        b2_32, nb2, eps32, c1, c2)
+            _user_pass(kind, np.int64(w), start, m, U, I, R, Zu, Zi, k, om, ov, mu, reg, reg_bias, biased, batch, scale,
+                       lr32, b1_32, nb1, b2_32, nb2, eps32, c1, c2, slot_u, C, Gu, rows_u, L, P, T)
         for j in range(m):  # in order: the same sum whatever the thread count
-            e = C[P[j] if T > 1 else j, k]
+            e = C[P[j], k]
             sse += e * e
         # 2. item terms summed per item, then the items' rows stepped
         for w in prange(T):
-            lo = hi = w * batch
-            end = _own(I, start, m, T, w, L, lo)
-            for c in range(lo, end):
-                j = L[c]
-                h, opened = _open(slot_i, rows_i, I[start + j], hi, Gi)
-                hi += opened
-                x = P[j] if T > 1 else j  # read once: stores to Gi might alias P for all numba knows
-                for f in range(k + 1):
-                    Gi[h, f] += C[x, f]
-                Gi[h, k + 1] += 1.0
-            _step_slots(kind, Zi, slot_i, rows_i, Gi, lo, hi, k, om, ov, biased, reg, reg_bias, scale, lr32, b1_32, nb1,
-                        b2_32, nb2, eps32, c1, c2)
+            _item_pass(kind, np.int64(w), start, m, I, Zi, k, om, ov, reg, reg_bias, biased, batch, scale, lr32, b1_32,
+                       nb1, b2_32, nb2, eps32, c1, c2, slot_i, C, Gi, rows_i, L, P, T)
     return sse, t
+
+
+_ONE_THREAD = Specialized(_epoch_one_thread)
+_THREADS = Specialized(_epoch_threads)

@@ -20,11 +20,14 @@ more than it hides.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
-from numba import literally, njit, prange, typeof, types
+from numba import literally, njit, prange
 
 from ._prefetch import prefetch_row
 from ._simd import dot3, update2
+from ._compile import PARALLEL, Specialized, on_threads
 
 __all__ = ["epoch_blocks", "gather_rows", "sgd_step", "sort_by_block", "sort_within_blocks"]
 
@@ -86,40 +89,34 @@ def sgd_step(u, i, r, P, Q, bu, bi, Gp, Gq, Gbu, Gbi, mu, lr, reg, reg_bias, bia
     return e * e
 
 
-#: compiled ``_epoch_blocks`` by argument types and literals
-_KERNELS: dict[tuple, object] = {}
-
-
 def epoch_blocks(users, items, values, block_ptr, n_blocks, strata, P, Q, bu, bi, Gp, Gq, Gbu, Gbi,
                  mu, lr, reg, reg_bias, biased, adaptive):
     """One epoch over the strata in the given order; returns the sum of squared errors seen.
     ``users`` and ``items`` are ``uint32``.
 
-    Runs ``_epoch_blocks`` compiled for this ``k`` and these two flags: with the row length a
-    constant the passes over the rows unroll with no loop control and no tail test, and the
-    branches of the flags not taken are gone (about 6% faster at k = 32). The compiled kernel is
-    looked up by the arguments' types here: numba's own dispatch of literal arguments would
-    type every argument again on every call (tens of milliseconds).
+    Runs ``_epoch_blocks`` compiled for this ``k`` and these two flags (``_compile``): with the
+    row length a constant the passes over the rows unroll with no loop control and no tail test,
+    and the branches of the flags not taken are gone (about 6% faster at k = 32).
     """
     args = (users, items, values, block_ptr, n_blocks, strata, P, Q, bu, bi, Gp, Gq, Gbu, Gbi, mu, lr, reg, reg_bias)
-    literals = (bool(biased), bool(adaptive), int(P.shape[1]))
-    key = tuple(map(_type_key, args)) + literals
-    kernel = _KERNELS.get(key)
-    if kernel is None:  # compile, or load from numba's cache
-        sig = tuple(typeof(a) for a in args) + tuple(types.literal(v) for v in literals)
-        kernel = _KERNELS[key] = _epoch_blocks.compile(sig)
-    return kernel(*args, *literals)
+    return _EPOCH(args, (bool(biased), bool(adaptive), int(P.shape[1])))
 
 
-def _type_key(a):
-    """What numba's type of ``a`` depends on, cheaper to get than the type itself."""
-    if isinstance(a, np.ndarray):
-        f = a.flags
-        return a.dtype.str, a.ndim, f.c_contiguous, f.f_contiguous, f.writeable, f.aligned
-    return type(a)
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _block(users, items, values, lo, hi, P, Q, bu, bi, Gp, Gq, Gbu, Gbi, mu, lr, reg, reg_bias, biased, adaptive, k):
+    """The ratings ``lo`` to ``hi`` of one block, in order; returns their sum of squared errors.
+    A function of its own, not inlined into the parallel loop: numba compiles a parallel loop's
+    body twice over, and this one holds the whole step."""
+    acc = 0.0
+    for j in range(lo, hi):
+        if k >= PREFETCH_MIN_K:  # k is a literal: decided when compiling, no test in the loop
+            prefetch_row(Q, np.uint64(items[min(j + np.uint64(2), hi - np.uint64(1))]))
+        acc += sgd_step(np.uint64(users[j]), np.uint64(items[j]), values[j], P, Q, bu, bi, Gp, Gq, Gbu, Gbi, mu, lr,
+                        reg, reg_bias, biased, adaptive, k)
+    return acc
 
 
-@njit(cache=True, fastmath=True, parallel=True, error_model="numpy")
+@njit(cache=True, parallel=PARALLEL())
 def _epoch_blocks(users, items, values, block_ptr, n_blocks, strata, P, Q, bu, bi, Gp, Gq, Gbu, Gbi,
                   mu, lr, reg, reg_bias, biased, adaptive, k):
     """``epoch_blocks`` for rows of length ``k``, compiled for each ``(biased, adaptive, k)``."""
@@ -130,51 +127,50 @@ def _epoch_blocks(users, items, values, block_ptr, n_blocks, strata, P, Q, bu, b
     for s in strata:
         for a in prange(n_blocks):
             blk = a * n_blocks + (a + s) % n_blocks
-            lo = np.uint64(block_ptr[blk])
-            hi = np.uint64(block_ptr[blk + 1])
-            acc = 0.0
-            if k >= PREFETCH_MIN_K:  # decided when compiling: a test inside the loop costs 5% at small k
-                for j in range(lo, hi):
-                    prefetch_row(Q, np.uint64(items[min(j + np.uint64(2), hi - np.uint64(1))]))
-                    acc += sgd_step(np.uint64(users[j]), np.uint64(items[j]), values[j], P, Q, bu, bi, Gp, Gq, Gbu,
-                                    Gbi, mu, lr, reg, reg_bias, biased, adaptive, k)
-            else:
-                for j in range(lo, hi):
-                    acc += sgd_step(np.uint64(users[j]), np.uint64(items[j]), values[j], P, Q, bu, bi, Gp, Gq, Gbu,
-                                    Gbi, mu, lr, reg, reg_bias, biased, adaptive, k)
-            sse[a] += acc
-    return sse.sum()
+            sse[a] += _block(users, items, values, np.uint64(block_ptr[blk]), np.uint64(block_ptr[blk + 1]), P, Q, bu,
+                             bi, Gp, Gq, Gbu, Gbi, mu, lr, reg, reg_bias, biased, adaptive, k)
+    total = 0.0
+    for a in range(n_blocks):  # a loop: sse.sum() compiles numpy's reduction (0.15 s)
+        total += sse[a]
+    return total
 
 
-@njit(cache=True, parallel=True)
+_EPOCH = Specialized(_epoch_blocks)
+
+
 def gather_rows(src, index, out):
-    """``out[r] = src[index[r]]`` for every row, rows in parallel (``np.take`` on one thread)."""
-    for r in prange(index.shape[0]):
-        out[r] = src[index[r]]
+    """``out[r] = src[index[r]]`` for every row, the rows split among numba's threads
+    (``np.take`` runs on one)."""
+    on_threads(_gather_share, (src, index, out))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
+def _gather_share(w, T, src, index, out):
+    n = index.shape[0]
+    for r in range(w * n // T, (w + 1) * n // T):
+        row = index[r]
+        for f in range(src.shape[1]):  # element by element: a row assignment compiles a shape check and its message
+            out[r, f] = src[row, f]
+
+
 def sort_by_block(block, n_blocks2, order):
-    """Counting sort of the ratings by block (stable); fills ``order``, returns the block offsets."""
-    counts = np.zeros(n_blocks2 + 1, np.int64)
-    for j in range(len(block)):
-        counts[block[j] + 1] += 1
-    for b in range(n_blocks2):
-        counts[b + 1] += counts[b]
-    ptr = counts.copy()
-    for j in range(len(block)):
-        b = block[j]
-        order[counts[b]] = j
-        counts[b] += 1
+    """Stable sort of the ratings by block; fills ``order``, returns the block offsets. numpy's
+    stable sort of 16-bit keys is a radix sort (one pass, no compilation)."""
+    keys = block.astype(np.uint16) if n_blocks2 <= 1 << 16 else block
+    order[:] = np.argsort(keys, kind="stable")
+    ptr = np.zeros(n_blocks2 + 1, np.int64)
+    np.cumsum(np.bincount(block, minlength=n_blocks2), out=ptr[1:])
     return ptr
 
 
-@njit(cache=True, parallel=True)
-def sort_within_blocks(order, ptr, users, items, n_items):
-    """Sort each block's part of ``order`` by user, then item; blocks in parallel."""
-    for b in prange(len(ptr) - 1):
-        seg = order[ptr[b]:ptr[b + 1]]
-        keys = np.empty(len(seg), np.int64)
-        for j in range(len(seg)):
-            keys[j] = np.int64(users[seg[j]]) * n_items + items[seg[j]]
-        order[ptr[b]:ptr[b + 1]] = seg[np.argsort(keys)]
+def sort_within_blocks(order, ptr, users, items, n_items, threads=1):
+    """Sort each block's part of ``order`` by user, then item; blocks on ``threads`` threads
+    (numpy's sort lets go of the GIL; in numba it would compile a quicksort, about 2 s)."""
+    keys = users[order].astype(np.int64) * n_items + items[order]
+
+    def sort_block(b):
+        lo, hi = ptr[b], ptr[b + 1]
+        order[lo:hi] = order[lo:hi][np.argsort(keys[lo:hi])]
+
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        list(pool.map(sort_block, range(len(ptr) - 1)))

@@ -22,12 +22,17 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["shuffle", "permutation", "BUCKET", "CHUNKS"]
+from ._compile import PARALLEL
+
+__all__ = ["shuffle", "permutation", "BUCKET", "CHUNKS", "ONE_THREAD_BELOW"]
 
 #: elements per bucket, on average: 32768 ratings' three arrays (384 KB) shuffle inside L2
 BUCKET = 1 << 15
 #: the input's chunks, a fixed number so that the layout does not depend on the thread count
 CHUNKS = 64
+#: with fewer buckets than this, one thread shuffles: the threads would share at most three
+#: buckets, and the threaded kernels cost about a second more to compile
+ONE_THREAD_BELOW = 4
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
@@ -59,15 +64,18 @@ def _chunk(c, n):
     return c * n // CHUNKS, (c + 1) * n // CHUNKS
 
 
-@njit(cache=True, parallel=True)
-def _offsets(key, n, buckets):
+@njit(cache=True, inline="always")
+def _count_chunk(key, n, buckets, counts, c):
+    lo, hi = _chunk(c, n)
+    for j in range(lo, hi):
+        counts[c, _bucket(key, j, buckets)] += 1
+
+
+@njit(cache=True, inline="always")
+def _cursors(counts):
     """``cursor[c, b]``: where chunk ``c``'s first element of bucket ``b`` goes (buckets one after
     another, chunks in order inside each); ``starts``: the buckets' bounds."""
-    counts = np.zeros((CHUNKS, buckets), np.int64)
-    for c in prange(CHUNKS):
-        lo, hi = _chunk(c, n)
-        for j in range(lo, hi):
-            counts[c, _bucket(key, j, buckets)] += 1
+    buckets = counts.shape[1]
     cursor = np.empty((CHUNKS, buckets), np.int64)
     starts = np.empty(buckets + 1, np.int64)
     total = 0
@@ -80,27 +88,58 @@ def _offsets(key, n, buckets):
     return cursor, starts
 
 
-@njit(cache=True, parallel=True)
-def _scatter(key, cursor, src, dst):
+@njit(cache=True, inline="always")
+def _scatter_chunk(key, cursor, src, dst, c):
     n, buckets = len(src), cursor.shape[1]
-    for c in prange(CHUNKS):
-        at = cursor[c].copy()
-        lo, hi = _chunk(c, n)
-        for j in range(lo, hi):
-            b = _bucket(key, j, buckets)
-            dst[at[b]] = src[j]
-            at[b] += 1
+    at = cursor[c].copy()
+    lo, hi = _chunk(c, n)
+    for j in range(lo, hi):
+        b = _bucket(key, j, buckets)
+        dst[at[b]] = src[j]
+        at[b] += 1
 
 
-@njit(cache=True, parallel=True)
-def _fisher_yates(key, starts, dst):
+@njit(cache=True, inline="always")
+def _shuffle_bucket(key, starts, dst, b):
     seed = _mix(key ^ _M2)
+    lo, size = starts[b], starts[b + 1] - starts[b]
+    stream = _mix(seed + np.uint64(b) * _GOLDEN)
+    for i in range(size - 1, 0, -1):
+        j = _below(_mix(stream + np.uint64(i) * _GOLDEN), i + 1)
+        dst[lo + i], dst[lo + j] = dst[lo + j], dst[lo + i]
+
+
+@njit(cache=True, parallel=PARALLEL())
+def _offsets(key, n, buckets):
+    counts = np.zeros((CHUNKS, buckets), np.int64)
+    for c in prange(CHUNKS):
+        _count_chunk(key, n, buckets, counts, c)
+    return _cursors(counts)
+
+
+@njit(cache=True, parallel=PARALLEL())
+def _scatter(key, cursor, src, dst):
+    for c in prange(CHUNKS):
+        _scatter_chunk(key, cursor, src, dst, c)
+
+
+@njit(cache=True, parallel=PARALLEL())
+def _fisher_yates(key, starts, dst):
     for b in prange(len(starts) - 1):
-        lo, size = starts[b], starts[b + 1] - starts[b]
-        stream = _mix(seed + np.uint64(b) * _GOLDEN)
-        for i in range(size - 1, 0, -1):
-            j = _below(_mix(stream + np.uint64(i) * _GOLDEN), i + 1)
-            dst[lo + i], dst[lo + j] = dst[lo + j], dst[lo + i]
+        _shuffle_bucket(key, starts, dst, b)
+
+
+@njit(cache=True)
+def _one_thread(key, buckets, src, dst):
+    """The three steps above on one thread, for one array."""
+    counts = np.zeros((CHUNKS, buckets), np.int64)
+    for c in range(CHUNKS):
+        _count_chunk(key, len(src), buckets, counts, c)
+    cursor, starts = _cursors(counts)
+    for c in range(CHUNKS):
+        _scatter_chunk(key, cursor, src, dst, c)
+    for b in range(buckets):
+        _shuffle_bucket(key, starts, dst, b)
 
 
 def _key(key: int) -> np.uint64:
@@ -114,11 +153,22 @@ def shuffle(key: int, src: list[np.ndarray], dst: list[np.ndarray], bucket: int 
     n = len(src[0])
     if any(len(a) != n for a in [*src, *dst]):
         raise ValueError(f"shuffle: arrays of different lengths {[len(a) for a in [*src, *dst]]}")
-    k = _key(key)
-    cursor, starts = _offsets(k, n, max(1, n // bucket))
+    k, buckets = _key(key), max(1, n // bucket)
+    if buckets < ONE_THREAD_BELOW:
+        for s, d in zip(src, dst):
+            _one_thread(k, buckets, _as_bits(s), _as_bits(d))
+        return
+    cursor, starts = _offsets(k, n, buckets)
     for s, d in zip(src, dst):
+        s, d = _as_bits(s), _as_bits(d)
         _scatter(k, cursor, s, d)
         _fisher_yates(k, starts, d)
+
+
+def _as_bits(a: np.ndarray) -> np.ndarray:
+    """``a`` seen as unsigned integers of its width: a shuffle moves bits, and one compiled kernel
+    then serves every dtype of that width (float32 ratings and int32 ids alike)."""
+    return a.view(np.dtype(f"u{a.dtype.itemsize}")) if a.dtype.kind in "iuf" else a
 
 
 def permutation(key: int, n: int, bucket: int = BUCKET) -> np.ndarray:
