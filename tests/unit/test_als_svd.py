@@ -94,13 +94,38 @@ def test_auto_solver_takes_cg_from_k_64_on_the_cpu_at_the_exact_loss(small):
     assert curves[0] != curves[1]  # auto did not solve exactly
 
 
-def test_als_is_deterministic_across_thread_counts(small):
-    a, b = ALS(k=5, epochs=3, threads=1, seed=4), ALS(k=5, epochs=3, threads=2, seed=4)
+@pytest.mark.parametrize("solver", ["cholesky", "cg"])
+def test_als_is_deterministic_across_thread_counts(small, solver):
+    """Rows are shared among threads by chunks; each row's solve is the same whoever runs it."""
+    a, b = (ALS(k=5, epochs=3, threads=t, solver=solver, seed=4) for t in (1, 2))
     for algo in (a, b):
         algo.prepare(small)
         for _ in algo.fit(small):
             pass
     np.testing.assert_array_equal(a.X_, b.X_)
+    np.testing.assert_array_equal(a.Y_, b.Y_)
+
+
+def test_on_threads_gives_each_thread_its_share_and_raises_what_a_share_raises():
+    import numba
+
+    from mfbench_plugins.algorithms._compile import on_threads
+
+    seen = []
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        T = numba.get_num_threads()
+        on_threads(lambda w, n, out: out.append((w, n)), (seen,))
+        assert sorted(seen) == [(w, T) for w in range(T)]
+
+        def fails(w, n):
+            raise ValueError(f"share {w}")
+
+        with pytest.raises(ValueError, match="share"):
+            on_threads(fails, ())
+    finally:
+        numba.set_num_threads(before)
 
 
 def test_als_epoch_records_half_sweep_times(small):

@@ -8,7 +8,9 @@ For row ``u`` with rated columns ``J`` and targets ``t_J``, the new factors solv
 half the flops of a general product) and solves it with LAPACK's Cholesky (``spotrf``/``spotrs``),
 all in float32; ``cg_rows`` takes ``steps`` conjugate-gradient steps from the current factors, without
 forming the matrix (each step costs ``2 |J| k``, against ``|J| k^2`` for the build). Rows are
-independent, so the result does not depend on the thread count.
+independent, so the result does not depend on the thread count. The rows' chunks are shared
+among threads of Python's (``_compile.on_threads``), not by a numba parallel loop: a half-epoch
+is one hand-off a thread, and a parallel loop around a row solve compiles twice as long.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import numpy as np
 from numba import njit, prange
 from numba.extending import get_cython_function_address
 
-__all__ = ["solve_rows", "cg_rows", "squared_error", "LAPACK"]
+from ._compile import PARALLEL, on_threads
+
+__all__ = ["solve_rows", "cg_rows", "squared_error", "LAPACK", "CHUNKS"]
 
 _p = ctypes.c_void_p
 # scipy's BLAS/LAPACK, called from numba through ctypes pointers. They are passed to the kernels
@@ -31,7 +35,7 @@ LAPACK = (
 )
 
 
-@njit(cache=True, parallel=True, fastmath=True)
+@njit(cache=True, parallel=PARALLEL(), fastmath=True)
 def squared_error(indptr, indices, targets, X, Y):
     """``sum (t - x_u . y_i)^2`` over a CSR by rows of ``X``, in float64, row by row in parallel."""
     n_rows = X.shape[0]
@@ -46,39 +50,50 @@ def squared_error(indptr, indices, targets, X, Y):
     return acc.sum()
 
 
-@njit(cache=True, parallel=True)
+#: rows go in this many chunks at most, each with its own workspace
+CHUNKS = 1024
+
+
 def solve_rows(indptr, indices, targets, Y, X, reg, weighted, bias_reg, has_bias, ssyrk, spotrf, spotrs):
     """Overwrite ``X[u]`` with the least-squares solution of each row ``u`` (Cholesky).
 
     With ``has_bias`` the last column of ``X`` is a bias (its design column in ``Y`` is all ones)
-    and is regularized by ``bias_reg`` instead of ``reg``. A row-major ``n x k`` array is a
-    column-major ``k x n`` one, so ``ssyrk('U', 'N')`` on it gives ``Y_J^T Y_J``.
+    and is regularized by ``bias_reg`` instead of ``reg``. Rows go in chunks, the chunks shared
+    among numba's threads (``on_threads``).
     """
+    on_threads(_solve_share, (indptr, indices, targets, Y, X, reg, weighted, bias_reg, has_bias, ssyrk, spotrf, spotrs))
+
+
+@njit(cache=True, nogil=True)
+def _solve_share(w, T, indptr, indices, targets, Y, X, reg, weighted, bias_reg, has_bias, ssyrk, spotrf, spotrs):
+    """``solve_rows`` for chunks ``w``, ``w + T``, ... in one workspace: no allocation per row. A
+    row-major ``n x k`` array is a column-major ``k x n`` one, so ``ssyrk('U', 'N')`` on it gives
+    ``Y_J^T Y_J``."""
     n_rows, k = X.shape
+    n_chunks = min(n_rows, CHUNKS)
     uplo = np.array([85], np.int8)  # 'U'
     trans = np.array([78], np.int8)  # 'N'
     kk = np.array([k], np.int32)
     one = np.array([1], np.int32)
     alpha = np.array([1.0], np.float32)
     beta = np.array([0.0], np.float32)
-    n_chunks = min(n_rows, 1024)
-    # rows in chunks, each with its own workspace: no allocation per row
-    for c in prange(n_chunks):
-        lo, hi = c * n_rows // n_chunks, (c + 1) * n_rows // n_chunks
-        longest = 0
-        for u in range(lo, hi):
+    longest = 0
+    for c in range(w, n_chunks, T):
+        for u in range(c * n_rows // n_chunks, (c + 1) * n_rows // n_chunks):
             longest = max(longest, indptr[u + 1] - indptr[u])
-        Yj = np.empty(max(longest, 1) * k, np.float32)
-        b = np.empty(k, np.float32)
-        A = np.empty((k, k), np.float32)
-        nn = np.zeros(1, np.int32)
-        info = np.zeros(1, np.int32)
-        for u in range(lo, hi):
+    Yj = np.empty(max(longest, 1) * k, np.float32)
+    b = np.empty(k, np.float32)
+    A = np.empty((k, k), np.float32)
+    nn = np.zeros(1, np.int32)
+    info = np.zeros(1, np.int32)
+    for c in range(w, n_chunks, T):
+        for u in range(c * n_rows // n_chunks, (c + 1) * n_rows // n_chunks):
             start, end = indptr[u], indptr[u + 1]
             n = end - start
             if n == 0:
                 continue
-            b[:] = 0.0
+            for f in range(k):
+                b[f] = 0.0
             for j in range(n):
                 y = Y[indices[start + j]]
                 t = targets[start + j]
@@ -99,49 +114,62 @@ def solve_rows(indptr, indices, targets, Y, X, reg, weighted, bias_reg, has_bias
                 X[u, f] = b[f]
 
 
-@njit(cache=True, parallel=True, fastmath=True)
 def cg_rows(indptr, indices, targets, Y, X, reg, weighted, bias_reg, has_bias, steps):
-    """Overwrite ``X[u]`` after ``steps`` conjugate-gradient steps on each row's normal equations."""
+    """Overwrite ``X[u]`` after ``steps`` conjugate-gradient steps on each row's normal equations;
+    chunks of rows shared among numba's threads (``on_threads``)."""
+    on_threads(_cg_share, (indptr, indices, targets, Y, X, reg, weighted, bias_reg, has_bias, steps))
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def _cg_share(w, T, indptr, indices, targets, Y, X, reg, weighted, bias_reg, has_bias, steps):
+    """``cg_rows`` for chunks ``w``, ``w + T``, ..."""
     n_rows, k = X.shape
-    for u in prange(n_rows):
-        start, end = indptr[u], indptr[u + 1]
-        n = end - start
-        if n == 0:
-            continue
-        scale = n if weighted else 1.0
-        lam = np.empty(k, np.float32)
-        for f in range(k):
-            lam[f] = reg * scale
-        if has_bias:
-            lam[k - 1] = bias_reg * scale
-        x = X[u].copy()
-        # residual r = b - A x, with A v = sum_j y_j (y_j . v) + lam * v
-        r = np.zeros(k, np.float32)
-        for j in range(n):
-            y = Y[indices[start + j]]
-            d = targets[start + j] - np.dot(y, x)
+    n_chunks = min(n_rows, CHUNKS)
+    lam = np.empty(k, np.float32)
+    x = np.empty(k, np.float32)
+    r = np.empty(k, np.float32)
+    p = np.empty(k, np.float32)
+    Ap = np.empty(k, np.float32)
+    for c in range(w, n_chunks, T):
+        for u in range(c * n_rows // n_chunks, (c + 1) * n_rows // n_chunks):
+            start, end = indptr[u], indptr[u + 1]
+            n = end - start
+            if n == 0:
+                continue
+            scale = n if weighted else 1.0
             for f in range(k):
-                r[f] += d * y[f]
-        for f in range(k):
-            r[f] -= lam[f] * x[f]
-        p = r.copy()
-        rs = np.dot(r, r)
-        for _ in range(steps):
-            if rs < 1e-20:
-                break
-            Ap = lam * p
+                lam[f] = reg * scale
+                x[f] = X[u, f]
+                r[f] = 0.0
+            if has_bias:
+                lam[k - 1] = bias_reg * scale
+            # residual r = b - A x, with A v = sum_j y_j (y_j . v) + lam * v
             for j in range(n):
                 y = Y[indices[start + j]]
-                d = np.dot(y, p)
+                d = targets[start + j] - np.dot(y, x)
                 for f in range(k):
-                    Ap[f] += d * y[f]
-            alpha = rs / np.dot(p, Ap)
+                    r[f] += d * y[f]
             for f in range(k):
-                x[f] += alpha * p[f]
-                r[f] -= alpha * Ap[f]
-            rs_new = np.dot(r, r)
+                r[f] -= lam[f] * x[f]
+                p[f] = r[f]
+            rs = np.dot(r, r)
+            for _ in range(steps):
+                if rs < 1e-20:
+                    break
+                for f in range(k):
+                    Ap[f] = lam[f] * p[f]
+                for j in range(n):
+                    y = Y[indices[start + j]]
+                    d = np.dot(y, p)
+                    for f in range(k):
+                        Ap[f] += d * y[f]
+                alpha = rs / np.dot(p, Ap)
+                for f in range(k):
+                    x[f] += alpha * p[f]
+                    r[f] -= alpha * Ap[f]
+                rs_new = np.dot(r, r)
+                for f in range(k):
+                    p[f] = r[f] + (rs_new / rs) * p[f]
+                rs = rs_new
             for f in range(k):
-                p[f] = r[f] + (rs_new / rs) * p[f]
-            rs = rs_new
-        for f in range(k):
-            X[u, f] = x[f]
+                X[u, f] = x[f]
