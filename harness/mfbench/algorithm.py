@@ -125,6 +125,12 @@ class Algorithm:
         """Everything before the first epoch: the parameters checked against their constraints,
         the device's namespace, the baseline, ``_prepare``."""
         check_params(type(self).__name__, self.params(), signature_defaults(type(self)), self.parameter_constraints)
+        need = self.memory_bytes(train)
+        if need:
+            defaults = signature_defaults(type(self))
+            given = " ".join(f"{k}={v}" for k, v in self.params().items() if defaults.get(k) != v)
+            devices.ensure_memory(self.device, need, f"{type(self).__name__}({given}) on {train.n_users:,} users x "
+                                  f"{train.n_items:,} items", "ask for a smaller model (k) or a smaller dataset")
         self.xp = devices.array_namespace(self.device)
         self.n_users_, self.n_items_ = train.n_users, train.n_items
         self.rating_scale_ = train.rating_scale
@@ -136,6 +142,13 @@ class Algorithm:
 
     def _prepare(self, train: Ratings) -> None:
         """Subclass hook: allocate, transfer, compile. Default: nothing."""
+
+    def memory_bytes(self, train: Ratings) -> int | None:
+        """About how many bytes of the device's memory this algorithm allocates for ``train`` (its
+        model and working arrays, not the ratings), or ``None`` (the default: not estimated).
+        ``prepare`` refuses, before any allocation, a request that needs more than the device has
+        free, with the estimate and the free memory in one line."""
+        return None
 
     def fit(self, train: Ratings, valid: Ratings | None = None) -> Iterator[dict[str, float]]:
         """Train, yielding a dict after each epoch (``{}`` when there is nothing to report).

@@ -3,6 +3,7 @@ disk, a malformed baseline, damaged records, a dataset bigger than the machine's
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -73,6 +74,19 @@ def test_a_dataset_bigger_than_memory_is_refused_before_allocating(capsys):
     assert err.startswith("mfbench: error: synthetic: n_ratings=20,000,000,000, n_users=20,000,000, n_items=200,000 "
                           "needs about 298.9 GiB of cpu memory and ")
     assert err.rstrip().endswith("available; ask for fewer (--data-param synthetic.n_ratings=N)")
+
+
+def test_a_model_bigger_than_memory_is_refused_before_allocating(tmp_path, capsys):
+    """The cell fails at once with the estimate (no allocation, no kill by the kernel's OOM killer)."""
+    code, out, err = run_cli(["run", "--algos", "sgd,als", "--param", "sgd.k=10000000000", "--param",
+                              "als.k=2000000000", "--out", str(tmp_path), "--run-id", "big", "--no-calibrate"], capsys)
+    records = [json.loads(line) for line in (tmp_path / "big" / "runs.jsonl").read_text().splitlines()]
+    assert [r["status"] for r in records] == ["failed", "failed"]
+    assert records[0]["error"].startswith("MfbenchError: SGD(k=10000000000) on 943 users x 1,682 items needs about "
+                                          "195577.7 GiB of cpu memory and ")
+    assert records[1]["error"].startswith("MfbenchError: ALS(k=2000000000) on 943 users x 1,682 items needs about ")
+    assert records[0]["error"].endswith("available; ask for a smaller model (k) or a smaller dataset")
+    assert records[0]["peak_rss_bytes"] < 2**30
 
 
 def test_debug_shows_the_traceback(tmp_path, capsys, monkeypatch):

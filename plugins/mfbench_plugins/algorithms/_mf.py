@@ -14,7 +14,7 @@ these, and the finite-difference tests check them. Written against the array nam
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -23,7 +23,7 @@ from mfbench.data import Ratings
 from mfbench.devices import is_gpu_namespace
 from mfbench.params import BOOLEAN, NON_NEGATIVE, POSITIVE_INT
 
-__all__ = ["BiasedMF", "Factors", "init_factors", "predict_pairs", "loss", "rating_gradients", "gradient",
+__all__ = ["BiasedMF", "Factors", "factor_bytes", "init_factors", "predict_pairs", "loss", "rating_gradients", "gradient",
            "scatter_rows", "touched_rows", "sum_touched", "set_numba_threads"]
 
 
@@ -137,6 +137,12 @@ def gradient(xp: Any, f: Factors, users: Any, items: Any, values: Any, reg: floa
     return out
 
 
+def factor_bytes(train: Ratings, width: int, copies: int) -> int:
+    """Bytes of ``copies`` float32 tables of ``width`` columns over the users and items of ``train``
+    (the estimate ``Algorithm.memory_bytes`` gives for a factor model)."""
+    return 4 * width * (train.n_users + train.n_items) * copies
+
+
 class BiasedMF(Algorithm):
     """Base of the algorithms that learn this model (``sgd``, the mini-batch optimizers,
     ``masked_gd``): its learned arrays, their initialization and the prediction. Subclasses set
@@ -146,6 +152,13 @@ class BiasedMF(Algorithm):
     #: the model's parameters; each optimizer adds its own
     parameter_constraints = {"k": POSITIVE_INT, "epochs": POSITIVE_INT, "reg": NON_NEGATIVE, "reg_bias": NON_NEGATIVE,
                              "init_std": NON_NEGATIVE, "biased": BOOLEAN}
+
+    #: float32 rows of ``k + 1`` (factors and bias) per user and item it holds: the model's, its
+    #: working copies and an optimizer's moments
+    factor_copies: ClassVar[int] = 2
+
+    def memory_bytes(self, train: Ratings) -> int:
+        return factor_bytes(train, self.k + 1, self.factor_copies)
 
     def _init_factors(self, train: Ratings) -> Factors:
         f = init_factors(self.xp, train.n_users, train.n_items, self.k, float(train.values.mean()), self.init_std,

@@ -31,7 +31,7 @@ from mfbench.data import Ratings
 from mfbench.errors import MfbenchError
 from mfbench.params import BOOLEAN, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE_INT, Options
 
-from ._mf import set_numba_threads
+from ._mf import factor_bytes, set_numba_threads
 
 __all__ = ["ALS", "als_loss", "CG_FROM_K"]
 
@@ -132,6 +132,10 @@ class ALS(Algorithm):
         if self.solver != "auto":
             return self.solver
         return "cg" if self.device == "cpu" and self.k >= CG_FROM_K else "cholesky"
+
+    def memory_bytes(self, train: Ratings) -> int:
+        """The factor tables (``k + 2`` columns with the biases) and a half-epoch's design copies."""
+        return factor_bytes(train, self.k + 2, 3)
 
     def _prepare(self, train: Ratings) -> None:
         from scipy import sparse

@@ -38,7 +38,7 @@ from mfbench.data import Ratings
 from mfbench.errors import MfbenchError
 from mfbench.params import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, Options
 
-from ._mf import set_numba_threads
+from ._mf import factor_bytes, set_numba_threads
 
 __all__ = ["BPMF", "draws", "stream_key", "sample_hyper", "sample_rows_batched"]
 
@@ -193,6 +193,10 @@ class BPMF(Algorithm):
     def _burn_in(self) -> int:
         """The sweeps discarded: ``burn_in``, but never the last sweep (as myFM keeps at least one)."""
         return min(self.burn_in, self.epochs - 1)
+
+    def memory_bytes(self, train: Ratings) -> int:
+        """The current draw, the running mean of the predictions' tables and a half-sweep's copies."""
+        return factor_bytes(train, self.k + 2, 4)
 
     def _prepare(self, train: Ratings) -> None:
         from scipy import sparse

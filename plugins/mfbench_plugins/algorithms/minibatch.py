@@ -78,6 +78,8 @@ class Adamax(Adam):
 class _MiniBatchMF(BiasedMF):
     """Shared training loop; subclasses name their optimizer's hyper-parameters."""
 
+    #: the model, and its packed rows: weights with a first and a second moment (Adam, Adamax)
+    factor_copies = 4
     parameter_constraints = {**BiasedMF.parameter_constraints, "batch_size": POSITIVE_INT, "lr": POSITIVE,
                              "backend": [Options("auto", "numba", "array")]}
 
@@ -216,6 +218,7 @@ class _MiniBatchMF(BiasedMF):
 class MomentumSGD(_MiniBatchMF):
     """Biased MF by mini-batch SGD with heavy-ball momentum (see the module docstring)."""
 
+    factor_copies = 3  # the model, and packed weights with one moment
     parameter_constraints = {**_MiniBatchMF.parameter_constraints, "momentum": DECAY}
 
     def __init__(self, *, k: int = 64, epochs: int = 30, batch_size: int = 1024, lr: float = 3.0, momentum: float = 0.9,

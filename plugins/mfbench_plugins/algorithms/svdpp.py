@@ -30,6 +30,8 @@ from mfbench.data import Ratings
 from mfbench.errors import MfbenchError
 from mfbench.params import NON_NEGATIVE, POSITIVE, POSITIVE_INT, Options
 
+from ._mf import factor_bytes
+
 __all__ = ["SVDpp", "python_epoch"]
 
 #: The python backend refuses more ratings than this.
@@ -94,6 +96,10 @@ class SVDpp(Algorithm):
         super().__init__(device=device, seed=seed)
         self.k, self.epochs, self.lr, self.lr_decay = k, epochs, lr, lr_decay
         self.reg, self.reg_bias, self.reg_y, self.init_std, self.backend = reg, reg_bias, reg_y, init_std, backend
+
+    def memory_bytes(self, train: Ratings) -> int:
+        """The user, item and implicit tables (``k + 1`` columns with the biases), and a user's sum."""
+        return factor_bytes(train, self.k + 1, 3)
 
     def _prepare(self, train: Ratings) -> None:
         if self.backend == "python" and len(train) > PYTHON_BACKEND_LIMIT:
