@@ -31,7 +31,7 @@ out = {}
 
 def run(name, algo):
     algo.prepare(ratings)
-    losses = [float(info["objective"]) for info in algo.fit(ratings)]
+    losses = [float(v() if callable(v) else v) for v in (info["objective"] for info in algo.fit(ratings))]
     pred = algo.predict(ratings.users[:50], ratings.items[:50])
     out[name] = [losses, np.asarray(pred, np.float64).tolist()]
 

@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit, prange
 from numba.extending import get_cython_function_address
 
-from ._compile import PARALLEL, on_threads
+from ._compile import on_threads
 
 __all__ = ["solve_rows", "cg_rows", "squared_error", "LAPACK", "CHUNKS"]
 
@@ -35,7 +35,7 @@ LAPACK = (
 )
 
 
-@njit(cache=True, parallel=PARALLEL(), fastmath=True)
+@njit(cache=True, parallel=True, fastmath=True)
 def squared_error(indptr, indices, targets, X, Y):
     """``sum (t - x_u . y_i)^2`` over a CSR by rows of ``X``, in float64, row by row in parallel."""
     n_rows = X.shape[0]

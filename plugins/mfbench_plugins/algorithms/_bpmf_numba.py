@@ -17,8 +17,6 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._compile import PARALLEL
-
 __all__ = ["sample_rows", "normal", "sample_scores"]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -51,7 +49,7 @@ def normal(key, counter):
     return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
 
 
-@njit(cache=True, parallel=PARALLEL())
+@njit(cache=True, parallel=True)
 def sample_rows(indptr, indices, targets, design, X, Lam, Lam_mu, alpha, key, draw):
     """Overwrite ``X[u]`` (``D`` unknowns) with a draw from row ``u``'s conditional (its mean
     when ``draw`` is false), for every row of the CSR ``indptr/indices/targets`` over the rows
@@ -122,7 +120,7 @@ def sample_rows(indptr, indices, targets, design, X, Lam, Lam_mu, alpha, key, dr
                 X[u, f] = b[f]
 
 
-@njit(cache=True, parallel=PARALLEL())
+@njit(cache=True, parallel=True)
 def sample_scores(users, items, A, B, width, out):
     """``out[j] = A[u, :width] . B[i, :width]`` (float32, summed in order) for each pair."""
     for j in prange(len(users)):

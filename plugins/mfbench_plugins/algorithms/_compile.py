@@ -1,9 +1,4 @@
-"""How the numba kernels are compiled: parallel loops alone, and literal specializations.
-
-``PARALLEL`` is the ``parallel=`` option of every threaded kernel: ``prange`` loops, and none of
-numba's automatic parallelization of array expressions, comprehensions and in-place operators,
-whose passes cost about half a second of compilation a kernel and which the kernels do not use
-(their loops are written out). ``njit(parallel=PARALLEL())``: numba empties the dict it is given.
+"""How the numba kernels are compiled: literal specializations, and coarse work on threads.
 
 A kernel whose row length or variant is a compile-time constant unrolls its row loops and drops
 the branches not taken, and compiles only the variant a cell uses: ``sgd``'s epoch for its
@@ -22,13 +17,7 @@ from typing import Any, Callable
 import numpy as np
 from numba import typeof, types
 
-__all__ = ["PARALLEL", "Specialized", "on_threads"]
-
-
-def PARALLEL() -> dict[str, bool]:  # noqa: N802 - read as the option it stands for
-    """numba's parallel options with ``prange`` (and its reductions) alone; a new dict each call."""
-    return {"prange": True, "reduction": True, "comprehension": False, "inplace_binop": False, "setitem": False,
-            "numpy": False, "stencil": False, "fusion": False}
+__all__ = ["Specialized", "on_threads"]
 
 
 def _type_key(a: Any) -> Any:

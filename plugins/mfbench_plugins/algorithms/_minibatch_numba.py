@@ -60,7 +60,7 @@ import numpy as np
 from numba import literally, njit, prange
 
 from ._prefetch import LINE, prefetch, prefetch_row, prefetch_span
-from ._compile import PARALLEL, Specialized
+from ._compile import Specialized
 
 __all__ = ["minibatch_epoch", "packed", "columns", "scratch", "MOMENTUM", "ADAM", "ADAMAX"]
 
@@ -329,7 +329,7 @@ def _epoch_one_thread(U, I, R, Zu, Zi, k, om, ov, mu, reg, reg_bias, biased, bat
     return sse, t
 
 
-@njit(cache=True, parallel=PARALLEL(), error_model="numpy", fastmath=FAST)
+@njit(cache=True, parallel=True, error_model="numpy", fastmath=FAST)
 def _epoch_threads(U, I, R, Zu, Zi, k, om, ov, mu, reg, reg_bias, biased, batch, lr, b1, b2, eps, t, slot_u, slot_i, C,
                    Gu, Gi, rows_u, rows_i, L, P, T, kind):
     """``minibatch_epoch`` on ``T`` threads, each on the rows it owns."""

@@ -27,7 +27,7 @@ from numba import literally, njit, prange
 
 from ._prefetch import prefetch_row
 from ._simd import dot3, update2
-from ._compile import PARALLEL, Specialized, on_threads
+from ._compile import Specialized
 
 __all__ = ["epoch_blocks", "gather_rows", "sgd_step", "sort_by_block", "sort_within_blocks"]
 
@@ -116,7 +116,7 @@ def _block(users, items, values, lo, hi, P, Q, bu, bi, Gp, Gq, Gbu, Gbi, mu, lr,
     return acc
 
 
-@njit(cache=True, parallel=PARALLEL())
+@njit(cache=True, parallel=True)
 def _epoch_blocks(users, items, values, block_ptr, n_blocks, strata, P, Q, bu, bi, Gp, Gq, Gbu, Gbi,
                   mu, lr, reg, reg_bias, biased, adaptive, k):
     """``epoch_blocks`` for rows of length ``k``, compiled for each ``(biased, adaptive, k)``."""
@@ -138,16 +138,10 @@ def _epoch_blocks(users, items, values, block_ptr, n_blocks, strata, P, Q, bu, b
 _EPOCH = Specialized(_epoch_blocks)
 
 
+@njit(cache=True, parallel=True)
 def gather_rows(src, index, out):
-    """``out[r] = src[index[r]]`` for every row, the rows split among numba's threads
-    (``np.take`` runs on one)."""
-    on_threads(_gather_share, (src, index, out))
-
-
-@njit(cache=True, nogil=True)
-def _gather_share(w, T, src, index, out):
-    n = index.shape[0]
-    for r in range(w * n // T, (w + 1) * n // T):
+    """``out[r] = src[index[r]]`` for every row, rows in parallel (``np.take`` on one thread)."""
+    for r in prange(index.shape[0]):
         row = index[r]
         for f in range(src.shape[1]):  # element by element: a row assignment compiles a shape check and its message
             out[r, f] = src[row, f]

@@ -22,7 +22,6 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._compile import PARALLEL
 
 __all__ = ["shuffle", "permutation", "BUCKET", "CHUNKS", "ONE_THREAD_BELOW"]
 
@@ -109,7 +108,7 @@ def _shuffle_bucket(key, starts, dst, b):
         dst[lo + i], dst[lo + j] = dst[lo + j], dst[lo + i]
 
 
-@njit(cache=True, parallel=PARALLEL())
+@njit(cache=True, parallel=True)
 def _offsets(key, n, buckets):
     counts = np.zeros((CHUNKS, buckets), np.int64)
     for c in prange(CHUNKS):
@@ -117,13 +116,13 @@ def _offsets(key, n, buckets):
     return _cursors(counts)
 
 
-@njit(cache=True, parallel=PARALLEL())
+@njit(cache=True, parallel=True)
 def _scatter(key, cursor, src, dst):
     for c in prange(CHUNKS):
         _scatter_chunk(key, cursor, src, dst, c)
 
 
-@njit(cache=True, parallel=PARALLEL())
+@njit(cache=True, parallel=True)
 def _fisher_yates(key, starts, dst):
     for b in prange(len(starts) - 1):
         _shuffle_bucket(key, starts, dst, b)
@@ -131,13 +130,19 @@ def _fisher_yates(key, starts, dst):
 
 @njit(cache=True)
 def _one_thread(key, buckets, src, dst):
-    """The three steps above on one thread, for one array."""
-    counts = np.zeros((CHUNKS, buckets), np.int64)
-    for c in range(CHUNKS):
-        _count_chunk(key, len(src), buckets, counts, c)
-    cursor, starts = _cursors(counts)
-    for c in range(CHUNKS):
-        _scatter_chunk(key, cursor, src, dst, c)
+    """The three steps above on one thread, for one array. In a bucket the chunks come in order
+    and each chunk's elements in order, so the layout is a stable counting sort by bucket."""
+    n = len(src)
+    at = np.zeros(buckets + 1, np.int64)
+    for j in range(n):
+        at[_bucket(key, j, buckets) + 1] += 1
+    for b in range(buckets):
+        at[b + 1] += at[b]
+    starts = at.copy()
+    for j in range(n):
+        b = _bucket(key, j, buckets)
+        dst[at[b]] = src[j]
+        at[b] += 1
     for b in range(buckets):
         _shuffle_bucket(key, starts, dst, b)
 

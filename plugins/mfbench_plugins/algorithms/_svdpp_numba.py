@@ -8,8 +8,6 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._compile import PARALLEL
-
 __all__ = ["epoch", "user_rows"]
 
 
@@ -63,7 +61,7 @@ def epoch(indptr, items, values, user_order, P, Q, Y, bu, bi, mu, lr, reg, reg_b
     return sse
 
 
-@njit(cache=True, parallel=PARALLEL())
+@njit(cache=True, parallel=True)
 def user_rows(indptr, items, P, Y, Z):
     """``Z[u] = p_u + |N(u)|^-1/2 sum_{j in N(u)} y_j``: the user's row in every prediction."""
     k = P.shape[1]
