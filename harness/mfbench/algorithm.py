@@ -143,6 +143,10 @@ class Algorithm:
     def _prepare(self, train: Ratings) -> None:
         """Subclass hook: allocate, transfer, compile. Default: nothing."""
 
+    #: the threads the algorithm's kernels ran on, where it chose fewer than numba's count (set in
+    #: ``prepare`` or ``fit``); the record's ``threads_in_force`` then says it
+    threads_used_: int | None = None
+
     def memory_bytes(self, train: Ratings) -> int | None:
         """About how many bytes of the device's memory this algorithm allocates for ``train`` (its
         model and working arrays, not the ratings), or ``None`` (the default: not estimated).

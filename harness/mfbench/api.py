@@ -210,7 +210,8 @@ class Results:
             for m in metrics:
                 row[m] = (r.get("metrics") or {}).get(m)
             for name, read, _ in TIME_FIELDS:
-                row[name.replace("_s", "_seconds")] = read(r) if r.get("status") == "ok" or name == "prepare_s" else None
+                column = "median_epoch_seconds" if name == "epoch_s" else name.replace("_s", "_seconds")
+                row[column] = read(r) if r.get("status") == "ok" or name == "prepare_s" else None
             row["peak_rss_mb"] = r["peak_rss_bytes"] / 2**20 if r.get("peak_rss_bytes") else None
             row["peak_gpu_mb"] = r["peak_gpu_bytes"] / 2**20 if r.get("peak_gpu_bytes") is not None else None
             row["epochs"] = r.get("epochs")
@@ -246,7 +247,9 @@ class Results:
         from .compare import compare_runs, interval
 
         rows = []
-        for r in compare_runs(baseline.records, self.records, threshold, rmse_tolerance):
+        calibrations = (baseline.environment().get("calibration_seconds"),
+                        self.environment().get("calibration_seconds"))
+        for r in compare_runs(baseline.records, self.records, threshold, rmse_tolerance, calibrations):
             row = {"mark": r["mark"], "algorithm": r["algorithm"], "dataset": r["dataset"], "device": r["device"]}
             for name in ("epoch", "fit"):
                 v = r[name]

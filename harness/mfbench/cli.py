@@ -13,6 +13,7 @@ import click
 
 from .errors import MfbenchError
 from .plan import DEFAULT_ALGORITHMS
+from .ranking import DEFAULT_THRESHOLD
 
 __all__ = ["main", "cli"]
 
@@ -55,7 +56,7 @@ def cli(debug: bool) -> None:
 @click.option("--metrics", default="rmse,mae", show_default=True,
               help="Metrics, comma-separated: rating metrics (rmse, mae, accuracy) and ranking metrics at a "
                    "cut-off (ndcg@10, precision@5, recall@20, map@10, hit_rate@10, coverage@10).")
-@click.option("--relevance", type=float, default=4.0, show_default=True,
+@click.option("--relevance", type=float, default=DEFAULT_THRESHOLD, show_default=True,
               help="Ranking metrics: a test rating at or above this is a relevant item.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True,
               help="Folder for run folders.")

@@ -211,9 +211,10 @@ def _set_threads(threads: int | None) -> None:
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
 
 
-def _threads_in_force() -> dict[str, Any]:
+def _threads_in_force(used: int | None = None) -> dict[str, Any]:
     """numba's thread count and threading layer (when the cell used numba) and BLAS's thread
-    count, as the cell ran."""
+    count, as the cell ran; ``used``: the threads the algorithm's kernels ran on where it says
+    (``threads_used_``: fewer than numba's count, say, where its tables fit in one core's cache)."""
     import sys
 
     from threadpoolctl import threadpool_info
@@ -226,7 +227,8 @@ def _threads_in_force() -> dict[str, Any]:
             layer = numba.threading_layer()
         except ValueError:  # no parallel region ran in this cell
             pass
-    return {"numba": numba.get_num_threads() if numba else None, "numba_layer": layer,
+    threads = used if used is not None else numba.get_num_threads() if numba else None
+    return {"numba": threads, "numba_layer": layer,
             "blas": max(blas) if blas else None}
 
 
@@ -410,7 +412,7 @@ def run_cell(job: Job, emit: Emit = lambda e: None) -> dict[str, Any]:
         else:
             rec.update(score(algo, job, clock))
             rec["status"] = "ok"
-        rec["threads_in_force"] = _threads_in_force()
+        rec["threads_in_force"] = _threads_in_force(getattr(algo, "threads_used_", None))
     except Exception as exc:
         rec["status"] = "failed"
         rec["error"] = f"{type(exc).__name__}: {exc}"

@@ -2,6 +2,7 @@
 request; the API's results as DataFrames."""
 
 import math
+import statistics
 import textwrap
 from pathlib import Path
 
@@ -128,8 +129,11 @@ def test_a_notebook_session(tmp_path):
     assert list(df["algorithm"]) == ["biases", "sgd", "sgd"]
     assert [p.get("k") for p in df["params"]] == [None, 4, 8]
     for column in ("cell_id", "dataset", "split", "device", "seed", "status", "rmse", "mae", "prepare_seconds",
-                   "epoch_seconds", "fit_seconds", "predict_seconds", "peak_rss_mb", "epochs", "stopped"):
+                   "median_epoch_seconds", "fit_seconds", "predict_seconds", "peak_rss_mb", "epochs", "stopped"):
         assert column in df.columns, column
+    # the record's epoch_seconds is a list; the table's column says it holds their median
+    assert "epoch_seconds" not in df.columns
+    assert df.loc[1, "median_epoch_seconds"] == pytest.approx(statistics.median(res.records[1]["epoch_seconds"]))
     assert (df["status"] == "ok").all() and (df["rmse"] > 0).all() and (df["fit_seconds"] > 0).all()
     assert list(df["epochs"]) == [3, 3, 3]  # biases' default is 3 epochs as well
     assert df.loc[1, "rmse"] == pytest.approx(res.records[1]["metrics"]["rmse"])
@@ -168,3 +172,37 @@ def test_failed_cells_are_rows_with_their_error(tmp_path):
     assert "diverged" in df.loc[0, "error"]
     assert df.loc[0, "rmse"] is None or math.isnan(df.loc[0, "rmse"])
     assert df.loc[0, "fit_seconds"] is None or math.isnan(df.loc[0, "fit_seconds"])
+
+
+def test_results_compare_divides_each_side_by_its_calibration_as_the_cli_does(tmp_path):
+    """A local run (its calibration in environment.json) against a dask run (each record with its
+    worker's): the same code on a machine twice as slow compares as 1.0x, not 2.0x."""
+    import json
+
+    from mfbench.api import Results
+    from mfbench.compare import compare_runs
+
+    def run(name, fit, run_cal, worker_cal):
+        path = tmp_path / name
+        path.mkdir()
+        (path / "environment.json").write_text(json.dumps({"calibration_seconds": run_cal}))
+        rec = {"cell_id": "a[x]|d|s|cpu|seed=0", "algorithm": "a", "params": {}, "dataset": "d", "device": "cpu",
+               "status": "ok", "fit_seconds": fit, "epoch_seconds": [fit], "metrics": {"rmse": 1.0},
+               "worker": {"calibration_seconds": worker_cal} if worker_cal else None}
+        return Results(path, [rec], ["rmse"])
+
+    local, dask = run("local", 1.0, 0.25, None), run("dask", 2.0, 9.9, 0.5)
+    (cli_row,) = compare_runs(local.records, dask.records, calibrations=(0.25, 9.9))
+    frame = dask.compare(local)
+    assert cli_row["fit"] == [pytest.approx(1.0)]
+    assert frame["fit_ratio"].tolist() == [pytest.approx(1.0)]
+    assert frame["mark"].tolist() == [cli_row["mark"]]
+
+
+def test_the_relevance_option_defaults_to_the_ranking_modules_threshold():
+    """One constant, not a second 4.0 written in the command line's option."""
+    from mfbench import ranking
+    from mfbench.cli import run
+
+    (option,) = [p for p in run.params if p.name == "relevance"]
+    assert option.default is ranking.DEFAULT_THRESHOLD

@@ -279,3 +279,28 @@ def test_minibatch_kernel_results_do_not_depend_on_the_thread_count(monkeypatch,
     assert l1 == l2
     for x, y in zip(a1, a2):
         np.testing.assert_array_equal(x, y)
+
+
+def test_the_record_says_the_threads_the_minibatch_kernel_ran_on(monkeypatch, small):
+    """Tables that fit in one core's cache train on one thread whatever numba's count: the
+    record's threads_in_force says one, not numba's count."""
+    import numba
+
+    from mfbench.runner import _threads_in_force
+    from mfbench_plugins.algorithms import _minibatch_numba
+
+    algo = AdamSGD(k=5, epochs=1, batch_size=64, seed=3)
+    algo.prepare(small)
+    list(algo.fit(small))
+    assert algo.threads_used_ == 1 and _threads_in_force(algo.threads_used_)["numba"] == 1
+    if numba.config.NUMBA_NUM_THREADS > 1:
+        monkeypatch.setattr(_minibatch_numba, "ONE_THREAD_BYTES", 0)
+        before = numba.get_num_threads()
+        try:
+            numba.set_num_threads(2)
+            algo = AdamSGD(k=5, epochs=1, batch_size=64, seed=3)
+            algo.prepare(small)
+            list(algo.fit(small))
+            assert algo.threads_used_ == 2
+        finally:
+            numba.set_num_threads(before)

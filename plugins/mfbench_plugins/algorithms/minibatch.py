@@ -147,6 +147,7 @@ class _MiniBatchMF(BiasedMF):
         kind, b1, b2, eps = self._kernel_args()
         om, ov, _ = kernel.columns(kind, self.k)
         threads = self._threads(kernel)
+        self.threads_used_ = threads  # the record's threads_in_force says this, not numba's count
         return kernel.minibatch_epoch(kind, *ratings, *packed, self.k, om, ov, np.float32(self.mu_),
                                       np.float32(self.reg), np.float32(self.reg_bias), self.biased, self.batch_size,
                                       float(self.lr), float(b1), float(b2), float(eps), t, *slots,
