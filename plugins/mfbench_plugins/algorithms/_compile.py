@@ -54,7 +54,8 @@ def on_threads(kernel: Callable[..., Any], args: tuple) -> None:
     (``numba.set_num_threads``), each on a thread of its own, and wait for all; ``kernel`` is
     compiled with ``nogil=True`` and does share ``w`` of ``T`` of the work. For coarse work (a
     thread's share of a half-epoch): a hand-off costs tens of microseconds, a numba parallel loop
-    around the same kernel a second more of compilation."""
+    around the same kernel a second more of compilation. Not right after a numba parallel region:
+    OpenMP's threads spin on the cores for a while after one (a row gather ran 2x slower)."""
     import numba
 
     T = numba.get_num_threads()

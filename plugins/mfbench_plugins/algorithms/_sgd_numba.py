@@ -20,14 +20,12 @@ more than it hides.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 from numba import literally, njit, prange
 
 from ._prefetch import prefetch_row
 from ._simd import dot3, update2
-from ._compile import Specialized
+from ._compile import Specialized, on_threads
 
 __all__ = ["epoch_blocks", "gather_rows", "sgd_step", "sort_by_block", "sort_within_blocks"]
 
@@ -157,14 +155,15 @@ def sort_by_block(block, n_blocks2, order):
     return ptr
 
 
-def sort_within_blocks(order, ptr, users, items, n_items, threads=1):
-    """Sort each block's part of ``order`` by user, then item; blocks on ``threads`` threads
-    (numpy's sort lets go of the GIL; in numba it would compile a quicksort, about 2 s)."""
+def sort_within_blocks(order, ptr, users, items, n_items):
+    """Sort each block's part of ``order`` by user, then item; the blocks shared among numba's
+    threads (``on_threads``: numpy's sort lets go of the GIL; in numba it would compile a
+    quicksort, about 2 s)."""
     keys = users[order].astype(np.int64) * n_items + items[order]
 
-    def sort_block(b):
-        lo, hi = ptr[b], ptr[b + 1]
-        order[lo:hi] = order[lo:hi][np.argsort(keys[lo:hi])]
+    def sort_blocks(w, T):
+        for b in range(w, len(ptr) - 1, T):
+            lo, hi = ptr[b], ptr[b + 1]
+            order[lo:hi] = order[lo:hi][np.argsort(keys[lo:hi])]
 
-    with ThreadPoolExecutor(max(1, threads)) as pool:
-        list(pool.map(sort_block, range(len(ptr) - 1)))
+    on_threads(sort_blocks, ())

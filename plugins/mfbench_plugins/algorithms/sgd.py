@@ -53,8 +53,6 @@ def block_order(users: np.ndarray, items: np.ndarray, n_users: int, n_items: int
     it halved two-thread throughput). Ratings are sorted by block (numpy's radix sort), then by
     user, then item inside each block (the blocks on numba's thread count).
     """
-    import numba
-
     from ._sgd_numba import sort_by_block, sort_within_blocks
 
     perm_u = rng.permutation(n_users).astype(np.int64)
@@ -63,7 +61,7 @@ def block_order(users: np.ndarray, items: np.ndarray, n_users: int, n_items: int
     iblock = (perm_i * n_blocks // max(n_items, 1))[items]
     order = np.empty(len(users), np.int64)
     ptr = sort_by_block(ublock * n_blocks + iblock, n_blocks * n_blocks, order)
-    sort_within_blocks(order, ptr, users, items, n_items, numba.get_num_threads())
+    sort_within_blocks(order, ptr, users, items, n_items)
     return order, ptr, perm_u, perm_i
 
 
