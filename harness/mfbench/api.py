@@ -16,6 +16,7 @@ build a ``RunRequest`` and hand it here.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import signal
 import sys
@@ -25,9 +26,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from .errors import Interrupted, MfbenchError
-from .plan import DEFAULT_ALGORITHMS, Plan, RunRequest, check_assignments, plan_run
+from .plan import Plan, check_assignments, plan_run
+from .request import DEFAULT_ALGORITHMS, OPTIONS, RunRequest, coerce, validate
 from .results import RunStore, capture_environment, new_run_id, read_environment
-from .runner import Control
 
 __all__ = ["run", "request", "load", "execute", "Results", "Execution"]
 
@@ -57,17 +58,11 @@ def execute(request: RunRequest, *, quiet: bool = True, echo: Callable[[str], No
 
     say = echo or (lambda line: None)
     registry = get_registry()
-    if request.resume and request.run_id and request.resume != request.run_id:
-        raise MfbenchError("give --resume RUN_ID or --run-id RUN_ID, not two different ids")
+    validate(request)
     run_id = request.resume or request.run_id or new_run_id()
     store = RunStore(Path(request.out), run_id)
     if request.resume and not store.records_path.exists():
         raise MfbenchError(f"--resume {request.resume}: no run at {store.records_path}")
-    threads = request.control.threads
-    if threads is not None and threads < 1:
-        raise MfbenchError(f"--threads {threads}: at least 1")
-    if request.control.patience is not None and request.valid_fraction <= 0:
-        raise MfbenchError("--patience needs a validation split: add --valid 0.1 (say)")
     exec_spec = registry.executor(request.executor)
     exec_options = check_assignments(request.executor_params, {request.executor: exec_spec.defaults},
                                      request.executor_sources, "--executor-param").get(request.executor, {})
@@ -285,53 +280,61 @@ def load(run: str | os.PathLike, out: str | os.PathLike = "results") -> Results:
     return Results(store.path, records)
 
 
-def _listed(value: str | Sequence[Any] | None, what: str) -> list[Any] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    if not isinstance(value, Sequence):
-        raise MfbenchError(f"mfbench.run({what}=...): give a list or a comma-separated string, not {type(value).__name__}")
-    return list(value)
+#: ``mfbench.run`` keywords that are not run options: ``{NAME: {KEY: value}}`` tables
+_TABLE_ARGS = ("params", "data_params", "executor_params")
 
 
-def request(algos: str | Sequence[str] = DEFAULT_ALGORITHMS, datasets: str | Sequence[str] = ("synthetic",), *,
-            params: Mapping[str, Mapping[str, Any]] | None = None,
-            data_params: Mapping[str, Mapping[str, Any]] | None = None, devices: str | Sequence[str] = ("cpu",),
-            seeds: int | Sequence[int] = 1, folds: str | None = None, metrics: str | Sequence[str] = ("rmse", "mae"),
-            repeats: int = 1, valid: float = 0.0, patience: int | None = None, min_delta: float = 0.0,
-            max_epochs: int | None = None, time_budget: float | None = None, timeout: float | None = None,
-            threads: int | None = None, relevance: float | None = None, split_seed: int = 42,
-            data_dir: str | os.PathLike | None = None, out: str | os.PathLike = "results", run_id: str | None = None,
-            resume: str | None = None, executor: str = "local", executor_params: Mapping[str, Any] | None = None,
-            checkpoint: bool = False, calibrate: bool = True) -> RunRequest:
-    """The ``RunRequest`` of ``run``'s arguments (``run`` documents them), validated when planned."""
-    from .ranking import DEFAULT_THRESHOLD
-
-    data_dir = data_dir if data_dir is not None else os.environ.get("MFBENCH_DATA_DIR")
-    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-    if isinstance(seeds, int) and seeds < 1:
-        raise MfbenchError(f"mfbench.run(seeds={seeds}): at least one seed")
-    sources = {f"{a}.{k}": f"mfbench.run(params={{{a!r}: {{{k!r}: {v!r}}}}})"
-               for a, kv in (params or {}).items() for k, v in kv.items()}
-    data_sources = {f"{d}.{k}": f"mfbench.run(data_params={{{d!r}: {{{k!r}: {v!r}}}}})"
-                    for d, kv in (data_params or {}).items() for k, v in kv.items()}
-    req = RunRequest(
-        algorithms=_listed(algos, "algos") or [], datasets=_listed(datasets, "datasets") or [],
-        devices=_listed(devices, "devices") or [], seeds=seed_list, folds=folds,
-        params={a: dict(kv) for a, kv in (params or {}).items()},
-        data_params={d: dict(kv) for d, kv in (data_params or {}).items()},
-        data_dir=Path(data_dir) if data_dir else None, metrics=_listed(metrics, "metrics") or [],
-        split_seed=split_seed, valid_fraction=valid, repeats=repeats,
-        relevance=DEFAULT_THRESHOLD if relevance is None else relevance,
-        control=Control(patience=patience, min_delta=min_delta, max_epochs=max_epochs, time_budget=time_budget,
-                        timeout=timeout, threads=threads),
-        checkpoint=checkpoint, calibrate=calibrate, out=Path(out), run_id=run_id, resume=resume, executor=executor,
+def request(algos: str | Sequence[str] = DEFAULT_ALGORITHMS, datasets: str | Sequence[str] = ("synthetic",),
+            **options: Any) -> RunRequest:
+    """The ``RunRequest`` of ``run``'s arguments (``run`` documents them, ``mfbench.request.OPTIONS``
+    lists them), checked when planned. ``None`` for an option means its default; ``data_dir``'s is
+    ``MFBENCH_DATA_DIR``."""
+    by_arg = {o.arg: o for o in OPTIONS if o.arg}
+    for name in options:
+        if name not in by_arg and name not in _TABLE_ARGS:
+            raise MfbenchError(f"mfbench.run({name}=...): no such option; it takes: "
+                               f"{', '.join([*by_arg, *_TABLE_ARGS])}")
+    given = {"algos": algos, "datasets": datasets, **options}
+    if given.get("data_dir") is None and os.environ.get("MFBENCH_DATA_DIR"):
+        given["data_dir"] = os.environ["MFBENCH_DATA_DIR"]
+    values, origins = {}, {}
+    for arg, value in given.items():
+        if arg in _TABLE_ARGS or value is None:
+            continue
+        opt = by_arg[arg]
+        values[opt.name] = coerce(opt, value, f"mfbench.run({arg}=...)")
+        origins[opt.name] = f"mfbench.run({arg}={value!r})"
+    params, data_params = options.get("params") or {}, options.get("data_params") or {}
+    executor_params = options.get("executor_params") or {}
+    executor = values.get("executor", RunRequest.executor)
+    for arg, table in (("params", params), ("data_params", data_params), ("executor_params", executor_params)):
+        if not isinstance(table, Mapping):
+            raise MfbenchError(f"mfbench.run({arg}=...): give a dict, not {type(table).__name__}")
+    base = RunRequest(
+        params={a: dict(kv) for a, kv in params.items()},
+        data_params={d: dict(kv) for d, kv in data_params.items()},
         executor_params={executor: dict(executor_params)} if executor_params else {},
-        sources=sources, data_sources=data_sources,
+        sources={f"{a}.{k}": f"mfbench.run(params={{{a!r}: {{{k!r}: {v!r}}}}})"
+                 for a, kv in params.items() for k, v in kv.items()},
+        data_sources={f"{d}.{k}": f"mfbench.run(data_params={{{d!r}: {{{k!r}: {v!r}}}}})"
+                      for d, kv in data_params.items() for k, v in kv.items()},
         executor_sources={f"{executor}.{k}": f"mfbench.run(executor_params={{{k!r}: {v!r}}})"
-                          for k, v in (executor_params or {}).items()})
-    return req
+                          for k, v in executor_params.items()})
+    return base.set(values, origins)
+
+
+def _signature(extra: Sequence[inspect.Parameter] = ()) -> inspect.Signature:
+    """``request``'s and ``run``'s signature as ``help()`` and editors show it: from the table."""
+    kw = inspect.Parameter.KEYWORD_ONLY
+    positional = [inspect.Parameter("algos", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=DEFAULT_ALGORITHMS),
+                  inspect.Parameter("datasets", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=("synthetic",))]
+    keywords = [inspect.Parameter(name, kw, default=None) for name in _TABLE_ARGS]
+    keywords += [inspect.Parameter(o.arg, kw, default=1 if o.kind == "seeds" else o.default)
+                 for o in OPTIONS if o.arg and o.arg not in ("algos", "datasets")]
+    return inspect.Signature([*positional, *extra, *keywords])
+
+
+request.__signature__ = _signature()  # type: ignore[attr-defined]
 
 
 def run(algos: str | Sequence[str] = DEFAULT_ALGORITHMS, datasets: str | Sequence[str] = ("synthetic",), *,
@@ -360,3 +363,6 @@ def run(algos: str | Sequence[str] = DEFAULT_ALGORITHMS, datasets: str | Sequenc
     wanted = {c.id for c in done.plan.cells}
     return Results(done.store.path, [r for r in done.store.latest() if r["cell_id"] in wanted],
                    done.plan.metric_names)
+
+
+run.__signature__ = _signature([inspect.Parameter("quiet", inspect.Parameter.KEYWORD_ONLY, default=True)])  # type: ignore[attr-defined]

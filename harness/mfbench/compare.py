@@ -23,11 +23,11 @@ calibration), every time is first divided by the calibration of the machine that
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean, median
 from typing import Any
 
-import click
 import numpy as np
 from tabulate import tabulate
 
@@ -36,7 +36,7 @@ from .report import group_key
 from .results import RunStore, read_environment
 from .runner import cell_key, group_by_cell
 
-__all__ = ["compare_runs", "compare_command"]
+__all__ = ["compare_runs", "Comparison", "compare_stored", "render_comparison"]
 
 
 def _median_of(recs: list[dict[str, Any]], read) -> float | None:
@@ -186,36 +186,51 @@ def environment_warnings(env_a: dict[str, Any], env_b: dict[str, Any], threshold
     return out
 
 
-def compare_command(run_a: str, run_b: str, out: Path, threshold: float, rmse_tolerance: float,
-                    html_path: Path | None = None) -> None:
+@dataclass
+class Comparison:
+    """Two stored runs side by side: their records, environments, the rows of ``compare_runs``,
+    warnings about the machines, and notes about damaged record files."""
+
+    a: RunStore
+    b: RunStore
+    records_a: list[dict[str, Any]]
+    records_b: list[dict[str, Any]]
+    env_a: dict[str, Any]
+    env_b: dict[str, Any]
+    rows: list[dict[str, Any]]
+    warnings: list[str]
+    notes: list[str]
+
+
+def compare_stored(run_a: str, run_b: str, out: Path, threshold: float = 0.10,
+                   rmse_tolerance: float = 0.002) -> Comparison:
+    """Compare two runs by id under ``out`` (or by folder), as ``mfbench compare`` does."""
     a, b = RunStore.open(run_a, out), RunStore.open(run_b, out)
     recs_a, recs_b = a.latest(), b.latest()
-    for store in (a, b):
-        if note := store.damage_note():
-            click.echo(f"note: {note}", err=True)
+    notes = [note for store in (a, b) if (note := store.damage_note())]
     env_a, env_b = read_environment(a.path), read_environment(b.path)
     rows = compare_runs(recs_a, recs_b, threshold, rmse_tolerance,
                         (env_a.get("calibration_seconds"), env_b.get("calibration_seconds")))
     warnings = environment_warnings(env_a, env_b, threshold)
     if per_machine(recs_a, recs_b):
         warnings = ["cells ran on dask workers: each time is divided by the calibration of the machine that ran it"]
+    return Comparison(a, b, recs_a, recs_b, env_a, env_b, rows, warnings, notes)
+
+
+def render_comparison(c: Comparison) -> str:
+    """The table ``mfbench compare`` prints, with its legend."""
+    rows = c.rows
     table = [[r["mark"], r["algorithm"], r["dataset"], r["device"], _ratio(r, "epoch"), _ratio(r, "fit"),
               _diff(r["rmse_a"], r["rmse_b"]), _diff(r["mae_a"], r["mae_b"]),
               (f"{r['new_failures']} newly failing " if r["new_failures"] else "")
               + (f"{r['fixed']} passing again " if r["fixed"] else "")
               + (f"{r['unmatched']} not in A" if r["unmatched"] else "")] for r in rows]
     headers = ["", "algorithm", "dataset", "device", "epoch B/A", "fit B/A", "Δ rmse", "Δ mae", "notes"]
-    for warning in warnings:
-        click.echo(f"warning: {warning}", err=True)
-    click.echo(f"B = {b.path} against A = {a.path}\n")
-    click.echo(tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True))
-    click.echo("\n+ slower  - faster  ! failing or less accurate  * passing again  ~ within noise  x code changed")
+    lines = [f"B = {c.b.path} against A = {c.a.path}\n",
+             tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True),
+             "\n+ slower  - faster  ! failing or less accurate  * passing again  ~ within noise  x code changed"]
     if any(interval(r, n) for r in rows for n in ("epoch", "fit")):
-        click.echo("(lo to hi): the ratio's 95% interval, from a cell's repeats or from six or more cells; [min, max]: "
-                   "the cells' range. Runs made at different times share no moment of the machine: mfbench ab "
-                   "times two revisions side by side")
-    if html_path is not None:
-        from .html import compare_page, write_page
-
-        page = compare_page(recs_a, recs_b, env_a, env_b, a.path.name, b.path.name, rows, warnings)
-        click.echo(f"\nHTML comparison: {write_page(html_path, page)}", err=True)
+        lines.append("(lo to hi): the ratio's 95% interval, from a cell's repeats or from six or more cells; [min, "
+                     "max]: the cells' range. Runs made at different times share no moment of the machine: mfbench "
+                     "ab times two revisions side by side")
+    return "\n".join(lines)

@@ -34,15 +34,15 @@ from pathlib import Path
 from statistics import median
 from typing import Any, Callable
 
-import click
 
 from .ab import CellResult, Outcome, Plan, compare_pairs
 from .errors import MfbenchError
 from .revisions import repo_root, revision, run_side, working_tree
-from .results import SCHEMAS, RunStore, read_environment, upgrade, write_json_atomic
+from .results import SCHEMAS, RunStore, read_environment, upgrade
 from .runner import group_by_cell
 
-__all__ = ["make_baseline", "check", "gate_command", "GateFile", "read_gate_file", "ab_gate", "fingerprint"]
+__all__ = ["make_baseline", "check", "baseline_report", "GateFile", "read_gate_file", "ab_gate", "ab_gate_report",
+           "ab_report", "fingerprint"]
 
 
 def record_calibration(record: dict[str, Any], run_calibration: float | None) -> float | None:
@@ -199,29 +199,26 @@ def read_baseline(path: Path) -> dict[str, Any]:
     return upgrade("baseline", raw, path)
 
 
-def gate_command(run_ref: str, baseline_path: Path, out: Path, max_slowdown: float, max_rmse_increase: float,
-                 min_seconds: float, update: bool) -> int:
-    store = RunStore.open(run_ref, out)
-    if update:
-        write_json_atomic(baseline_path, make_baseline(store))
-        click.echo(f"baseline written: {baseline_path}")
-        return 0
+def baseline_report(store: RunStore, baseline_path: Path, max_slowdown: float, max_rmse_increase: float,
+                    min_seconds: float) -> tuple[str, int]:
+    """``mfbench gate RUN --baseline FILE``: the report and the exit code (1 on a regression
+    against a baseline from a machine of the same fingerprint)."""
     if not baseline_path.exists():
-        raise MfbenchError(f"no baseline at {baseline_path}; write one with: mfbench gate {run_ref} --baseline {baseline_path} --update")
+        raise MfbenchError(f"no baseline at {baseline_path}; write one with: mfbench gate {store.path.name} "
+                           f"--baseline {baseline_path} --update")
     baseline = read_baseline(baseline_path)
     regressions, notes = check(store, baseline, max_slowdown, max_rmse_increase, min_seconds)
     differ = _differences(baseline.get("fingerprint"), fingerprint(read_environment(store.path)))
+    lines = []
     if differ:
-        click.echo(f"note: {baseline_path} comes from another machine ({'; '.join(differ)}): the calibrated "
-                   "times below are history, not a verdict; mfbench gate (no RUN) times both revisions here")
-    for line in notes:
-        click.echo(f"ok    {line}")
-    for line in regressions:
-        click.echo(f"{'FAIL' if not differ else 'note'}  {line}")
-    click.echo(f"\n{len(regressions)} regression(s) in {len(baseline['cells'])} baseline cell(s)"
-               f" (max slowdown {max_slowdown}, max RMSE increase {max_rmse_increase})"
-               + (": history only, exit 0" if differ else ""))
-    return 1 if regressions and not differ else 0
+        lines.append(f"note: {baseline_path} comes from another machine ({'; '.join(differ)}): the calibrated "
+                     "times below are history, not a verdict; mfbench gate (no RUN) times both revisions here")
+    lines += [f"ok    {line}" for line in notes]
+    lines += [f"{'FAIL' if not differ else 'note'}  {line}" for line in regressions]
+    lines.append(f"\n{len(regressions)} regression(s) in {len(baseline['cells'])} baseline cell(s)"
+                 f" (max slowdown {max_slowdown}, max RMSE increase {max_rmse_increase})"
+                 + (": history only, exit 0" if differ else ""))
+    return "\n".join(lines), 1 if regressions and not differ else 0
 
 
 # --- same machine, side by side ---------------------------------------------------------------
@@ -352,41 +349,39 @@ def ab_gate(gate: GateFile, against: str | None = None, head: str | None = None,
     return outcome, a.label, b.label
 
 
-def ab_gate_command(gate: GateFile, against: str | None, head: str | None, quiet: bool) -> int:
-    """``mfbench gate`` without RUN: print one line per cell and the summary; the exit code."""
-    say = (lambda line: None) if quiet else (lambda line: click.echo(line, err=True))
-    outcome, ref_label, head_label = ab_gate(gate, against, head, say)
-    plan = gate.plan
-    click.echo(f"B = {head_label} against A = {ref_label}, on this machine, {len(outcome.pairs)} pairs "
-               f"(ABBA/BAAB) in {outcome.seconds:.0f} s"
-               + (f", {outcome.steal_seconds:.1f} s stolen by the hypervisor" if outcome.steal_seconds else ""))
-    for res in outcome.cells:
-        click.echo(cell_line(res, plan))
+def ab_gate_report(outcome: Outcome, plan: Plan, ref_label: str, head_label: str) -> tuple[str, int]:
+    """``mfbench gate`` without RUN: one line per cell and the summary; the exit code."""
+    lines = [f"B = {head_label} against A = {ref_label}, on this machine, {len(outcome.pairs)} pairs "
+             f"(ABBA/BAAB) in {outcome.seconds:.0f} s"
+             + (f", {outcome.steal_seconds:.1f} s stolen by the hypervisor" if outcome.steal_seconds else "")]
+    lines += [cell_line(res, plan) for res in outcome.cells]
     counts = {v: sum(r.verdict == v for r in outcome.cells) for v in ("pass", "fail", "failed", "inconclusive",
                                                                        "accuracy")}
     code = outcome.exit_code()
     summary = {0: "PASS", 1: "FAIL", 3: "INCONCLUSIVE"}[code]
-    click.echo(f"\n{summary}: {counts['fail'] + counts['failed']} failing, {counts['inconclusive']} inconclusive, "
-               f"{counts['pass']} passing, {counts['accuracy']} checked for accuracy only (max slowdown "
-               f"{plan.max_slowdown}, max RMSE increase {plan.max_rmse_increase}, {plan.confidence:.0%} "
-               f"family-wise intervals{', stopped by the budget' if outcome.stopped == 'budget' else ''})")
+    lines.append(f"\n{summary}: {counts['fail'] + counts['failed']} failing, {counts['inconclusive']} inconclusive, "
+                 f"{counts['pass']} passing, {counts['accuracy']} checked for accuracy only (max slowdown "
+                 f"{plan.max_slowdown}, max RMSE increase {plan.max_rmse_increase}, {plan.confidence:.0%} "
+                 f"family-wise intervals{', stopped by the budget' if outcome.stopped == 'budget' else ''})")
     if code == 3:
-        click.echo("inconclusive: more pairs would settle it (a larger budget_seconds or more steps), or a quieter "
-                   "machine; exit 3")
-    return code
+        lines.append("inconclusive: more pairs would settle it (a larger budget_seconds or more steps), or a "
+                     "quieter machine; exit 3")
+    return "\n".join(lines), code
 
 
-def ab_command(reference: str, head: str | None, run_args: tuple[str, ...], pairs: int, quiet: bool) -> int:
-    """``mfbench ab REV -- ARGS``: any run at two revisions, interleaved; a table with intervals."""
-    from tabulate import tabulate
-
+def ab_file(reference: str, run_args: tuple[str, ...], pairs: int) -> GateFile:
+    """The gate of ``mfbench ab REV --pairs N -- ARGS``: every pair counted, nothing too short."""
     if not run_args:
         raise MfbenchError("give the arguments of mfbench run after --, e.g. mfbench ab HEAD~1 -- --algos als "
                            "--dataset ml-100k --folds official@1")
-    gate = GateFile(None, reference, run_args, check_plan(Plan(steps=(pairs,), confidence=0.95, min_seconds=0),
-                                                         "--pairs"))
-    say = (lambda line: None) if quiet else (lambda line: click.echo(line, err=True))
-    outcome, ref_label, head_label = ab_gate(gate, None, head, say)
+    return GateFile(None, reference, run_args, check_plan(Plan(steps=(pairs,), confidence=0.95, min_seconds=0),
+                                                          "--pairs"))
+
+
+def ab_report(outcome: Outcome, ref_label: str, head_label: str) -> tuple[str, int]:
+    """``mfbench ab``'s table with intervals, and the exit code (1 when a cell failed)."""
+    from tabulate import tabulate
+
     rows = []
     for res in outcome.cells:
         if res.estimate is None:
@@ -395,10 +390,11 @@ def ab_command(reference: str, head: str | None, run_args: tuple[str, ...], pair
         rmse_a, rmse_b = res.rmse
         rows.append([res.key, f"{res.fit_seconds[0]:.4g}", f"{res.fit_seconds[1]:.4g}", str(res.estimate),
                      _pct(res.noise_floor), "-" if rmse_a is None or rmse_b is None else f"{rmse_b - rmse_a:+.4f}"])
-    click.echo(f"B = {head_label} against A = {ref_label}: {len(outcome.pairs)} pairs (ABBA/BAAB) in "
-               f"{outcome.seconds:.0f} s\n")
-    click.echo(tabulate(rows, headers=["cell", "fit s A", "fit s B", "B/A [95% interval]", "noise floor", "Δ rmse"],
-                        disable_numparse=True))
-    click.echo("\nfit s: medians over the pairs; B/A: Hodges-Lehmann ratio of the pairs with its signed-rank interval "
-               "(95% over all cells); noise floor: the typical difference between two runs of A")
-    return 1 if any(r.verdict == "failed" for r in outcome.cells) else 0
+    text = "\n".join([
+        f"B = {head_label} against A = {ref_label}: {len(outcome.pairs)} pairs (ABBA/BAAB) in "
+        f"{outcome.seconds:.0f} s\n",
+        tabulate(rows, headers=["cell", "fit s A", "fit s B", "B/A [95% interval]", "noise floor", "Δ rmse"],
+                 disable_numparse=True),
+        "\nfit s: medians over the pairs; B/A: Hodges-Lehmann ratio of the pairs with its signed-rank interval "
+        "(95% over all cells); noise floor: the typical difference between two runs of A"])
+    return text, 1 if any(r.verdict == "failed" for r in outcome.cells) else 0

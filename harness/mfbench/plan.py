@@ -13,55 +13,11 @@ from .data import Dataset, make_splits, parse_protocol
 from .errors import MfbenchError
 from .params import Constraint, check_params, constraints_of
 from .plugins import Registry
-from .ranking import DEFAULT_K, DEFAULT_THRESHOLD, parse_metric_name
-from .runner import Cell, Control, Job, SplitSource, code_version
+from .ranking import DEFAULT_K, parse_metric_name
+from .request import RunRequest, validate
+from .runner import Cell, Job, SplitSource, code_version
 
-__all__ = ["RunRequest", "Plan", "plan_run", "parse_assignments", "check_assignments", "expand_grid", "parse_seeds",
-           "DEFAULT_ALGORITHMS"]
-
-
-#: what ``mfbench run`` runs when no algorithm is named: the main families, on the synthetic set
-DEFAULT_ALGORITHMS = ("biases", "sgd", "als", "svd", "adam_sgd", "masked_gd")
-
-
-@dataclass
-class RunRequest:
-    """Everything a run was asked for, before validation: built alike by the command line
-    (``--algos``, ``--param``, ...), an experiment file (``mfbench.experiment``) and the Python
-    API (``mfbench.run``).
-
-    ``params`` maps an algorithm to its hyper-parameters; a list of values is a grid (one cell
-    per value, the product over keys), except for a parameter whose default is itself a list,
-    where a list of lists is. ``data_params`` maps a dataset to its options, ``executor_params``
-    an executor to its own. ``sources`` says where each ``ALGO.KEY`` (``DATASET.KEY`` in
-    ``data_sources``, ``EXECUTOR.KEY`` in ``executor_sources``) was set, for error messages.
-    """
-
-    algorithms: Sequence[str] = DEFAULT_ALGORITHMS
-    datasets: Sequence[str] = ("synthetic",)
-    devices: Sequence[str] = ("cpu",)
-    seeds: Sequence[int] = (0,)
-    folds: str | None = None
-    params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    data_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    data_dir: Path | None = None
-    metrics: Sequence[str] = ("rmse", "mae")
-    split_seed: int = 42
-    valid_fraction: float = 0.0
-    repeats: int = 1
-    relevance: float = DEFAULT_THRESHOLD
-    control: Control = field(default_factory=Control)
-    checkpoint: bool = False
-    calibrate: bool = True
-    out: Path = Path("results")
-    run_id: str | None = None
-    resume: str | None = None
-    executor: str = "local"
-    executor_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    """Options of executors by name (``{"dask": {"scheduler": "tcp://HOST:8786"}}``)."""
-    sources: Mapping[str, str] = field(default_factory=dict)
-    data_sources: Mapping[str, str] = field(default_factory=dict)
-    executor_sources: Mapping[str, str] = field(default_factory=dict)
+__all__ = ["Plan", "plan_run", "parse_assignments", "check_assignments", "expand_grid"]
 
 
 @dataclass
@@ -148,19 +104,6 @@ def expand_grid(name: str, settings: Mapping[str, Any], defaults: Mapping[str, A
     return [{**fixed, **dict(zip(grids, combo))} for combo in combos]
 
 
-def parse_seeds(text: str) -> list[int]:
-    """``3`` means seeds 0, 1, 2; ``1,5,7`` means those seeds."""
-    try:
-        if "," in text:
-            return [int(s) for s in text.split(",") if s.strip()]
-        n = int(text)
-    except ValueError:
-        raise MfbenchError(f"--seeds {text!r}: give a count (3 means seeds 0,1,2) or a list (1,5,7)") from None
-    if n < 1:
-        raise MfbenchError(f"--seeds {text!r}: at least one seed")
-    return list(range(n))
-
-
 def resolve_metrics(names: Sequence[str], registry: Registry) -> tuple[dict[str, Any], dict[str, tuple[Any, int]], list[str]]:
     """Rating metrics ``{name: fn}``, ranking metrics ``{name@k: (fn, k)}`` and the column names,
     in the order of ``--metrics``."""
@@ -197,8 +140,7 @@ def load_dataset(name: str, spec: Any, data_dir: Path | None, options: dict[str,
 
 def plan_run(req: RunRequest, registry: Registry, run_id: str, checkpoint_dir: str | None = None) -> Plan:
     """Validate names, devices and parameters, then load data and expand the cells."""
-    if not req.algorithms:
-        raise MfbenchError("no algorithm given; use --algos NAME[,NAME...] (see mfbench list)")
+    validate(req)
     algos = {name: registry.algorithm(name) for name in req.algorithms}
     dspecs = {name: registry.dataset(name) for name in req.datasets}
     metrics, ranking, columns = resolve_metrics(req.metrics, registry)
@@ -220,10 +162,6 @@ def plan_run(req: RunRequest, registry: Registry, run_id: str, checkpoint_dir: s
     for name, spec in dspecs.items():
         require_argument(name, spec)
         protocols[name] = parse_protocol(req.folds or spec.default_split)
-    if req.repeats < 1:
-        raise MfbenchError(f"--repeats {req.repeats}: at least 1")
-    if not 0 <= req.valid_fraction < 1:
-        raise MfbenchError(f"--valid {req.valid_fraction}: the validation fraction must be in [0, 1)")
 
     cells: list[Cell] = []
     jobs: list[Job] = []

@@ -10,13 +10,11 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import click
 
 from .errors import MfbenchError
 from .report import group_key, summarize
-from .results import RunStore
 
-__all__ = ["plot_run", "plot_command", "curve_figures", "costs_figure", "pareto_figure", "pyplot"]
+__all__ = ["plot_run", "curve_figures", "costs_figure", "pareto_figure", "pyplot"]
 
 
 def pyplot() -> Any:
@@ -140,9 +138,3 @@ def plot_run(records: list[dict[str, Any]], folder: Path) -> list[Path]:
         plt.close(fig)
         paths.append(folder / f"{name}.png")
     return paths
-
-
-def plot_command(run_ref: str, out: Path, to: Path | None) -> None:
-    store = RunStore.open(run_ref, out)
-    for path in plot_run(store.latest(), to or store.path / "plots"):
-        click.echo(str(path))

@@ -26,6 +26,7 @@ from . import devices
 from .data import Dataset, Split, make_splits, parse_protocol
 from .measure import Stopwatch, TreePeak, current_rss_bytes
 from .ranking import DEFAULT_THRESHOLD, TopN, relevant_items
+from .request import Control
 from .results import SCHEMA_VERSION, library_versions
 
 __all__ = ["Cell", "Control", "Job", "SplitSource", "Executor", "run_cell", "train", "score", "Training", "BestEpoch", "cell_id"]
@@ -73,34 +74,6 @@ class Cell:
     def label(self) -> str:
         rep = f" · repeat {self.repeat + 1}" if self.repeat else ""
         return f"{self.algorithm} · {self.dataset} {self.split} · {self.device} · seed {self.seed}{rep}"
-
-
-@dataclass(frozen=True)
-class Control:
-    """Training control of every cell.
-
-    Parameters
-    ----------
-    patience
-        Stop after this many epochs without a validation-RMSE improvement of ``min_delta``, and
-        restore the best epoch's state (needs a validation split); ``None`` disables it.
-    max_epochs
-        Stop after this many epochs whatever the algorithm's own setting.
-    time_budget
-        Stop training after this many seconds of epochs (the cell still predicts and scores).
-    timeout
-        Kill the cell after this many seconds in all (the executor enforces it); recorded as
-        ``timed_out``.
-    threads
-        numba and BLAS threads in the cell; ``None`` leaves the libraries' defaults.
-    """
-
-    patience: int | None = None
-    min_delta: float = 0.0
-    max_epochs: int | None = None
-    time_budget: float | None = None
-    timeout: float | None = None
-    threads: int | None = None
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import pytest
 
 import mfbench
 from mfbench.api import request
-from mfbench.commands import build_request
+from mfbench.commands.run import build_request
 from mfbench.errors import MfbenchError
 from mfbench.experiment import load_experiment
 from mfbench.plan import plan_run
@@ -28,7 +28,7 @@ def cli_request(args, experiment=None):
     """The request ``mfbench run ARGS [EXPERIMENT]`` builds, through click's own parsing."""
     from click.core import ParameterSource
 
-    from mfbench.cli import run
+    from mfbench.commands.run import command as run
 
     ctx = run.make_context("run", list(args) + ([str(experiment)] if experiment else []))
     opts = dict(ctx.params)
@@ -202,7 +202,7 @@ def test_results_compare_divides_each_side_by_its_calibration_as_the_cli_does(tm
 def test_the_relevance_option_defaults_to_the_ranking_modules_threshold():
     """One constant, not a second 4.0 written in the command line's option."""
     from mfbench import ranking
-    from mfbench.cli import run
+    from mfbench.commands.run import command as run
 
     (option,) = [p for p in run.params if p.name == "relevance"]
     assert option.default is ranking.DEFAULT_THRESHOLD

@@ -14,7 +14,7 @@ from _cli import records, run_cli
 def test_default_run_on_synthetic(tmp_path, capsys):
     """No arguments: the main families on the embedded synthetic set, every cell ok, the
     factorizations ahead of the biases, and a pointer to the HTML report at the end."""
-    from mfbench.plan import DEFAULT_ALGORITHMS
+    from mfbench.request import DEFAULT_ALGORITHMS
 
     code, out, err = run_cli(["run", "--out", str(tmp_path), "--run-id", "demo"], capsys)
     assert code == 0, err

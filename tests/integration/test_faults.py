@@ -106,12 +106,12 @@ def test_debug_shows_the_traceback(tmp_path, capsys, monkeypatch):
 
 
 def test_an_unexpected_error_is_one_line_with_the_way_to_its_traceback(monkeypatch, capsys):
-    import mfbench.commands
+    import mfbench.commands.listing
 
     def boom(*args, **kwargs):
         raise ZeroDivisionError("planted")
 
-    monkeypatch.setattr(mfbench.commands, "list_command", boom)
+    monkeypatch.setattr(mfbench.commands.listing, "list_command", boom)
     code, _, err = run_cli(["list"], capsys)
     assert code == 70
     assert err == ("mfbench: internal error: ZeroDivisionError: planted (run again with --debug for the traceback, "
