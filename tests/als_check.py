@@ -4,7 +4,6 @@ Shared by the tests of the numba, batched and device solvers."""
 
 import numpy as np
 
-
 EPS32 = float(np.finfo(np.float32).eps)
 
 

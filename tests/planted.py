@@ -8,8 +8,8 @@ writes that module (and optionally edits other files) on top of a parent and tag
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 REPO = Path(__file__).resolve().parents[1]
 PLUGIN = Path("plugins") / "mfbench_plugins" / "planted.py"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -315,7 +316,7 @@ def _raise_wider_line(path: Path, sep: str, header: bool, encoding: str) -> None
     """``DataError`` at the first line with more fields than the first line (the header)."""
     width, number = None, 0
     with open_text(path, encoding) as fh:
-        for number, text in enumerate(fh, 1):
+        for number, text in enumerate(fh, 1):  # noqa: B007 - the raise below names the line it broke at
             if not text.strip():
                 continue
             n = len(split_fields(text.rstrip("\r\n"), sep))

@@ -25,8 +25,16 @@ from mfbench.data import Dataset
 from mfbench.errors import DataError, MfbenchError
 
 from ._cache import cached_ratings, load_notes
-from ._tables import (COMPRESSIONS, WHITESPACE, _check_scale, _from_columns, is_number, open_text, read_ratings,
-                      split_fields)
+from ._tables import (
+    COMPRESSIONS,
+    WHITESPACE,
+    _check_scale,
+    _from_columns,
+    is_number,
+    open_text,
+    read_ratings,
+    split_fields,
+)
 
 __all__ = ["load_file"]
 

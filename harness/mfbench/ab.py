@@ -20,9 +20,9 @@ same decisions with a model of a noisy machine.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from statistics import median
-from typing import Callable
 
 import numpy as np
 
@@ -103,8 +103,8 @@ def _median(values: list[float]) -> float | None:
 
 def _noise_floor(a_times: list[float | None]) -> float | None:
     """Median ``|log(A / A')|`` of the two A samples in each block of two pairs."""
-    logs = [abs(math.log(a_times[j + 1] / a_times[j])) for j in range(0, len(a_times) - 1, 2)
-            if a_times[j] and a_times[j + 1]]
+    logs = [abs(math.log(second / first)) for first, second in zip(a_times[::2], a_times[1::2])
+            if first and second]
     return math.expm1(median(logs)) if logs else None
 
 
@@ -144,7 +144,7 @@ def evaluate(keys: list[str], pairs: list[tuple[SideRun, SideRun]], plan: Plan) 
                 res.settle_pairs = pairs_to_settle(res.estimate, plan.max_slowdown)
         else:
             res.verdict = "accuracy"
-            res.reason = f"{res.fit_seconds[0] * 1000:.1f} ms fit at A, below min_seconds: accuracy only"
+            res.reason = f"{(res.fit_seconds[0] or 0) * 1000:.1f} ms fit at A, below min_seconds: accuracy only"
         if rmse_a is not None and rmse_b is not None and rmse_b - rmse_a > plan.max_rmse_increase:
             res.verdict = "fail"
             res.reason = f"RMSE {rmse_b:.4f} against {rmse_a:.4f} (+{rmse_b - rmse_a:.4f} > {plan.max_rmse_increase})"

@@ -17,8 +17,9 @@ the rating scale, and provides ``recommend``, ``params``, ``state`` and ``load_s
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -77,7 +78,7 @@ class Baseline:
     REG: ClassVar[float] = 10.0
 
     @classmethod
-    def fit(cls, train: Ratings) -> "Baseline":
+    def fit(cls, train: Ratings) -> Baseline:
         *_, (mu, bu, bi) = fit_biases(np, train.users, train.items, train.values, train.n_users, train.n_items,
                                       cls.REG, cls.REG, passes=2)
         return cls(mu, bu, bi)
@@ -242,7 +243,7 @@ class Algorithm:
         n = min(n, self.n_items_)
         block = block or max(1, (1 << 24) // max(1, self.n_items_))
         seen = None
-        if exclude_seen:
+        if exclude_seen and train is not None:
             from scipy import sparse
 
             seen = sparse.csr_matrix((np.ones(len(train), bool), (train.users, train.items)),

@@ -21,9 +21,10 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 from .errors import Interrupted, MfbenchError
 from .plan import Plan, check_assignments, plan_run
@@ -232,7 +233,7 @@ class Results:
 
         return render(summarize(self.records, self.metrics or None), fmt, self.metrics or None)
 
-    def compare(self, baseline: "Results", threshold: float = 0.10, rmse_tolerance: float = 0.002) -> Any:
+    def compare(self, baseline: Results, threshold: float = 0.10, rmse_tolerance: float = 0.002) -> Any:
         """How this run differs from ``baseline``, one row per table row, as ``mfbench compare
         BASELINE THIS`` computes it: a DataFrame with the mark, epoch and fit time ratios
         (median, min, max over matched cells; ``_lo`` and ``_hi``: the 95% interval where the repeats

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -68,7 +69,7 @@ class Ratings:
         values: Any,
         timestamps: Any = None,
         rating_scale: tuple[float, float] | None = None,
-    ) -> "Ratings":
+    ) -> Ratings:
         """Code arbitrary user and item ids densely (in sorted id order)."""
         user_ids, u = np.unique(np.asarray(users), return_inverse=True)
         item_ids, i = np.unique(np.asarray(items), return_inverse=True)
@@ -93,7 +94,7 @@ class Ratings:
     def density(self) -> float:
         return len(self) / max(1, self.n_users * self.n_items)
 
-    def take(self, index: np.ndarray) -> "Ratings":
+    def take(self, index: np.ndarray) -> Ratings:
         """The ratings at ``index`` (integer positions or a boolean mask), same code space."""
         ts = None if self.timestamps is None else self.timestamps[index]
         return replace(self, users=self.users[index], items=self.items[index], values=self.values[index], timestamps=ts)
@@ -135,7 +136,7 @@ class Dataset:
             if array is not None:
                 a = np.ascontiguousarray(array)
                 h.update(f"|{name}:{a.dtype.str}:{a.size}|".encode())
-                h.update(memoryview(a).cast("B"))
+                h.update(a.data.cast("B"))
         return h.hexdigest()
 
     def describe(self) -> dict[str, Any]:
@@ -173,7 +174,7 @@ class Dataset:
         if r.timestamps is not None and len(r.timestamps):
             import datetime as dt
 
-            lo, hi = (dt.datetime.fromtimestamp(int(t), dt.timezone.utc).date().isoformat()
+            lo, hi = (dt.datetime.fromtimestamp(int(t), dt.UTC).date().isoformat()
                       for t in (r.timestamps.min(), r.timestamps.max()))
             out["time_span"] = [lo, hi]
         return out

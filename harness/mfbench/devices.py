@@ -55,7 +55,7 @@ def _cupy() -> Any:
         raise DeviceUnavailable(f"--device gpu needs cupy, which is not installed ({exc.name or exc}); {gpu_install_hint()}") from None
     try:
         count = cupy.cuda.runtime.getDeviceCount()
-    except Exception as exc:  # cupy raises CUDARuntimeError without a driver
+    except Exception as exc:  # noqa: BLE001 - cupy raises CUDARuntimeError (no driver) or a CUDA error
         raise DeviceUnavailable(f"--device gpu: cupy is installed but no usable NVIDIA GPU was found ({exc})") from None
     if count < 1:
         raise DeviceUnavailable("--device gpu: cupy is installed but no NVIDIA GPU was found")
@@ -158,8 +158,8 @@ class GpuPeakMemory:
     def __init__(self) -> None:
         self.peak_bytes = 0
 
-    def __enter__(self) -> "GpuPeakMemory":
-        cupy = _cupy()
+    def __enter__(self) -> GpuPeakMemory:
+        cupy: Any = _cupy()
         pool = cupy.get_default_memory_pool()
         pool.free_all_blocks()
         outer = self
@@ -191,7 +191,7 @@ def nvml_used_bytes() -> int | None:
         pynvml.nvmlInit()
         handle = pynvml.nvmlDeviceGetHandleByIndex(int(os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0] or 0))
         return int(pynvml.nvmlDeviceGetMemoryInfo(handle).used)
-    except Exception:
+    except Exception:  # noqa: BLE001 - a probe: NVML's errors are many, and none stops a run
         return None
 
 

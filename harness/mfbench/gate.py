@@ -29,16 +29,16 @@ import json
 import shlex
 import tempfile
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
-from typing import Any, Callable
-
+from typing import Any
 
 from .ab import CellResult, Outcome, Plan, compare_pairs
 from .errors import MfbenchError
-from .revisions import repo_root, revision, run_side, working_tree
 from .results import SCHEMAS, RunStore, read_environment, upgrade
+from .revisions import repo_root, revision, run_side, working_tree
 from .runner import group_by_cell
 
 __all__ = ["make_baseline", "check", "baseline_report", "GateFile", "read_gate_file", "ab_gate", "ab_gate_report",
@@ -60,17 +60,18 @@ def _calibration(store: RunStore, records: list[dict[str, Any]]) -> float | None
 
 
 def _cells(records: list[dict[str, Any]], run_calibration: float | None) -> dict[str, dict[str, Any]]:
-    out = {}
+    out: dict[str, dict[str, Any]] = {}
     for key, recs in group_by_cell(records).items():
         ok = [r for r in recs if r.get("status") == "ok"]
+        cals = [c for r in ok if (c := record_calibration(r, run_calibration))]
+        timed = bool(ok) and len(cals) == len(ok)
         out[key] = {
             "algorithm": recs[0]["algorithm"],
             "status": "ok" if ok else recs[-1].get("status"),
             "error": None if ok else recs[-1].get("error"),
             "fit_seconds": median(r["fit_seconds"] for r in ok) if ok else None,
-            "calibrated_fit": median(r["fit_seconds"] / record_calibration(r, run_calibration) for r in ok)
-            if ok else None,
-            "calibration_seconds": median(record_calibration(r, run_calibration) for r in ok) if ok else None,
+            "calibrated_fit": median(r["fit_seconds"] / c for r, c in zip(ok, cals)) if timed else None,
+            "calibration_seconds": median(cals) if timed else None,
             "rmse": median(r["metrics"]["rmse"] for r in ok) if ok and "rmse" in ok[0].get("metrics", {}) else None,
             "code_version": recs[0].get("code_version"),
             "threads_in_force": (ok or recs)[0].get("threads_in_force"),
@@ -114,7 +115,7 @@ def make_baseline(store: RunStore) -> dict[str, Any]:
         raise MfbenchError(f"cannot make a baseline of a run with cells not ok: {', '.join(bad)}")
     for c in cells.values():
         del c["status"], c["error"]
-    return {"schema": SCHEMAS["baseline"], "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    return {"schema": SCHEMAS["baseline"], "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "run": str(store.path), "calibration_seconds": cal,
             "fingerprint": fingerprint(read_environment(store.path)), "cells": cells}
 
@@ -133,10 +134,10 @@ def check(store: RunStore, baseline: dict[str, Any], max_slowdown: float, max_rm
         if cell["status"] != "ok":
             regressions.append(f"{key}: {cell['status']}: {cell['error']}")
             continue
-        threads = _thread_counts(base.get("threads_in_force")), _thread_counts(cell["threads_in_force"])
-        if None not in threads and threads[0] != threads[1]:
-            regressions.append(f"{key}: ran on {_describe(threads[1])}, the baseline on {_describe(threads[0])}: "
-                               f"not comparable; run with --threads {threads[0][0] or threads[0][1]} (or write a new "
+        old, new = _thread_counts(base.get("threads_in_force")), _thread_counts(cell["threads_in_force"])
+        if old is not None and new is not None and old != new:
+            regressions.append(f"{key}: ran on {_describe(new)}, the baseline on {_describe(old)}: "
+                               f"not comparable; run with --threads {old[0] or old[1]} (or write a new "
                                "baseline with --update)")
             continue
         if base.get("rmse") is not None and cell["rmse"] is not None and cell["rmse"] - base["rmse"] > max_rmse_increase:
@@ -156,7 +157,7 @@ def check(store: RunStore, baseline: dict[str, Any], max_slowdown: float, max_rm
 
 
 #: what each cell of a baseline must hold, and of which type
-_BASELINE_CELL = {"algorithm": str, "fit_seconds": (int, float), "calibrated_fit": (int, float)}
+_BASELINE_CELL: dict[str, type | tuple[type, ...]] = {"algorithm": str, "fit_seconds": (int, float), "calibrated_fit": (int, float)}
 
 
 def read_baseline(path: Path) -> dict[str, Any]:
@@ -266,7 +267,7 @@ def read_gate_file(path: Path) -> GateFile:
         run = tuple(shlex.split(raw["run"]))
     except ValueError as exc:
         raise MfbenchError(f"{path}: run = {raw['run']!r}: {exc}") from None
-    plan_keys = {k: raw[k] for k in ("max_slowdown", "max_rmse_increase", "min_seconds", "confidence",
+    plan_keys: dict[str, Any] = {k: raw[k] for k in ("max_slowdown", "max_rmse_increase", "min_seconds", "confidence",
                                      "budget_seconds") if k in raw}
     if "steps" in raw:
         plan_keys["steps"] = tuple(raw["steps"])

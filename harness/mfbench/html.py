@@ -11,8 +11,9 @@ import datetime as dt
 import html
 import io
 import math
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from .report import summarize, table_cells
 
@@ -164,7 +165,7 @@ def _environment_table(env: dict[str, Any], records: list[dict[str, Any]]) -> st
 
 def _page(title: str, subtitle: str, sections: list[tuple[str, str]]) -> str:
     body = "".join(f"<section><h2>{_esc(name)}</h2>{content}</section>" for name, content in sections)
-    made = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    made = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{_esc(title)}</title><style>{_STYLE}</style></head><body>"
@@ -190,7 +191,7 @@ def run_page(records: list[dict[str, Any]], env: dict[str, Any], name: str, comm
     subtitle = f"{ok} of {len(records)} cells ok · {env.get('cpu', '?')} · {env.get('created_at', '')}"
     if command:
         subtitle += f" · {command}"
-    curves = {}
+    curves: dict[str, Any] = {}
 
     def curve(which: str) -> Any:
         if not curves:

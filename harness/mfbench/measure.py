@@ -42,7 +42,7 @@ def current_rss_bytes() -> int:
 
 
 def _children(pid: int) -> list[int]:
-    out = []
+    out: list[int] = []
     try:
         for tid in os.listdir(f"/proc/{pid}/task"):
             with open(f"/proc/{pid}/task/{tid}/children") as fh:
@@ -89,7 +89,7 @@ class TreePeak:
                 todo.extend(_children(pid))
             self._sampled = max(self._sampled, total)
 
-    def __enter__(self) -> "TreePeak":
+    def __enter__(self) -> TreePeak:
         if os.path.isdir("/proc/self/task"):
             self._thread.start()
         return self

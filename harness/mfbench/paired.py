@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -34,7 +34,7 @@ __all__ = ["signed_rank_cdf", "walsh_rank", "Estimate", "estimate", "verdict", "
            "estimate_unpaired"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _signed_rank_counts(n: int) -> tuple[int, ...]:
     """How many of the ``2**n`` sign patterns of ranks ``1..n`` give each rank sum ``0..M``."""
     counts = np.zeros(n * (n + 1) // 2 + 1, dtype=object)
@@ -52,7 +52,7 @@ def signed_rank_cdf(n: int, t: int) -> float:
     return sum(counts[: t + 1]) / 2**n
 
 
-@lru_cache(maxsize=None)
+@cache
 def walsh_rank(n: int, confidence: float) -> int:
     """``C``: the interval's ends are the ``C``-th smallest and largest Walsh averages (1-based);
     0 when ``n`` pairs cannot reach ``confidence`` (the interval is then unbounded)."""
@@ -116,7 +116,7 @@ def pairs_to_settle(est: Estimate, max_slowdown: float) -> int | None:
     return max(est.n + 1, math.ceil(est.n * (half / gap) ** 2))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _rank_sum_counts(m: int, n: int) -> tuple[int, ...]:
     """How many of the ``C(m + n, m)`` orderings of two samples give each Mann-Whitney ``U``
     (pairs with the second sample's value above the first's), ``0..m n``."""

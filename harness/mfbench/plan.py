@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from . import devices
 from .data import Dataset, make_splits, parse_protocol
@@ -79,8 +80,8 @@ def check_assignments(values: Mapping[str, Mapping[str, Any]], known: dict[str, 
                 where = sources.get(f"{name}.{key}", f"{what} {name}.{key}")
                 raise MfbenchError(f"{where}: {name} has no parameter {key!r}; "
                                    f"its parameters: {', '.join(known[name]) or '(none)'}")
-        where = {key: sources.get(f"{name}.{key}", f"{what} {name}.{key}={settings[key]!r}") for key in settings}
-        out[name] = check_params(name, settings, known[name], (constraints or {}).get(name, {}), where)
+        origins = {key: sources.get(f"{name}.{key}", f"{what} {name}.{key}={settings[key]!r}") for key in settings}
+        out[name] = check_params(name, settings, known[name], (constraints or {}).get(name, {}), origins)
     return out
 
 
@@ -159,16 +160,16 @@ def plan_run(req: RunRequest, registry: Registry, run_id: str, checkpoint_dir: s
     dataset_defaults = {name.split(":", 1)[0]: spec.options for name, spec in dspecs.items()}
     data_params = check_assignments(req.data_params, dataset_defaults, req.data_sources, "--data-param")
     protocols = {}
-    for name, spec in dspecs.items():
-        require_argument(name, spec)
-        protocols[name] = parse_protocol(req.folds or spec.default_split)
+    for name, dspec in dspecs.items():
+        require_argument(name, dspec)
+        protocols[name] = parse_protocol(req.folds or dspec.default_split)
 
     cells: list[Cell] = []
     jobs: list[Job] = []
     loaded: dict[str, Dataset] = {}
-    for dname, spec in dspecs.items():
+    for dname, dspec in dspecs.items():
         options = data_params.get(dname.split(":", 1)[0], {})
-        dataset = load_dataset(dname, spec, req.data_dir, options)
+        dataset = load_dataset(dname, dspec, req.data_dir, options)
         loaded[dname] = dataset
         for split in make_splits(dataset, protocols[dname], req.split_seed, req.valid_fraction):
             source = SplitSource(dname, dict(options), None if req.data_dir is None else str(req.data_dir),

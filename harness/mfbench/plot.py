@@ -10,7 +10,6 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-
 from .errors import MfbenchError
 from .report import group_key, summarize
 

@@ -12,8 +12,9 @@ import io
 import json
 import math
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from statistics import mean, median, stdev
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from tabulate import tabulate
 

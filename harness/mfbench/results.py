@@ -17,9 +17,10 @@ import platform
 import signal
 import tempfile
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -160,7 +161,7 @@ class RunStore:
         self.damaged_lines: list[int] = []  # of runs.jsonl, as the last records() found them
 
     @classmethod
-    def open(cls, ref: str | Path, out: Path = Path("results")) -> "RunStore":
+    def open(cls, ref: str | Path, out: Path = Path("results")) -> RunStore:
         """A run by folder path or by id under ``out``; a clear error when it does not exist."""
         ref_path = Path(ref)
         if (ref_path / "runs.jsonl").exists():
@@ -327,7 +328,7 @@ def capture_environment(devices_used: Iterable[str] = ("cpu",)) -> dict[str, Any
     _, total = memory_info("cpu")
     env: dict[str, Any] = {
         "schema": SCHEMAS["environment"],
-        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "hostname": platform.node(),
         "platform": platform.platform(),
         "python": platform.python_version(),

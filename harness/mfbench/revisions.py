@@ -134,7 +134,8 @@ def _export(repo: Path, commit: str, dest: Path) -> None:
         _git(repo, "archive", "--format=tar", f"--output={archive}", commit)
         with tarfile.open(archive) as tar:
             # the "data" filter (Python 3.11.4 and later) refuses links out of the tree
-            tar.extractall(tmp / "tree", **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+            safe: dict[str, Any] = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+            tar.extractall(tmp / "tree", **safe)
         archive.unlink()
         pyproject = tomllib.loads((tmp / "tree" / "pyproject.toml").read_text())
         _write_distribution(tmp / "tree", pyproject)

@@ -17,8 +17,9 @@ import math
 import platform
 import time
 import traceback
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -159,7 +160,7 @@ def base_record(job: Job) -> dict[str, Any]:
         "traceback": None,
         "hostname": platform.node(),
         "versions": library_versions(),
-        "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
 
 
@@ -175,13 +176,12 @@ def _set_threads(threads: int | None) -> None:
         return
     import os
 
-    from threadpoolctl import threadpool_limits
-
     import numba
+    from threadpoolctl import threadpool_limits
 
     os.environ.update({name: str(threads) for name in _THREAD_VARIABLES})
     threadpool_limits(limits=threads)
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
 
 
 def _threads_in_force(used: int | None = None) -> dict[str, Any]:
@@ -386,7 +386,7 @@ def run_cell(job: Job, emit: Emit = lambda e: None) -> dict[str, Any]:
             rec.update(score(algo, job, clock))
             rec["status"] = "ok"
         rec["threads_in_force"] = _threads_in_force(getattr(algo, "threads_used_", None))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any error of a plugin is its cell's failure, recorded
         rec["status"] = "failed"
         rec["error"] = f"{type(exc).__name__}: {exc}"
         rec["traceback"] = traceback.format_exc()
@@ -397,7 +397,7 @@ def run_cell(job: Job, emit: Emit = lambda e: None) -> dict[str, Any]:
             rec["peak_gpu_bytes"] = gpu_peak.peak_bytes
             rec["nvml_used_bytes"] = devices.nvml_used_bytes()
     rec["peak_rss_bytes"] = memory.peak_bytes
-    rec["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    rec["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     return rec
 
 

@@ -190,6 +190,7 @@ class AlgorithmChecks:
         assert isinstance(pred, np.ndarray) and pred.dtype == np.float32
         assert pred.shape == (len(split.test),)
         assert np.isfinite(pred).all()
+        assert split.train.rating_scale is not None
         low, high = split.train.rating_scale
         assert pred.min() >= low and pred.max() <= high
 
@@ -202,7 +203,9 @@ class AlgorithmChecks:
         warm_user = int(split.train.users[0])
         pred = algo.predict(np.array([0, warm_user, 0]), np.array([warm_item, 0, 0]))
         expect = np.array([base.mu + base.item_bias[warm_item], base.mu + base.user_bias[warm_user], base.mu], np.float32)
-        np.testing.assert_allclose(pred, np.clip(expect, *split.train.rating_scale), rtol=1e-6)
+        assert split.train.rating_scale is not None
+        low, high = split.train.rating_scale
+        np.testing.assert_allclose(pred, np.clip(expect, low, high), rtol=1e-6)
 
     def test_check_training_data_not_mutated(self, factory: Any, split: Split) -> None:
         train = split.train

@@ -34,8 +34,9 @@ import os
 import platform
 import queue
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from mfbench.data import Dataset
 from mfbench.errors import MfbenchError

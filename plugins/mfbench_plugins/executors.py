@@ -18,7 +18,8 @@ import signal
 import sys
 import time
 import types
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from mfbench import hookimpl
 from mfbench._cell_path import ENV_VAR as CELL_PATH_VAR

@@ -8,7 +8,8 @@ at a time, so the harness times LensKit's epochs like its own. It needs the ``le
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 

@@ -10,7 +10,8 @@ the learned model; the harness's unseen rule and clipping apply as for every alg
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 

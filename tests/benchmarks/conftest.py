@@ -2,8 +2,8 @@
 ``--benchmark-autosave`` and ``--benchmark-compare``. Sizes shrink with ``MFBENCH_BENCH_SCALE``."""
 
 import pytest
-
 from _bench import SCALE
+
 from mfbench_datasets.synthetic import generate
 
 

@@ -10,7 +10,6 @@ import time
 from statistics import median
 
 import pytest
-
 from _bench import SCALE, interleaved, per_round, spread
 
 pytest.importorskip("distributed", reason='pip install "mfbench[dask]"')

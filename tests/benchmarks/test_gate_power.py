@@ -27,6 +27,7 @@ from pathlib import Path
 from statistics import median
 
 import pytest
+
 from planted import commit, scratch_clone
 
 TRIALS = int(os.environ.get("MFBENCH_POWER_TRIALS", "6"))

@@ -16,9 +16,9 @@ import time
 import numba
 import numpy as np
 import pytest
+from _bench import SCALE
 from numba import njit, prange
 
-from _bench import SCALE
 from mfbench_plugins.algorithms._minibatch_numba import ADAM, AHEAD, MOMENTUM, packed
 from mfbench_plugins.algorithms._prefetch import prefetch_row
 

@@ -100,7 +100,7 @@ def test_sgd_against_libmf(benchmark, libmf_driver, uniform_10m, uniform_10m_fil
         out = {}
         for t in (1, 2):
             samples = interleaved({
-                "libmf": lambda: libmf_epoch(libmf_driver, uniform_10m_files, uniform_10m, k, t),
+                "libmf": lambda t=t: libmf_epoch(libmf_driver, uniform_10m_files, uniform_10m, k, t),
                 "mfbench": mfbench_sampler(uniform_10m, k, t),
                 "mfbench_same_model": mfbench_sampler(uniform_10m, k, t, biased=False),
             }, ROUNDS)

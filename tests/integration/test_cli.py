@@ -10,7 +10,6 @@ import pytest
 from _cli import records, run_cli
 
 
-
 def test_default_run_on_synthetic(tmp_path, capsys):
     """No arguments: the main families on the embedded synthetic set, every cell ok, the
     factorizations ahead of the biases, and a pointer to the HTML report at the end."""

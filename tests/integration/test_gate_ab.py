@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from _cli import run_cli
 from planted import commit, scratch_clone, sleeper
 

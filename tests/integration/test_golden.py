@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from _cli import run_cli
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

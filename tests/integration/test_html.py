@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from _cli import run_cli
 
 pytest.importorskip("matplotlib", reason="the plot extra is part of the test extras")

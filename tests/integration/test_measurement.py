@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from _cli import records, run_cli
-
 from mfbench.cli import main
 
 

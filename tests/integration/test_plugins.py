@@ -6,7 +6,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-
 PLUGIN = '''
 import numpy as np
 import mfbench

@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from _cli import records, run_cli
 
+from _cli import records, run_cli
 from mfbench.errors import MfbenchError
 from mfbench.results import SCHEMAS, RunStore
 

@@ -3,13 +3,12 @@
 import numpy as np
 import pytest
 
+from als_check import check_half_sweep, recorded_half_sweeps
 from mfbench.errors import MfbenchError
 from mfbench_datasets.synthetic import generate
 from mfbench_plugins.algorithms.als import ALS, als_loss
 from mfbench_plugins.algorithms.svd import FilledMatrix, ImputedSVD, energy_rank
 from mfbench_plugins.metrics import rmse
-
-from als_check import check_half_sweep, recorded_half_sweeps
 
 
 @pytest.fixture(scope="module")

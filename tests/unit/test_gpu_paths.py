@@ -12,6 +12,7 @@ import functools
 import numpy as np
 import pytest
 
+from als_check import check_half_sweep, recorded_half_sweeps, to_host
 from mfbench.errors import MfbenchError
 from mfbench.plugins import get_registry
 from mfbench.testing import planted_split
@@ -20,8 +21,6 @@ from mfbench_plugins.algorithms.als import ALS
 from mfbench_plugins.algorithms.masked_gd import MaskedGD
 from mfbench_plugins.algorithms.minibatch import AdamaxSGD, AdamSGD, MomentumSGD
 from mfbench_plugins.algorithms.svd import ImputedSVD
-
-from als_check import check_half_sweep, recorded_half_sweeps, to_host
 
 
 @pytest.fixture(scope="module")

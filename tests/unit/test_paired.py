@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from gate_sim import Machine, simulate
 from mfbench.ab import Plan, order
 from mfbench.gate import read_gate_file
 from mfbench.paired import (
@@ -22,8 +23,6 @@ from mfbench.paired import (
     verdict,
     walsh_rank,
 )
-
-from gate_sim import Machine, simulate
 
 REPO = Path(__file__).resolve().parents[2]
 

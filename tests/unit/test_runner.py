@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-from fakes import Dies, Hangs, Raises, Scripted
 
+from fakes import Dies, Hangs, Raises, Scripted
 from mfbench.data import Dataset, make_splits, parse_protocol
 from mfbench.runner import Cell, Control, Job, run_cell
 from mfbench_datasets.synthetic import generate
@@ -178,7 +178,6 @@ def test_tree_peak_counts_a_child_process():
     """A cell's peak memory counts what its children hold (a peer's JVM): 200 MB in a child."""
     import subprocess
     import sys as _sys
-
     import time
 
     from mfbench.measure import TreePeak, current_rss_bytes, peak_rss_bytes

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -57,7 +58,7 @@ def command(run_ref: str | None, gate_file: Path, against: str | None, head: str
         if baseline is not None or update:
             raise MfbenchError("--baseline and --update go with a RUN: mfbench gate RUN --baseline FILE")
         spec = gate.read_gate_file(gate_file)
-        changes = {k: v for k, v in (("max_slowdown", max_slowdown), ("max_rmse_increase", max_rmse_increase),
+        changes: dict[str, Any] = {k: v for k, v in (("max_slowdown", max_slowdown), ("max_rmse_increase", max_rmse_increase),
                                      ("min_seconds", min_seconds), ("budget_seconds", budget)) if v is not None}
         spec = replace(spec, plan=gate.check_plan(replace(spec.plan, **changes), "the command line"))
         say = (lambda line: None) if quiet else (lambda line: click.echo(line, err=True))

@@ -28,6 +28,7 @@ def list_command(kind: str | None) -> None:
         return
     sections = [kind] if kind else ["algorithms", "datasets", "metrics", "executors"]
     blocks = []
+    rows: list[tuple[Any, ...]]
     for section in sections:
         entries = reg.listing(section[:-1])
         if section == "algorithms":

@@ -11,8 +11,9 @@ to get than the types themselves, and compiles (or loads from numba's cache) onc
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from numba import typeof, types

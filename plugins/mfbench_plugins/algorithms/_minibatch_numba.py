@@ -59,8 +59,8 @@ from pathlib import Path
 import numpy as np
 from numba import literally, njit, prange
 
-from ._prefetch import LINE, prefetch, prefetch_row, prefetch_span
 from ._compile import Specialized
+from ._prefetch import LINE, prefetch, prefetch_row, prefetch_span
 
 __all__ = ["minibatch_epoch", "packed", "columns", "scratch", "MOMENTUM", "ADAM", "ADAMAX"]
 

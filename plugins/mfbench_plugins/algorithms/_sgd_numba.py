@@ -23,9 +23,9 @@ from __future__ import annotations
 import numpy as np
 from numba import literally, njit, prange
 
+from ._compile import Specialized, on_threads
 from ._prefetch import prefetch_row
 from ._simd import dot3, update2
-from ._compile import Specialized, on_threads
 
 __all__ = ["epoch_blocks", "gather_rows", "sgd_step", "sort_by_block", "sort_within_blocks"]
 

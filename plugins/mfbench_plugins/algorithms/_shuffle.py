@@ -22,7 +22,6 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-
 __all__ = ["shuffle", "permutation", "BUCKET", "CHUNKS", "ONE_THREAD_BELOW"]
 
 #: elements per bucket, on average: 32768 ratings' three arrays (384 KB) shuffle inside L2

@@ -21,7 +21,8 @@ the row systems are built and solved in batches there (``_als_batched``: a batch
 from __future__ import annotations
 
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 

@@ -28,7 +28,8 @@ Cholesky and solves in float64), with the same generator: the same chain up to r
 from __future__ import annotations
 
 import importlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 

@@ -17,7 +17,8 @@ code is written once against the array namespace (numpy or cupy).
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 

@@ -16,7 +16,8 @@ error's sum: the memory is estimated first (``dense_bytes``) and a run that woul
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 

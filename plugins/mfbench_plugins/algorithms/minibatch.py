@@ -17,7 +17,8 @@ the CPU) and array code written once against the array namespace (numpy on the C
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 

@@ -24,7 +24,8 @@ which warps meet, so it matches the CPU run in accuracy, not bit for bit.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 

@@ -21,7 +21,8 @@ Predictions use each user's row ``p_u + |N(u)|^-1/2 sum y_j``, formed after ever
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
