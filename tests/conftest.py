@@ -63,7 +63,9 @@ def stand_in_gpu(monkeypatch):
     ns = numpy_as_device()
     host_memory = devices.memory_info
     check_name = devices._check_name
-    monkeypatch.setattr(devices, "array_namespace", lambda device: check_name(device) or (np if device == "cpu" else ns))
+    monkeypatch.setattr(
+        devices, "array_namespace", lambda device: check_name(device) or (np if device == "cpu" else ns)
+    )
     monkeypatch.setattr(devices, "require", check_name)
     monkeypatch.setattr(devices, "synchronize", lambda device: None)
     monkeypatch.setattr(devices, "memory_info", lambda device: host_memory("cpu"))

@@ -17,8 +17,15 @@ class Scripted(Algorithm):
 
     state_attrs = ("mu_", "offset_")
 
-    def __init__(self, *, offsets: tuple = (1.0, 0.5, 0.2, 0.6, 0.9, 1.2), nan_at: int = 0, sleep: float = 0.0,
-                 device: str = "cpu", seed: int = 0):
+    def __init__(
+        self,
+        *,
+        offsets: tuple = (1.0, 0.5, 0.2, 0.6, 0.9, 1.2),
+        nan_at: int = 0,
+        sleep: float = 0.0,
+        device: str = "cpu",
+        seed: int = 0,
+    ):
         super().__init__(device=device, seed=seed)
         self.offsets = offsets
         self.nan_at = nan_at

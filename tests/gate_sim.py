@@ -35,8 +35,9 @@ class Machine:
     overhead: float = 3.0
 
 
-def simulate(machine: Machine, plan: Plan, planted: dict[str, float], true: dict[str, float],
-             rng: np.random.Generator) -> Outcome:
+def simulate(
+    machine: Machine, plan: Plan, planted: dict[str, float], true: dict[str, float], rng: np.random.Generator
+) -> Outcome:
     """One simulated gate: cells ``true`` (name -> seconds at A), B slower by ``planted[name]``."""
     state = {"t": 0.0, "slow": False, "switch": rng.exponential(machine.spell)}
 
@@ -96,11 +97,24 @@ def main() -> None:
                 verdicts.append(cell.verdict)
                 covered += cell.estimate.lo <= planted <= cell.estimate.hi
                 seconds.append(out.seconds)
-            rows.append([name, f"{planted:.2f}", f"{verdicts.count('fail') / opts.gates:.3f}",
-                         f"{verdicts.count('inconclusive') / opts.gates:.3f}", f"{covered / opts.gates:.3f}",
-                         f"{np.median(seconds):.0f}"])
-    print(tabulate(rows, headers=["machine", "als B/A", "FAIL", "INCONCLUSIVE", "interval covers", "median s"],
-                   tablefmt="github", disable_numparse=True))
+            rows.append(
+                [
+                    name,
+                    f"{planted:.2f}",
+                    f"{verdicts.count('fail') / opts.gates:.3f}",
+                    f"{verdicts.count('inconclusive') / opts.gates:.3f}",
+                    f"{covered / opts.gates:.3f}",
+                    f"{np.median(seconds):.0f}",
+                ]
+            )
+    print(
+        tabulate(
+            rows,
+            headers=["machine", "als B/A", "FAIL", "INCONCLUSIVE", "interval covers", "median s"],
+            tablefmt="github",
+            disable_numparse=True,
+        )
+    )
 
 
 if __name__ == "__main__":

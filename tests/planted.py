@@ -16,20 +16,31 @@ PLUGIN = Path("plugins") / "mfbench_plugins" / "planted.py"
 
 
 def _git(clone: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(clone), "-c", "user.name=test", "-c", "user.email=test@localhost", *args],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["git", "-C", str(clone), "-c", "user.name=test", "-c", "user.email=test@localhost", *args],
+        check=True,
+        capture_output=True,
+    )
 
 
 def scratch_clone(path: Path) -> Path:
     subprocess.run(["git", "clone", "-q", "--shared", str(REPO), str(path)], check=True, capture_output=True)
     pyproject = path / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text().replace(
-        'datasets = "mfbench_datasets"\n', 'datasets = "mfbench_datasets"\nplanted = "mfbench_plugins.planted"\n'))
+    pyproject.write_text(
+        pyproject.read_text().replace(
+            'datasets = "mfbench_datasets"\n', 'datasets = "mfbench_datasets"\nplanted = "mfbench_plugins.planted"\n'
+        )
+    )
     return path
 
 
-def commit(clone: Path, tag: str, plugin_source: str, parent: str | None = None,
-           edits: dict[str, Callable[[str], str]] | None = None) -> None:
+def commit(
+    clone: Path,
+    tag: str,
+    plugin_source: str,
+    parent: str | None = None,
+    edits: dict[str, Callable[[str], str]] | None = None,
+) -> None:
     """Commit ``plugin_source`` as the planted plugin (and ``edits``: path -> text -> new text) on
     ``parent`` (default: the clone's HEAD), tagged ``tag``."""
     if parent:
@@ -44,7 +55,7 @@ def commit(clone: Path, tag: str, plugin_source: str, parent: str | None = None,
 
 def sleeper(seconds: float) -> str:
     """A plugin whose algorithm ``sleeper`` predicts the mean and sleeps ``seconds`` an epoch."""
-    return f'''import time
+    return f"""import time
 
 import numpy as np
 
@@ -72,4 +83,4 @@ class Sleeper(Algorithm):
 @mfbench.hookimpl
 def mfbench_algorithms():
     return [mfbench.AlgorithmSpec("sleeper", Sleeper, "sleeps", devices=("cpu",))]
-'''
+"""

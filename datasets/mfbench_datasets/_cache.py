@@ -39,9 +39,15 @@ def cache_key(sources: list[Path], options: dict[str, Any]) -> str:
 
 def _save(path: Path, ratings: Ratings, n_dup: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {"users": ratings.users, "items": ratings.items, "values": ratings.values,
-              "user_ids": ratings.user_ids, "item_ids": ratings.item_ids, "n_dup": np.asarray(n_dup),
-              "rating_scale": np.asarray(ratings.rating_scale or (), np.float64)}
+    arrays = {
+        "users": ratings.users,
+        "items": ratings.items,
+        "values": ratings.values,
+        "user_ids": ratings.user_ids,
+        "item_ids": ratings.item_ids,
+        "n_dup": np.asarray(n_dup),
+        "rating_scale": np.asarray(ratings.rating_scale or (), np.float64),
+    }
     if ratings.timestamps is not None:
         arrays["timestamps"] = ratings.timestamps
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
@@ -57,14 +63,21 @@ def _save(path: Path, ratings: Ratings, n_dup: int) -> None:
 def _load(path: Path) -> tuple[Ratings, int]:
     with np.load(path, allow_pickle=False) as z:
         scale = z["rating_scale"]
-        r = Ratings(z["users"], z["items"], z["values"], z["user_ids"], z["item_ids"],
-                    z["timestamps"] if "timestamps" in z.files else None,
-                    (float(scale[0]), float(scale[1])) if len(scale) == 2 else None)
+        r = Ratings(
+            z["users"],
+            z["items"],
+            z["values"],
+            z["user_ids"],
+            z["item_ids"],
+            z["timestamps"] if "timestamps" in z.files else None,
+            (float(scale[0]), float(scale[1])) if len(scale) == 2 else None,
+        )
         return r, int(z["n_dup"])
 
 
-def cached_ratings(sources: list[Path], options: dict[str, Any], parse: Callable[[], tuple[Ratings, int]],
-                   enabled: bool = True) -> tuple[Ratings, int, str]:
+def cached_ratings(
+    sources: list[Path], options: dict[str, Any], parse: Callable[[], tuple[Ratings, int]], enabled: bool = True
+) -> tuple[Ratings, int, str]:
     """``parse()``'s result, from the cache when the same bytes were parsed with the same options.
 
     Returns ``(ratings, duplicates resolved, how the cache served)``: ``"hit"``, ``"miss"``, or

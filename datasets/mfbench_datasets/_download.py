@@ -49,13 +49,16 @@ def verify_files(folder: Path, sha256: dict[str, str]) -> None:
             raise DataError(f"{path}: missing (expected in a copy of this dataset)")
         got = sha256_of(path)
         if got != expected:
-            raise DataError(f"{path}: SHA-256 {got} does not match the published data ({expected}); "
-                            "the copy is damaged or a different release: replace it or delete it to download again")
+            raise DataError(
+                f"{path}: SHA-256 {got} does not match the published data ({expected}); "
+                "the copy is damaged or a different release: replace it or delete it to download again"
+            )
 
 
 def _mismatch(url: str, alg: str, got: str, expected: str) -> DataError:
-    return DataError(f"{url}: {alg.upper()} {got} does not match the published {expected}; the download was deleted, "
-                     "try again")
+    return DataError(
+        f"{url}: {alg.upper()} {got} does not match the published {expected}; the download was deleted, try again"
+    )
 
 
 def _download(url: str, digests: dict[str, str], folder: Path) -> Path:
@@ -67,8 +70,13 @@ def _download(url: str, digests: dict[str, str], folder: Path) -> Path:
         raise MfbenchError(f"downloading datasets needs pooch ({exc}); pip install pooch") from None
     first = "sha256" if "sha256" in digests else "md5"
     name = url.rsplit("/", 1)[-1]
-    fetcher = pooch.create(path=folder, base_url="", registry={name: f"{first}:{digests[first]}"}, urls={name: url},
-                           retry_if_failed=RETRIES)
+    fetcher = pooch.create(
+        path=folder,
+        base_url="",
+        registry={name: f"{first}:{digests[first]}"},
+        urls={name: url},
+        retry_if_failed=RETRIES,
+    )
     downloader = pooch.HTTPDownloader(progressbar=sys.stderr.isatty(), timeout=60)
     try:
         path = Path(fetcher.fetch(name, downloader=downloader))
@@ -76,8 +84,10 @@ def _download(url: str, digests: dict[str, str], folder: Path) -> Path:
         m = re.search(r"\(([0-9a-f]+)\) does not match", str(exc))
         raise _mismatch(url, first, m.group(1) if m else "of the download", digests[first]) from None
     except (OSError, requests.exceptions.RequestException) as exc:
-        raise MfbenchError(f"cannot download {url} ({exc}); download it by hand, unzip it and point "
-                           "--data-dir (or MFBENCH_DATA_DIR) at the folder that holds its folder") from None
+        raise MfbenchError(
+            f"cannot download {url} ({exc}); download it by hand, unzip it and point "
+            "--data-dir (or MFBENCH_DATA_DIR) at the folder that holds its folder"
+        ) from None
     for alg, expected in digests.items():
         got = _digest(path, alg)
         if got != expected:

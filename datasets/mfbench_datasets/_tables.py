@@ -57,8 +57,10 @@ def _numeric(df: pd.DataFrame, col: str, path: Path, header: bool, kind: str) ->
         hint = "fix or remove that line"
         if isinstance(text, str) and "," in text and is_number(text.replace(",", ".")):
             hint = "the file writes decimal commas: convert it to decimal points"
-        raise DataError(f"{path}:{line_of(path, int(df.index[row]), header)}: {kind} {text!r} in column {col!r} "
-                        f"is not a number; {hint}")
+        raise DataError(
+            f"{path}:{line_of(path, int(df.index[row]), header)}: {kind} {text!r} in column {col!r} "
+            f"is not a number; {hint}"
+        )
     return values.to_numpy()
 
 
@@ -70,17 +72,21 @@ def is_number(text: str) -> bool:
         return False
 
 
-def _check_frame(df: pd.DataFrame, path: Path, user: str, item: str, rating: str, timestamp: str | None,
-                 header: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+def _check_frame(
+    df: pd.DataFrame, path: Path, user: str, item: str, rating: str, timestamp: str | None, header: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """The columns of a text frame as arrays; the first bad cell raises ``DataError`` with its line
     (``df``'s index counts data rows from 0 across chunks)."""
+
     def line(row: int) -> int:
         return line_of(path, int(df.index[row]), header)
 
     spans = _spanning_field(df)
     if spans is not None:
-        raise DataError(f"{path}:{line(spans)}: a quoted field starts on this line and runs over the lines after it "
-                        "(a quote left open?); close or remove the quote")
+        raise DataError(
+            f"{path}:{line(spans)}: a quoted field starts on this line and runs over the lines after it "
+            "(a quote left open?); close or remove the quote"
+        )
     values = _numeric(df, rating, path, header, "rating").astype(np.float32)
     if not np.isfinite(values).all():
         row = int(np.argmax(~np.isfinite(values)))
@@ -88,11 +94,13 @@ def _check_frame(df: pd.DataFrame, path: Path, user: str, item: str, rating: str
     ts = None
     if timestamp is not None:
         ts = _numeric(df, timestamp, path, header, "timestamp")
-        whole = (ts % 1 == 0) & (np.abs(ts) < 2.0 ** 63)
+        whole = (ts % 1 == 0) & (np.abs(ts) < 2.0**63)
         if not whole.all():
             row = int(np.argmax(~whole))
-            raise DataError(f"{path}:{line(row)}: timestamp {df[timestamp].iloc[row]!r} is not a whole number of "
-                            "seconds; fix or remove that line")
+            raise DataError(
+                f"{path}:{line(row)}: timestamp {df[timestamp].iloc[row]!r} is not a whole number of "
+                "seconds; fix or remove that line"
+            )
         ts = ts.astype(np.int64)
     users = df[user].str.strip().to_numpy()
     items = df[item].str.strip().to_numpy()
@@ -179,13 +187,30 @@ def _read_kwargs(sep: str, header: bool, names: Sequence[str] | None, cols: list
         return dict(sep=":", header=None, names=wide, encoding=encoding, engine="c")
     # a header's names as the loader read them (stripped), not as the parser would keep them
     # index_col=False: rows wider than the header are an error, never a silent index column
-    return dict(sep=sep, header=0 if header else None, names=names, encoding=encoding, index_col=False,
-                engine="c" if len(sep) == 1 else "python")
+    return dict(
+        sep=sep,
+        header=0 if header else None,
+        names=names,
+        encoding=encoding,
+        index_col=False,
+        engine="c" if len(sep) == 1 else "python",
+    )
 
 
-def read_ratings(path: Path, *, sep: str, header: bool, names: Sequence[str] | None = None, user: str, item: str,
-                 rating: str, timestamp: str | None = None, rating_scale: tuple[float, float] | None = None,
-                 encoding: str = TEXT_ENCODING, chunksize: int = 2_000_000) -> tuple[Ratings, int]:
+def read_ratings(
+    path: Path,
+    *,
+    sep: str,
+    header: bool,
+    names: Sequence[str] | None = None,
+    user: str,
+    item: str,
+    rating: str,
+    timestamp: str | None = None,
+    rating_scale: tuple[float, float] | None = None,
+    encoding: str = TEXT_ENCODING,
+    chunksize: int = 2_000_000,
+) -> tuple[Ratings, int]:
     """Read a ratings file (plain or compressed) in chunks of typed columns.
 
     Memory stays near the result's: each chunk's columns are kept as typed arrays (no text),
@@ -209,12 +234,16 @@ def read_ratings(path: Path, *, sep: str, header: bool, names: Sequence[str] | N
         found = split_fields(first, sep)
         missing = [c for c in cols if c not in found]
         if missing:
-            raise DataError(f"{path}:1: missing column(s) {', '.join(map(repr, missing))}; the header has "
-                            f"{', '.join(map(repr, found))}; name the columns with --data-param")
+            raise DataError(
+                f"{path}:1: missing column(s) {', '.join(map(repr, missing))}; the header has "
+                f"{', '.join(map(repr, found))}; name the columns with --data-param"
+            )
         twice = [c for c in cols if found.count(c) > 1]
         if twice:
-            raise DataError(f"{path}:1: the header names {twice[0]!r} twice; rename one of them or name the columns "
-                            "with --data-param")
+            raise DataError(
+                f"{path}:1: the header names {twice[0]!r} twice; rename one of them or name the columns "
+                "with --data-param"
+            )
         names = _unique(found)
     kw = _read_kwargs(sep, header, names, cols, encoding)
     try:
@@ -226,31 +255,48 @@ def read_ratings(path: Path, *, sep: str, header: bool, names: Sequence[str] | N
                 parts = _read_columns(path, kw, user, item, rating, timestamp, chunksize, ids_as_text=True)
     except ImportError as exc:
         raise DataError(f"{path}: cannot decompress ({exc}); install the library it names") from None
-    except (ValueError, TypeError, OverflowError, pd.errors.ParserError, pd.errors.ParserWarning,
-            pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+    except (
+        ValueError,
+        TypeError,
+        OverflowError,
+        pd.errors.ParserError,
+        pd.errors.ParserWarning,
+        pd.errors.EmptyDataError,
+        UnicodeDecodeError,
+    ) as exc:
         _locate_problem(path, sep, header, names, cols, encoding, chunksize, exc)
     joined = {c: _concat(parts.pop(c)) for c in cols}
     if rating_scale is not None:
         _check_scale(path, joined[rating], rating_scale, header, encoding)
-    return _from_columns(joined[user], joined[item], joined[rating], joined[timestamp] if timestamp else None,
-                         rating_scale)
+    return _from_columns(
+        joined[user], joined[item], joined[rating], joined[timestamp] if timestamp else None, rating_scale
+    )
 
 
-def _check_scale(path: Path, values: np.ndarray, scale: tuple[float, float], header: bool = False,
-                 encoding: str = TEXT_ENCODING, row_label: str | None = None) -> None:
+def _check_scale(
+    path: Path,
+    values: np.ndarray,
+    scale: tuple[float, float],
+    header: bool = False,
+    encoding: str = TEXT_ENCODING,
+    row_label: str | None = None,
+) -> None:
     """``DataError`` naming the first rating outside the declared ``scale``: its file line, or
     ``row N`` (from 0) where the file has no lines (Parquet)."""
     outside = (values < scale[0]) | (values > scale[1])
     if outside.any():
         row = int(np.argmax(outside))
         where = f" {row_label} {row}" if row_label else str(line_of(path, row, header, encoding))
-        raise DataError(f"{path}:{where}: rating {values[row]:g} is outside the declared "
-                        f"scale {scale[0]:g} .. {scale[1]:g} ({int(outside.sum()):,} in all); fix the file or "
-                        "the declared file.scale")
+        raise DataError(
+            f"{path}:{where}: rating {values[row]:g} is outside the declared "
+            f"scale {scale[0]:g} .. {scale[1]:g} ({int(outside.sum()):,} in all); fix the file or "
+            "the declared file.scale"
+        )
 
 
-def _read_columns(path: Path, kw: dict, user: str, item: str, rating: str, timestamp: str | None, chunksize: int,
-                  ids_as_text: bool) -> dict[str, list[np.ndarray]] | None:
+def _read_columns(
+    path: Path, kw: dict, user: str, item: str, rating: str, timestamp: str | None, chunksize: int, ids_as_text: bool
+) -> dict[str, list[np.ndarray]] | None:
     """The columns as typed arrays, chunk by chunk; ``None`` when an id column came out as
     numbers that are not plain int64 (floats, overflowing integers): read again as text then."""
     import pandas as pd
@@ -324,12 +370,22 @@ def _raise_wider_line(path: Path, sep: str, header: bool, encoding: str) -> None
                 width = n
             elif n > width:
                 break
-    raise DataError(f"{path}:{number}: more fields than the {'header names' if header else 'first line has'} "
-                    f"({width}, separator {sep!r}); fix or remove that line")
+    raise DataError(
+        f"{path}:{number}: more fields than the {'header names' if header else 'first line has'} "
+        f"({width}, separator {sep!r}); fix or remove that line"
+    )
 
 
-def _locate_problem(path: Path, sep: str, header: bool, names: Sequence[str] | None, cols: list[str],
-                    encoding: str, chunksize: int, exc: Exception) -> None:
+def _locate_problem(
+    path: Path,
+    sep: str,
+    header: bool,
+    names: Sequence[str] | None,
+    cols: list[str],
+    encoding: str,
+    chunksize: int,
+    exc: Exception,
+) -> None:
     """Read ``path`` as text, chunk by chunk, and raise ``DataError`` naming the first bad line."""
     import pandas as pd
 
@@ -339,9 +395,20 @@ def _locate_problem(path: Path, sep: str, header: bool, names: Sequence[str] | N
         rows = 0
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            with pd.read_csv(path, sep=sep, header=0 if header else None, names=names, dtype=str, index_col=False,
-                             engine="c" if len(sep) == 1 else "python", compression="infer", encoding=encoding,
-                             keep_default_na=False, skip_blank_lines=True, chunksize=chunksize) as reader:
+            with pd.read_csv(
+                path,
+                sep=sep,
+                header=0 if header else None,
+                names=names,
+                dtype=str,
+                index_col=False,
+                engine="c" if len(sep) == 1 else "python",
+                compression="infer",
+                encoding=encoding,
+                keep_default_na=False,
+                skip_blank_lines=True,
+                chunksize=chunksize,
+            ) as reader:
                 for df in reader:
                     rows += len(df)
                     _check_frame(df, path, user, item, rating, timestamp, header)
@@ -350,12 +417,16 @@ def _locate_problem(path: Path, sep: str, header: bool, names: Sequence[str] | N
     except pd.errors.ParserError as err:
         m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(err))
         if m:
-            raise DataError(f"{path}:{m.group(2)}: expected {m.group(1)} fields, found {m.group(3)} "
-                            f"(separator {sep!r}); fix or remove that line") from None
+            raise DataError(
+                f"{path}:{m.group(2)}: expected {m.group(1)} fields, found {m.group(3)} "
+                f"(separator {sep!r}); fix or remove that line"
+            ) from None
         m = re.search(r"EOF inside string starting at row (\d+)", str(err))
         if m:
-            raise DataError(f"{path}:{int(m.group(1)) + 1}: a quoted field starts on this line and runs to the end "
-                            "of the file (a quote left open?); close or remove the quote") from None
+            raise DataError(
+                f"{path}:{int(m.group(1)) + 1}: a quoted field starts on this line and runs to the end "
+                "of the file (a quote left open?); close or remove the quote"
+            ) from None
         raise DataError(f"{path}: cannot parse: {err}") from None
     except UnicodeDecodeError as err:
         raise DataError(f"{path}: not {encoding} text ({err.reason} at byte {err.start})") from None
@@ -381,8 +452,13 @@ def _code(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return uniq, inverse.astype(np.int32).ravel()
 
 
-def _from_columns(users: np.ndarray, items: np.ndarray, values: np.ndarray, ts: np.ndarray | None,
-                  rating_scale: tuple[float, float] | None) -> tuple[Ratings, int]:
+def _from_columns(
+    users: np.ndarray,
+    items: np.ndarray,
+    values: np.ndarray,
+    ts: np.ndarray | None,
+    rating_scale: tuple[float, float] | None,
+) -> tuple[Ratings, int]:
     """Code the ids and resolve duplicate (user, item) pairs: keep the last by timestamp (by file
     order without timestamps, or between equal ones), and count the ratings dropped."""
     user_ids, u = _code(users)
@@ -411,4 +487,6 @@ def _from_columns(users: np.ndarray, items: np.ndarray, values: np.ndarray, ts: 
         user_ids = user_ids.astype(str)
     if item_ids.dtype == object:
         item_ids = item_ids.astype(str)
-    return Ratings(u, i, values, user_ids, item_ids, None if ts is None else np.asarray(ts, np.int64), rating_scale), n_dup
+    return Ratings(
+        u, i, values, user_ids, item_ids, None if ts is None else np.asarray(ts, np.int64), rating_scale
+    ), n_dup

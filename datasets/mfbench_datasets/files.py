@@ -78,10 +78,12 @@ def _sample(path: Path) -> list[str]:
     if not head.strip():
         raise DataError(f"{path}: the file is empty or holds only blank lines")
     if any(ord(c) < 32 and c not in "\t\r\n" for c in head[:4096]):
-        raise DataError(f"{path}: not a text ratings file (binary content in its first bytes); give a CSV, TSV, "
-                        "'::'-separated or Parquet file")
+        raise DataError(
+            f"{path}: not a text ratings file (binary content in its first bytes); give a CSV, TSV, "
+            "'::'-separated or Parquet file"
+        )
     if "\ufffd" in head:
-        line = head[:head.index("\ufffd")].count("\n") + 1
+        line = head[: head.index("\ufffd")].count("\n") + 1
         raise DataError(f"{path}:{line}: not UTF-8 text (a byte that UTF-8 does not allow); save the file as UTF-8")
     lines = [line for line in re.split(r"\r\n|\r|\n", head) if line.strip()]
     if len(head) == 1 << 16 and len(lines) > 1:
@@ -100,13 +102,24 @@ def _pick(found: list[str], role: str, given: str | None, path: Path) -> str | N
             return lower[cand]
     if role == "timestamp":
         return None
-    raise DataError(f"{path}: cannot tell which column holds the {role}; columns: {', '.join(found)}; "
-                    f"name it with --data-param file.{role}=COLUMN (or the separator with file.sep)")
+    raise DataError(
+        f"{path}: cannot tell which column holds the {role}; columns: {', '.join(found)}; "
+        f"name it with --data-param file.{role}=COLUMN (or the separator with file.sep)"
+    )
 
 
-def load_file(arg: str | None = None, data_dir: Path | None = None, user: str | None = None, item: str | None = None,
-              rating: str | None = None, timestamp: str | None = None, sep: str | None = None,
-              header: bool | None = None, scale: str | None = None, cache: bool = True) -> Dataset:
+def load_file(
+    arg: str | None = None,
+    data_dir: Path | None = None,
+    user: str | None = None,
+    item: str | None = None,
+    rating: str | None = None,
+    timestamp: str | None = None,
+    sep: str | None = None,
+    header: bool | None = None,
+    scale: str | None = None,
+    cache: bool = True,
+) -> Dataset:
     """Ratings from a file; options as ``--data-param file.KEY=VALUE``.
 
     ``user``, ``item``, ``rating``, ``timestamp`` name columns; ``sep`` the separator (``\\t``
@@ -132,8 +145,10 @@ def load_file(arg: str | None = None, data_dir: Path | None = None, user: str | 
     notes = load_notes(n_dup, use, "file")
     if declared is None:
         low, high = ratings.rating_scale
-        notes += (f"rating scale {low:g} .. {high:g} inferred from the data (the lowest and highest rating); "
-                  "declare it with --data-param file.scale=LOW,HIGH",)
+        notes += (
+            f"rating scale {low:g} .. {high:g} inferred from the data (the lowest and highest rating); "
+            "declare it with --data-param file.scale=LOW,HIGH",
+        )
     return Dataset(f"file:{arg}", ratings, notes=notes, licence="your own data")
 
 
@@ -165,9 +180,11 @@ def _parse(path: Path, user, item, rating, timestamp, sep, header, scale):
     if sep is None:
         sep = _detect_sep(lines, SEPARATORS.get(_kind(path)))
         if sep is None:
-            raise DataError(f"{path}: cannot find a separator that splits its first lines into the same 3 or more "
-                            f"fields (first line: {lines[0][:80]!r}); name it with --data-param file.sep=SEP "
-                            "(',' ';' '\\t' '::')")
+            raise DataError(
+                f"{path}: cannot find a separator that splits its first lines into the same 3 or more "
+                f"fields (first line: {lines[0][:80]!r}); name it with --data-param file.sep=SEP "
+                "(',' ';' '\\t' '::')"
+            )
     first = lines[0]
     fields = split_fields(first, sep)
     if header is None:
@@ -178,16 +195,18 @@ def _parse(path: Path, user, item, rating, timestamp, sep, header, scale):
         names = None
     else:
         if len(fields) < 3:
-            raise DataError(f"{path}:1: expected at least 3 fields (user, item, rating), found {len(fields)} "
-                            f"with separator {sep!r}")
+            raise DataError(
+                f"{path}:1: expected at least 3 fields (user, item, rating), found {len(fields)} with separator {sep!r}"
+            )
         found = ["user", "item", "rating", "timestamp"][: len(fields)] + [f"col{n}" for n in range(4, len(fields))]
         names = found
     u = _pick(found, "user", user, path)
     i = _pick(found, "item", item, path)
     r = _pick(found, "rating", rating, path)
     t = _pick(found, "timestamp", timestamp, path)
-    return read_ratings(path, sep=sep, header=header, names=names, user=u, item=i, rating=r, timestamp=t,
-                        rating_scale=scale)
+    return read_ratings(
+        path, sep=sep, header=header, names=names, user=u, item=i, rating=r, timestamp=t, rating_scale=scale
+    )
 
 
 def _load_parquet(path: Path, user, item, rating, timestamp, scale):

@@ -38,8 +38,10 @@ if TYPE_CHECKING:  # annotations only: importing it costs every mfbench command 
 
 __all__ = ["RELEASES", "load_movielens", "load_ml100k", "load_ml_latest_small", "LICENCE"]
 
-LICENCE = ("MovieLens data (GroupLens Research): research use, acknowledge the source, no redistribution "
-           "without permission; see the README in the archive")
+LICENCE = (
+    "MovieLens data (GroupLens Research): research use, acknowledge the source, no redistribution "
+    "without permission; see the README in the archive"
+)
 BASE_URL = "https://files.grouplens.org/datasets/movielens"
 
 
@@ -64,8 +66,17 @@ class Release:
         return f"{BASE_URL}/{self.name}.zip"
 
 
-RELEASES = {r.name: r for r in [
-    Release("ml-100k", "ml-100k", "u.data", "u.item", "tsv", (1.0, 5.0), 100_000,
+RELEASES = {
+    r.name: r
+    for r in [
+        Release(
+            "ml-100k",
+            "ml-100k",
+            "u.data",
+            "u.item",
+            "tsv",
+            (1.0, 5.0),
+            100_000,
             "MovieLens 100K: 943 users, 1,682 movies, 100,000 ratings 1..5 (1998)",
             md5="0e33842e24a9c977be4e0107933c0723",
             sha256="50d2a982c66986937beb9ffb3aa76efe955bf3d5c6b761f4e3a7cd717c6a3229",
@@ -77,33 +88,83 @@ RELEASES = {r.name: r for r in [
                 "u3.test": "0f548b51c78327de4c156461d3e430b7e5579fe2b5681586a59416e48fd35f6d",
                 "u4.test": "7c02ad0a1e7ab1083c8b9d4b627203a051dd7b5eab46d99fa44de33470de8db9",
                 "u5.test": "351cc52e0d15b6c721466276fc24671d40936899e3d01fadeaf312915b8c5634",
-            }),
-    Release("ml-latest-small", "ml-latest-small", "ratings.csv", "movies.csv", "csv", (0.5, 5.0), 100_836,
+            },
+        ),
+        Release(
+            "ml-latest-small",
+            "ml-latest-small",
+            "ratings.csv",
+            "movies.csv",
+            "csv",
+            (0.5, 5.0),
+            100_836,
             "MovieLens latest-small: 610 users, 9,742 movies, 100,836 half-star ratings (2018)",
             sha256="696d65a3dfceac7c45750ad32df2c259311949efec81f0f144fdfb91ebc9e436",
             files={
                 "ratings.csv": "aa289ca83157595d0df6aea1be6a4ded676ddc4385472e8313a8ed9805352646",
                 "movies.csv": "5a5f32dd9bb3797b8e728a1b98958789d2b13f294a69fdfbc5727f8a9611aa07",
-            }),
-    Release("ml-1m", "ml-1m", "ratings.dat", "movies.dat", "dat", (1.0, 5.0), 1_000_209,
+            },
+        ),
+        Release(
+            "ml-1m",
+            "ml-1m",
+            "ratings.dat",
+            "movies.dat",
+            "dat",
+            (1.0, 5.0),
+            1_000_209,
             "MovieLens 1M: 6,040 users, 3,706 movies, 1,000,209 ratings 1..5 (2003)",
             md5="c4d9eecfca2ab87c1945afe126590906",
-            sha256="a6898adb50b9ca05aa231689da44c217cb524e7ebd39d264c56e2832f2c54e20"),
-    Release("ml-10m", "ml-10M100K", "ratings.dat", "movies.dat", "dat", (0.5, 5.0), 10_000_054,
+            sha256="a6898adb50b9ca05aa231689da44c217cb524e7ebd39d264c56e2832f2c54e20",
+        ),
+        Release(
+            "ml-10m",
+            "ml-10M100K",
+            "ratings.dat",
+            "movies.dat",
+            "dat",
+            (0.5, 5.0),
+            10_000_054,
             "MovieLens 10M: 69,878 users, 10,677 movies, 10,000,054 half-star ratings (2009)",
-            md5="ce571fd55effeba0271552578f2648bd"),
-    Release("ml-20m", "ml-20m", "ratings.csv", "movies.csv", "csv", (0.5, 5.0), 20_000_263,
+            md5="ce571fd55effeba0271552578f2648bd",
+        ),
+        Release(
+            "ml-20m",
+            "ml-20m",
+            "ratings.csv",
+            "movies.csv",
+            "csv",
+            (0.5, 5.0),
+            20_000_263,
             "MovieLens 20M: 138,493 users, 26,744 movies, 20,000,263 half-star ratings (2015)",
             md5="cd245b17a1ae2cc31bb14903e1204af3",
-            sha256="96f243c338a8665f6bcc89c53edf6ee39162a846940de6b7c8c48aeada765ff3"),
-    Release("ml-25m", "ml-25m", "ratings.csv", "movies.csv", "csv", (0.5, 5.0), 25_000_095,
+            sha256="96f243c338a8665f6bcc89c53edf6ee39162a846940de6b7c8c48aeada765ff3",
+        ),
+        Release(
+            "ml-25m",
+            "ml-25m",
+            "ratings.csv",
+            "movies.csv",
+            "csv",
+            (0.5, 5.0),
+            25_000_095,
             "MovieLens 25M: 162,541 users, 59,047 movies, 25,000,095 half-star ratings (2019)",
             md5="6b51fb2759a8657d3bfcbfc42b592ada",
-            sha256="8b21cfb7eb1706b4ec0aac894368d90acf26ebdfb6aced3ebd4ad5bd1eb9c6aa"),
-    Release("ml-32m", "ml-32m", "ratings.csv", "movies.csv", "csv", (0.5, 5.0), 32_000_204,
+            sha256="8b21cfb7eb1706b4ec0aac894368d90acf26ebdfb6aced3ebd4ad5bd1eb9c6aa",
+        ),
+        Release(
+            "ml-32m",
+            "ml-32m",
+            "ratings.csv",
+            "movies.csv",
+            "csv",
+            (0.5, 5.0),
+            32_000_204,
             "MovieLens 32M: 200,948 users, 84,432 movies, 32,000,204 half-star ratings (2023)",
-            md5="d472be332d4daa821edc399621853b57"),
-]}
+            md5="d472be332d4daa821edc399621853b57",
+        ),
+    ]
+}
 
 
 def locate(name: str, data_dir: Path | None) -> Path:
@@ -116,8 +177,10 @@ def locate(name: str, data_dir: Path | None) -> Path:
             if (folder / marker).exists():
                 verify_files(folder, rel.files)
                 return folder
-        raise DataError(f"{name}: no {marker} under {data_dir}/{name} or {data_dir} (from --data-dir or "
-                        f"MFBENCH_DATA_DIR); point it at the folder holding {name}/, or unset it to download")
+        raise DataError(
+            f"{name}: no {marker} under {data_dir}/{name} or {data_dir} (from --data-dir or "
+            f"MFBENCH_DATA_DIR); point it at the folder holding {name}/, or unset it to download"
+        )
     cached = cache_dir() / name
     if (cached / marker).exists():
         verify_files(cached, rel.files)
@@ -125,9 +188,27 @@ def locate(name: str, data_dir: Path | None) -> Path:
     return fetch_zip(rel.url, {"md5": rel.md5, "sha256": rel.sha256}, rel.folder, cached, rel.files)
 
 
-ML100K_GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
-                 "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller",
-                 "War", "Western")
+ML100K_GENRES = (
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
+)
 
 
 def load_ml100k(arg: str | None = None, data_dir: Path | None = None) -> Dataset:
@@ -136,8 +217,17 @@ def load_ml100k(arg: str | None = None, data_dir: Path | None = None) -> Dataset
 
     folder = locate("ml-100k", data_dir)
     cols = ["user", "item", "rating", "timestamp"]
-    ratings, n_dup = read_ratings(folder / "u.data", sep="\t", header=False, names=cols, user="user", item="item",
-                                  rating="rating", timestamp="timestamp", rating_scale=(1.0, 5.0))
+    ratings, n_dup = read_ratings(
+        folder / "u.data",
+        sep="\t",
+        header=False,
+        names=cols,
+        user="user",
+        item="item",
+        rating="rating",
+        timestamp="timestamp",
+        rating_scale=(1.0, 5.0),
+    )
     keys = ratings.pair_keys()
     order = np.argsort(keys)
     folds = []
@@ -150,20 +240,27 @@ def load_ml100k(arg: str | None = None, data_dir: Path | None = None) -> Dataset
         if not np.array_equal(keys[idx], want):
             raise DataError(f"{folder / f'u{n}.test'}: has pairs that u.data lacks; the copy is inconsistent")
         folds.append(np.sort(idx))
-    return Dataset("ml-100k", ratings, tuple(folds), item_meta=_ml100k_items(folder, ratings), licence=LICENCE,
-                   notes=load_notes(n_dup))
+    return Dataset(
+        "ml-100k",
+        ratings,
+        tuple(folds),
+        item_meta=_ml100k_items(folder, ratings),
+        licence=LICENCE,
+        notes=load_notes(n_dup),
+    )
 
 
 def _ml100k_items(folder: Path, ratings: Ratings) -> dict[str, np.ndarray]:
     import pandas as pd
 
     items = pd.read_csv(folder / "u.item", sep="|", header=None, encoding="latin-1")
-    genres = items.iloc[:, 5:5 + len(ML100K_GENRES)].to_numpy(np.float32)
+    genres = items.iloc[:, 5 : 5 + len(ML100K_GENRES)].to_numpy(np.float32)
     return _item_meta(ratings, items[0].to_numpy(), items[1].to_numpy(), genres, ML100K_GENRES)
 
 
-def _item_meta(ratings: Ratings, ids: np.ndarray, titles: np.ndarray, genres: np.ndarray,
-               genre_names) -> dict[str, np.ndarray]:
+def _item_meta(
+    ratings: Ratings, ids: np.ndarray, titles: np.ndarray, genres: np.ndarray, genre_names
+) -> dict[str, np.ndarray]:
     """Titles and multi-hot genres by item code, for the items that have ratings."""
     pos = np.searchsorted(ratings.item_ids, ids)
     ok = (pos < ratings.n_items) & (ratings.item_ids[np.minimum(pos, ratings.n_items - 1)] == ids)
@@ -208,21 +305,39 @@ def load_movielens(name: str, data_dir: Path | None = None, cache: bool = True) 
     folder = locate(name, data_dir)
     path = folder / rel.ratings_file
     if rel.fmt == "dat":
-        opts = dict(sep="::", header=False, names=["user", "item", "rating", "timestamp"], user="user", item="item",
-                    rating="rating", timestamp="timestamp")
+        opts = dict(
+            sep="::",
+            header=False,
+            names=["user", "item", "rating", "timestamp"],
+            user="user",
+            item="item",
+            rating="rating",
+            timestamp="timestamp",
+        )
     else:
         opts = dict(sep=",", header=True, user="userId", item="movieId", rating="rating", timestamp="timestamp")
-    ratings, n_dup, use = cached_ratings([path], {"release": name, **opts},
-                                       lambda: read_ratings(path, rating_scale=rel.scale, **opts),
-                                       enabled=cache and rel.n_ratings >= 1_000_000)
+    ratings, n_dup, use = cached_ratings(
+        [path],
+        {"release": name, **opts},
+        lambda: read_ratings(path, rating_scale=rel.scale, **opts),
+        enabled=cache and rel.n_ratings >= 1_000_000,
+    )
     if len(ratings) + n_dup != rel.n_ratings:
-        raise DataError(f"{path}: {len(ratings) + n_dup:,} ratings where {name} has {rel.n_ratings:,}; the copy is "
-                        "incomplete or a different release: replace it, or delete it to download again")
+        raise DataError(
+            f"{path}: {len(ratings) + n_dup:,} ratings where {name} has {rel.n_ratings:,}; the copy is "
+            "incomplete or a different release: replace it, or delete it to download again"
+        )
     ids, titles, genre_text = read_movies(folder / rel.movies_file, rel.fmt)
     names = sorted({g for gs in genre_text for g in gs.split("|") if g and g != "(no genres listed)"})
     onehot = genre_text.str.get_dummies("|").reindex(columns=names, fill_value=0).to_numpy(np.float32)
-    return Dataset(name, ratings, None, item_meta=_item_meta(ratings, ids, titles, onehot, names), licence=LICENCE,
-                   notes=load_notes(n_dup, "miss" if use == "hit" else use))
+    return Dataset(
+        name,
+        ratings,
+        None,
+        item_meta=_item_meta(ratings, ids, titles, onehot, names),
+        licence=LICENCE,
+        notes=load_notes(n_dup, "miss" if use == "hit" else use),
+    )
 
 
 def load_ml_latest_small(arg: str | None = None, data_dir: Path | None = None) -> Dataset:
@@ -232,6 +347,7 @@ def load_ml_latest_small(arg: str | None = None, data_dir: Path | None = None) -
 
 def loader(name: str):
     """The ``DatasetSpec`` loader of release ``name``."""
+
     def load(arg: str | None = None, data_dir: Path | None = None, cache: bool = True) -> Dataset:
         return load_movielens(name, data_dir, cache)
 

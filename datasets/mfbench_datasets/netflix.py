@@ -24,8 +24,10 @@ from ._tables import _from_columns
 
 __all__ = ["load_netflix", "rating_files", "LICENCE"]
 
-LICENCE = ("Netflix Prize data: released by Netflix for the Netflix Prize under terms that forbid "
-           "redistribution; use your own copy")
+LICENCE = (
+    "Netflix Prize data: released by Netflix for the Netflix Prize under terms that forbid "
+    "redistribution; use your own copy"
+)
 
 
 def rating_files(folder: Path) -> list[Path]:
@@ -41,8 +43,10 @@ def rating_files(folder: Path) -> list[Path]:
     per_movie = sorted((folder / "training_set").glob("mv_*.txt")) or sorted(folder.glob("mv_*.txt"))
     if per_movie:
         return per_movie
-    raise DataError(f"{folder}: no Netflix Prize rating files (combined_data_*.txt, or training_set/mv_*.txt); "
-                    "point netflix:PATH at the folder that holds them")
+    raise DataError(
+        f"{folder}: no Netflix Prize rating files (combined_data_*.txt, or training_set/mv_*.txt); "
+        "point netflix:PATH at the folder that holds them"
+    )
 
 
 def read_netflix(files: list[Path]):
@@ -68,7 +72,9 @@ def read_netflix(files: list[Path]):
                 end += 1
             text = bytes(buf[offset:end]).decode("latin-1").rstrip("\r")
             first = "" if pos else " (a file must start with a MovieID: line)"
-            raise DataError(f"{path}:{bad}: expected 'MovieID:' or 'CustomerID,Rating,YYYY-MM-DD', found {text!r}{first}")
+            raise DataError(
+                f"{path}:{bad}: expected 'MovieID:' or 'CustomerID,Rating,YYYY-MM-DD', found {text!r}{first}"
+            )
         del buf
     if pos == 0:
         raise DataError(f"{files[0].parent}: the Netflix files hold no ratings")
@@ -100,5 +106,10 @@ def load_netflix(arg: str | None = None, data_dir: Path | None = None, cache: bo
     files = rating_files(folder)
     ratings, n_dup, use = cached_ratings(files, {"format": "netflix"}, lambda: read_netflix(files), enabled=cache)
     meta = _titles(folder if folder.is_dir() else folder.parent, ratings.item_ids)
-    return Dataset(f"netflix:{arg}", ratings, item_meta=meta, licence=LICENCE,
-                   notes=load_notes(n_dup, use, "netflix", pairs="(customer, movie)"))
+    return Dataset(
+        f"netflix:{arg}",
+        ratings,
+        item_meta=meta,
+        licence=LICENCE,
+        notes=load_notes(n_dup, use, "netflix", pairs="(customer, movie)"),
+    )

@@ -40,8 +40,9 @@ def _popularity(n: int, sigma: float, rng: np.random.Generator) -> np.ndarray:
     return w / w.sum()
 
 
-def _user_degrees(n_users: int, n_items: int, n_ratings: int, sigma: float, floor: int,
-                  rng: np.random.Generator) -> np.ndarray:
+def _user_degrees(
+    n_users: int, n_items: int, n_ratings: int, sigma: float, floor: int, rng: np.random.Generator
+) -> np.ndarray:
     """Ratings per user: ``floor`` each, the rest multinomial over log-normal weights, capped at
     the catalogue (the excess goes to users below the cap)."""
     floor = min(floor, n_ratings // n_users, n_items)
@@ -86,9 +87,12 @@ def generate(
     if n_ratings > n_users * n_items:
         raise MfbenchError(f"synthetic: n_ratings={n_ratings:,} exceeds n_users*n_items={n_users * n_items:,}")
     # the result (16 bytes a rating with clean), each user's degree and the factors
-    devices.ensure_memory("cpu", 16 * n_ratings + 8 * n_users + 4 * rank * (n_users + n_items),
-                          f"synthetic: n_ratings={n_ratings:,}, n_users={n_users:,}, n_items={n_items:,}",
-                          "ask for fewer (--data-param synthetic.n_ratings=N)")
+    devices.ensure_memory(
+        "cpu",
+        16 * n_ratings + 8 * n_users + 4 * rank * (n_users + n_items),
+        f"synthetic: n_ratings={n_ratings:,}, n_users={n_users:,}, n_items={n_items:,}",
+        "ask for fewer (--data-param synthetic.n_ratings=N)",
+    )
     rng = np.random.default_rng(seed)
     deg = _user_degrees(n_users, n_items, n_ratings, user_sigma, min_user_ratings, rng)
     cdf = np.cumsum(_popularity(n_items, item_sigma, rng))
@@ -107,12 +111,14 @@ def generate(
         items = np.empty(n_ratings, np.int32)
         values = np.empty(n_ratings, np.float32)
         clean = np.empty(n_ratings, np.float32)
-        fill_ratings(deg, cdf, P, Q, bu, bi, mean, noise, step, scale[0], scale[1], fill_seed, users, items, values,
-                     clean)
+        fill_ratings(
+            deg, cdf, P, Q, bu, bi, mean, noise, step, scale[0], scale[1], fill_seed, users, items, values, clean
+        )
     else:
         xp = devices.array_namespace(device)
-        drawn = _fill_array(xp, deg, cdf, *(xp.asarray(a) for a in (P, Q, bu, bi)), mean, noise, step, scale[0],
-                            scale[1], fill_seed)
+        drawn = _fill_array(
+            xp, deg, cdf, *(xp.asarray(a) for a in (P, Q, bu, bi)), mean, noise, step, scale[0], scale[1], fill_seed
+        )
         users, items, values, clean = (devices.to_numpy(a) for a in drawn)
         del drawn
     ratings = Ratings(users, items, values, np.arange(n_users), np.arange(n_items), None, scale)
@@ -126,9 +132,23 @@ def _draw_items(xp: Any, rs: Any, cdf: Any, n: int) -> Any:
     return xp.minimum(xp.searchsorted(cdf, x, side="right"), len(cdf) - 1)
 
 
-def _fill_array(xp: Any, deg: np.ndarray, cdf: np.ndarray, P: Any, Q: Any, bu: Any, bi: Any, mean: float, noise: float,
-                step: float, low: float, high: float, seed: int, dense_share: float = 0.125,
-                chunk: int = 1 << 24) -> tuple[Any, Any, Any, Any]:
+def _fill_array(
+    xp: Any,
+    deg: np.ndarray,
+    cdf: np.ndarray,
+    P: Any,
+    Q: Any,
+    bu: Any,
+    bi: Any,
+    mean: float,
+    noise: float,
+    step: float,
+    low: float,
+    high: float,
+    seed: int,
+    dense_share: float = 0.125,
+    chunk: int = 1 << 24,
+) -> tuple[Any, Any, Any, Any]:
     """``fill_ratings`` in array code: ``(users, items, values, clean)`` in user order, in ``xp``.
 
     As on the CPU, user ``u`` takes the first ``deg[u]`` distinct items of a stream drawn by
@@ -155,7 +175,7 @@ def _fill_array(xp: Any, deg: np.ndarray, cdf: np.ndarray, P: Any, Q: Any, bu: A
         b = min(n_users, max(a + 1, int(np.searchsorted(soff, soff[a] + chunk, side="right")) - 1))
         m = int(soff[b] - soff[a])
         if m:
-            local = xp.asarray(soff[a + 1:b + 1] - soff[a])
+            local = xp.asarray(soff[a + 1 : b + 1] - soff[a])
             su = xp.searchsorted(local, xp.arange(m, dtype=xp.int64), side="right")
             si = _draw_items(xp, rs, cdf_x, m)
             key = su * n_items + si
@@ -181,11 +201,11 @@ def _fill_array(xp: Any, deg: np.ndarray, cdf: np.ndarray, P: Any, Q: Any, bu: A
     clean = xp.empty(n, xp.float32)
     values = xp.empty(n, xp.float32)
     for start in range(0, n, chunk):
-        u, i = users[start:start + chunk], items[start:start + chunk]
+        u, i = users[start : start + chunk], items[start : start + chunk]
         c = mean + bu[u] + bi[i] + (P[u] * Q[i]).sum(1)
-        clean[start:start + chunk] = c
+        clean[start : start + chunk] = c
         v = xp.round((c + noise * rs.standard_normal(len(u))) / step) * step
-        values[start:start + chunk] = xp.clip(v, low, high)
+        values[start : start + chunk] = xp.clip(v, low, high)
     return users, items, values, clean
 
 
@@ -196,7 +216,7 @@ def _exponential_keys(xp: Any, rs: Any, cdf: Any, deg: Any, offsets: Any, who: A
     w = xp.diff(cdf, prepend=xp.zeros(1, cdf.dtype))
     rows = max(1, chunk // n_items)
     for start in range(0, len(who), rows):
-        u = who[start:start + rows]
+        u = who[start : start + rows]
         d = deg[u]
         width = int(d.max())
         keys = rs.standard_exponential((len(u), n_items)) / w[None, :]
@@ -208,8 +228,9 @@ def _exponential_keys(xp: Any, rs: Any, cdf: Any, deg: Any, offsets: Any, who: A
 
 #: Presets of the shapes the literature benchmarks on (``--dataset synthetic-netflix``).
 PRESETS = {
-    "synthetic-ml20m": dict(n_users=138_493, n_items=26_744, n_ratings=20_000_263, min_user_ratings=20, step=0.5,
-                            scale=(0.5, 5.0)),
+    "synthetic-ml20m": dict(
+        n_users=138_493, n_items=26_744, n_ratings=20_000_263, min_user_ratings=20, step=0.5, scale=(0.5, 5.0)
+    ),
     "synthetic-netflix": dict(n_users=480_189, n_items=17_770, n_ratings=100_480_507, min_user_ratings=1),
 }
 
@@ -227,20 +248,29 @@ def load_synthetic(
 ) -> Dataset:
     """The ``synthetic`` dataset: ml-100k-sized by default; ``--data-param synthetic.KEY=VALUE``
     (``device=gpu`` draws it on the GPU)."""
-    ratings, _ = generate(n_users=n_users, n_items=n_items, n_ratings=n_ratings, rank=rank, noise=noise, seed=seed,
-                          device=device)
+    ratings, _ = generate(
+        n_users=n_users, n_items=n_items, n_ratings=n_ratings, rank=rank, noise=noise, seed=seed, device=device
+    )
     return Dataset("synthetic", ratings, licence="generated by mfbench; no restrictions")
 
 
 def _preset_loader(name: str):
     shape = PRESETS[name]
 
-    def load(arg: str | None = None, data_dir: Path | None = None, rank: int = 10, noise: float = 0.5,
-             seed: int = 0, device: str = "cpu") -> Dataset:
+    def load(
+        arg: str | None = None,
+        data_dir: Path | None = None,
+        rank: int = 10,
+        noise: float = 0.5,
+        seed: int = 0,
+        device: str = "cpu",
+    ) -> Dataset:
         ratings, _ = generate(**shape, rank=rank, noise=noise, seed=seed, device=device)
         return Dataset(name, ratings, licence="generated by mfbench; no restrictions")
 
-    load.__doc__ = f"The {name} preset: {shape['n_users']:,} users x {shape['n_items']:,} items, {shape['n_ratings']:,} ratings."
+    load.__doc__ = (
+        f"The {name} preset: {shape['n_users']:,} users x {shape['n_items']:,} items, {shape['n_ratings']:,} ratings."
+    )
     return load
 
 

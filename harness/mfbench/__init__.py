@@ -26,7 +26,22 @@ from .specs import AlgorithmSpec, DatasetSpec, ExecutorSpec, MetricSpec
 __version__ = "0.1.0"
 
 __all__ = [
-    "Algorithm", "AlgorithmSpec", "Baseline", "DataError", "Dataset", "DatasetSpec", "DeviceUnavailable",
-    "ExecutorSpec", "MetricSpec", "MfbenchError", "Ratings", "Results", "Split", "UnknownNameError", "get_registry",
-    "hookimpl", "load", "run",
+    "Algorithm",
+    "AlgorithmSpec",
+    "Baseline",
+    "DataError",
+    "Dataset",
+    "DatasetSpec",
+    "DeviceUnavailable",
+    "ExecutorSpec",
+    "MetricSpec",
+    "MfbenchError",
+    "Ratings",
+    "Results",
+    "Split",
+    "UnknownNameError",
+    "get_registry",
+    "hookimpl",
+    "load",
+    "run",
 ]

@@ -23,6 +23,7 @@ def eta(elapsed: float, done: int, total: int) -> str:
     """About how long the ``total - done`` cells left take, at the pace of the ``done`` so far."""
     return "about " + duration(elapsed / done * (total - done)) if done else "unknown"
 
+
 #: Off a terminal, an epoch is logged only when it took at least this long (seconds).
 SLOW_EPOCH_S = 5.0
 
@@ -53,8 +54,11 @@ class Progress:
             if self.bar is not None:
                 self.bar.set_postfix_str(f"epoch {e['epoch']}{loss}{valid}")
             elif e["seconds"] >= SLOW_EPOCH_S:
-                print(f"    [{self.done + 1}/{self.total}] {self.label} · epoch {e['epoch']}: {e['seconds']:.2f} s{loss}{valid}",
-                      file=self.stream, flush=True)
+                print(
+                    f"    [{self.done + 1}/{self.total}] {self.label} · epoch {e['epoch']}: {e['seconds']:.2f} s{loss}{valid}",
+                    file=self.stream,
+                    flush=True,
+                )
 
     def cell_done(self, rec: dict[str, Any], label: str) -> None:
         self.done += 1

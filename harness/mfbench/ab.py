@@ -103,17 +103,19 @@ def _median(values: list[float]) -> float | None:
 
 def _noise_floor(a_times: list[float | None]) -> float | None:
     """Median ``|log(A / A')|`` of the two A samples in each block of two pairs."""
-    logs = [abs(math.log(second / first)) for first, second in zip(a_times[::2], a_times[1::2])
-            if first and second]
+    logs = [abs(math.log(second / first)) for first, second in zip(a_times[::2], a_times[1::2]) if first and second]
     return math.expm1(median(logs)) if logs else None
 
 
 def evaluate(keys: list[str], pairs: list[tuple[SideRun, SideRun]], plan: Plan) -> list[CellResult]:
     """Every cell's result from the pairs so far."""
     results: list[CellResult] = []
-    timed = [k for k in keys
-             if (t := _median([a.samples[k].fit_seconds for a, _ in pairs if k in a.samples])) is not None
-             and t >= plan.min_seconds]
+    timed = [
+        k
+        for k in keys
+        if (t := _median([a.samples[k].fit_seconds for a, _ in pairs if k in a.samples])) is not None
+        and t >= plan.min_seconds
+    ]
     cell_confidence = 1 - (1 - plan.confidence) / max(1, len(timed))
     for key in keys:
         ref_failed = [a.failures[key] for a, _ in pairs if key in a.failures]
@@ -133,8 +135,10 @@ def evaluate(keys: list[str], pairs: list[tuple[SideRun, SideRun]], plan: Plan) 
         rmse_b = _median([s.metrics["rmse"] for _, s in both if "rmse" in s.metrics])
         res.rmse = (rmse_a, rmse_b)
         res.fit_seconds = (_median([s.fit_seconds for s, _ in both]), _median([s.fit_seconds for _, s in both]))
-        res.cpu_seconds = (_median([s.fit_cpu_seconds for s, _ in both if s.fit_cpu_seconds is not None]),
-                           _median([s.fit_cpu_seconds for _, s in both if s.fit_cpu_seconds is not None]))
+        res.cpu_seconds = (
+            _median([s.fit_cpu_seconds for s, _ in both if s.fit_cpu_seconds is not None]),
+            _median([s.fit_cpu_seconds for _, s in both if s.fit_cpu_seconds is not None]),
+        )
         res.noise_floor = _noise_floor([a.samples[key].fit_seconds if key in a.samples else None for a, _ in pairs])
         if key in timed:
             d = np.log([b.fit_seconds / a.fit_seconds for a, b in both])
@@ -152,8 +156,9 @@ def evaluate(keys: list[str], pairs: list[tuple[SideRun, SideRun]], plan: Plan) 
     return results
 
 
-def compare_pairs(side_run: Callable[[str, int], SideRun], plan: Plan,
-                  say: Callable[[str], None] = lambda line: None) -> Outcome:
+def compare_pairs(
+    side_run: Callable[[str, int], SideRun], plan: Plan, say: Callable[[str], None] = lambda line: None
+) -> Outcome:
     """Take pairs of side runs (``side_run(side, n)``, side ``"A"`` or ``"B"``, ``n`` a serial) step
     by step until every cell is decided, the steps end or the budget would be overrun."""
     pairs: list[tuple[SideRun, SideRun]] = []
@@ -182,8 +187,10 @@ def compare_pairs(side_run: Callable[[str, int], SideRun], plan: Plan,
                     keys.append(k)
         results = evaluate(keys, pairs, plan)
         undecided = [r.key for r in results if r.verdict == "inconclusive"]
-        say(f"{len(pairs)} pairs, {spent:.0f} s: " + (f"{len(undecided)} cell(s) undecided" if undecided
-                                                       else "every cell decided"))
+        say(
+            f"{len(pairs)} pairs, {spent:.0f} s: "
+            + (f"{len(undecided)} cell(s) undecided" if undecided else "every cell decided")
+        )
         if not undecided:
             stopped = "decided"
             break

@@ -38,8 +38,17 @@ COMPILED_BIASES_MIN = 1 << 20
 PREDICT_CHUNK = 1 << 20
 
 
-def fit_biases(xp: Any, users: Any, items: Any, values: Any, n_users: int, n_items: int,
-               reg_user: float, reg_item: float, passes: int) -> Iterator[tuple[float, Any, Any]]:
+def fit_biases(
+    xp: Any,
+    users: Any,
+    items: Any,
+    values: Any,
+    n_users: int,
+    n_items: int,
+    reg_user: float,
+    reg_item: float,
+    passes: int,
+) -> Iterator[tuple[float, Any, Any]]:
     """Regularized user and item biases by alternating exact minimization (Koren 2010, sec. 2.1).
 
     Minimizes ``sum (r - mu - b_u - b_i)^2 + reg_user * sum b_u^2 + reg_item * sum b_i^2``
@@ -79,8 +88,9 @@ class Baseline:
 
     @classmethod
     def fit(cls, train: Ratings) -> Baseline:
-        *_, (mu, bu, bi) = fit_biases(np, train.users, train.items, train.values, train.n_users, train.n_items,
-                                      cls.REG, cls.REG, passes=2)
+        *_, (mu, bu, bi) = fit_biases(
+            np, train.users, train.items, train.values, train.n_users, train.n_items, cls.REG, cls.REG, passes=2
+        )
         return cls(mu, bu, bi)
 
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -130,8 +140,12 @@ class Algorithm:
         if need:
             defaults = signature_defaults(type(self))
             given = " ".join(f"{k}={v}" for k, v in self.params().items() if defaults.get(k) != v)
-            devices.ensure_memory(self.device, need, f"{type(self).__name__}({given}) on {train.n_users:,} users x "
-                                  f"{train.n_items:,} items", "ask for a smaller model (k) or a smaller dataset")
+            devices.ensure_memory(
+                self.device,
+                need,
+                f"{type(self).__name__}({given}) on {train.n_users:,} users x {train.n_items:,} items",
+                "ask for a smaller model (k) or a smaller dataset",
+            )
         self.xp = devices.array_namespace(self.device)
         self.n_users_, self.n_items_ = train.n_users, train.n_items
         self.rating_scale_ = train.rating_scale
@@ -174,7 +188,7 @@ class Algorithm:
         out = self.baseline_.predict(users, items)
         # in chunks: a factor model gathers (chunk, k) rows per side, bounded however many pairs come
         for start in range(0, len(warm), PREDICT_CHUNK):
-            sel = warm[start:start + PREDICT_CHUNK]
+            sel = warm[start : start + PREDICT_CHUNK]
             out[sel] = devices.to_numpy(self._predict(users[sel], items[sel]))
         return self._clip(out)
 
@@ -212,7 +226,10 @@ class Algorithm:
         if warm.all() and not len(cold_items):
             return xp.asarray(block, dtype=xp.float32)
         b = self.baseline_
-        base = xp.asarray(b.mu + b.item_bias, dtype=xp.float32)[None, :] + xp.asarray(b.user_bias[users], dtype=xp.float32)[:, None]
+        base = (
+            xp.asarray(b.mu + b.item_bias, dtype=xp.float32)[None, :]
+            + xp.asarray(b.user_bias[users], dtype=xp.float32)[:, None]
+        )
         if warm.all():
             scores = xp.asarray(block, dtype=xp.float32)
         else:
@@ -223,8 +240,9 @@ class Algorithm:
             scores[:, cold_items] = base[:, cold_items]
         return scores
 
-    def recommend(self, users: Any, n: int = 10, exclude_seen: bool = True, train: Ratings | None = None,
-                  block: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def recommend(
+        self, users: Any, n: int = 10, exclude_seen: bool = True, train: Ratings | None = None, block: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``n`` items per user by predicted score, in blocks of users.
 
         Each block is scored at once (on the GPU for a GPU algorithm that offers
@@ -246,12 +264,13 @@ class Algorithm:
         if exclude_seen and train is not None:
             from scipy import sparse
 
-            seen = sparse.csr_matrix((np.ones(len(train), bool), (train.users, train.items)),
-                                     shape=(train.n_users, train.n_items))
+            seen = sparse.csr_matrix(
+                (np.ones(len(train), bool), (train.users, train.items)), shape=(train.n_users, train.n_items)
+            )
         out_items = np.full((len(users), n), -1, np.int32)
         out_scores = np.full((len(users), n), -np.inf, np.float32)
         for start in range(0, len(users), block):
-            ub = users[start:start + block]
+            ub = users[start : start + block]
             scores = self._ranking_scores(ub)
             xp = devices.array_namespace_of(scores)
             if seen is not None:
@@ -266,8 +285,8 @@ class Algorithm:
             top[~np.isfinite(top_scores)] = -1
             if self.rating_scale_ is not None:  # report predicted ratings; the order keeps the raw scores' ties broken
                 np.clip(top_scores, *self.rating_scale_, out=top_scores, where=np.isfinite(top_scores))
-            out_items[start:start + len(ub)] = top
-            out_scores[start:start + len(ub)] = top_scores
+            out_items[start : start + len(ub)] = top
+            out_scores[start : start + len(ub)] = top_scores
         return out_items, out_scores
 
     # -- state ---------------------------------------------------------------------------------
@@ -289,7 +308,9 @@ class Algorithm:
         for name in self.state_attrs:
             value = state[name]
             setattr(self, name, xp.asarray(value) if np.ndim(value) else value.item())
-        self.baseline_ = Baseline(float(state["baseline.mu"]), state["baseline.user_bias"].copy(), state["baseline.item_bias"].copy())
+        self.baseline_ = Baseline(
+            float(state["baseline.mu"]), state["baseline.user_bias"].copy(), state["baseline.item_bias"].copy()
+        )
         self.seen_users_ = state["seen_users"].copy()
         self.seen_items_ = state["seen_items"].copy()
         self.n_users_, self.n_items_ = len(self.seen_users_), len(self.seen_items_)

@@ -48,8 +48,14 @@ class Execution:
 CONFIRM_ABOVE = 1000
 
 
-def execute(request: RunRequest, *, quiet: bool = True, echo: Callable[[str], None] | None = None,
-            argv: Sequence[str] | None = None, confirm: Callable[[int], bool] | None = None) -> Execution:
+def execute(
+    request: RunRequest,
+    *,
+    quiet: bool = True,
+    echo: Callable[[str], None] | None = None,
+    argv: Sequence[str] | None = None,
+    confirm: Callable[[int], bool] | None = None,
+) -> Execution:
     """Plan ``request`` (everything validated before any work), write the run folder, run its
     cells through the executor and append each record the moment it ends. ``echo`` receives
     the progress lines meant for stderr (``None``: none). A plan of more than ``CONFIRM_ABOVE``
@@ -65,22 +71,33 @@ def execute(request: RunRequest, *, quiet: bool = True, echo: Callable[[str], No
     if request.resume and not store.records_path.exists():
         raise MfbenchError(f"--resume {request.resume}: no run at {store.records_path}")
     exec_spec = registry.executor(request.executor)
-    exec_options = check_assignments(request.executor_params, {request.executor: exec_spec.defaults},
-                                     request.executor_sources, "--executor-param").get(request.executor, {})
+    exec_options = check_assignments(
+        request.executor_params, {request.executor: exec_spec.defaults}, request.executor_sources, "--executor-param"
+    ).get(request.executor, {})
     plan = plan_run(request, registry, run_id, str(store.path / "checkpoints") if request.checkpoint else None)
     for name, ds in plan.datasets.items():
         for note in ds.notes:
             say(f"{name}: {note}")
     if confirm is not None and len(plan.jobs) > CONFIRM_ABOVE and not confirm(len(plan.jobs)):
-        raise MfbenchError(f"{len(plan.jobs):,} cells planned and not confirmed: nothing ran (mfbench run --yes "
-                           "starts them without asking)")
+        raise MfbenchError(
+            f"{len(plan.jobs):,} cells planned and not confirmed: nothing ran (mfbench run --yes "
+            "starts them without asking)"
+        )
 
     with store.locked(say):
         return _run(request, store, plan, exec_spec, exec_options, quiet, say, argv)
 
 
-def _run(request: RunRequest, store: RunStore, plan: Plan, exec_spec: Any, exec_options: dict[str, Any], quiet: bool,
-         say: Callable[[str], None], argv: Sequence[str] | None) -> Execution:
+def _run(
+    request: RunRequest,
+    store: RunStore,
+    plan: Plan,
+    exec_spec: Any,
+    exec_options: dict[str, Any],
+    quiet: bool,
+    say: Callable[[str], None],
+    argv: Sequence[str] | None,
+) -> Execution:
     """``execute``'s work once the run folder is held: environment, request, the cells."""
     from ._progress import Progress
 
@@ -99,8 +116,10 @@ def _run(request: RunRequest, store: RunStore, plan: Plan, exec_spec: Any, exec_
         env.setdefault("calibration_seconds", previous.get("calibration_seconds"))
         env["resumed_from"] = previous.get("created_at")
     store.write_environment(env)
-    store.write_json("request.json", {"argv": list(argv if argv is not None else sys.argv), "cwd": os.getcwd(),
-                                      "cells": [c.id for c in plan.cells]})
+    store.write_json(
+        "request.json",
+        {"argv": list(argv if argv is not None else sys.argv), "cwd": os.getcwd(), "cells": [c.id for c in plan.cells]},
+    )
     if not quiet:
         skipped = f", {len(plan.jobs) - len(jobs)} already done" if request.resume else ""
         say(f"run {store.run_id}: {len(jobs)} cells{skipped} -> {store.records_path}")
@@ -116,8 +135,9 @@ def _run(request: RunRequest, store: RunStore, plan: Plan, exec_spec: Any, exec_
         progress.close()
         if isinstance(exc, Interrupted) and exc.record is not None:
             store.append(exc.record)
-        return Execution(store, plan, interrupted=True,
-                         exit_code=exc.exit_code if isinstance(exc, Interrupted) else 130)
+        return Execution(
+            store, plan, interrupted=True, exit_code=exc.exit_code if isinstance(exc, Interrupted) else 130
+        )
     progress.close()
     if request.calibrate and jobs:
         _calibrate_again(store, env)
@@ -186,8 +206,11 @@ class Results:
         states: dict[str, int] = {}
         for r in self.records:
             states[r.get("status", "?")] = states.get(r.get("status", "?"), 0) + 1
-        return f"Results({str(self.path)!r}, {len(self.records)} cells: " + \
-            ", ".join(f"{n} {s}" for s, n in states.items()) + ")"
+        return (
+            f"Results({str(self.path)!r}, {len(self.records)} cells: "
+            + ", ".join(f"{n} {s}" for s, n in states.items())
+            + ")"
+        )
 
     def to_pandas(self) -> Any:
         """One row per cell (repeats apart): algorithm, params, dataset, split, device, seed,
@@ -200,9 +223,17 @@ class Results:
         metrics = self.metrics or sorted({m for r in self.records for m in (r.get("metrics") or {})})
         rows = []
         for r in self.records:
-            row = {"cell_id": r["cell_id"], "algorithm": r["algorithm"], "params": r.get("params", {}),
-                   "dataset": r["dataset"], "split": (r.get("split") or {}).get("name"), "device": r["device"],
-                   "seed": r["seed"], "repeat": r.get("repeat", 0), "status": r["status"]}
+            row = {
+                "cell_id": r["cell_id"],
+                "algorithm": r["algorithm"],
+                "params": r.get("params", {}),
+                "dataset": r["dataset"],
+                "split": (r.get("split") or {}).get("name"),
+                "device": r["device"],
+                "seed": r["seed"],
+                "repeat": r.get("repeat", 0),
+                "status": r["status"],
+            }
             for m in metrics:
                 row[m] = (r.get("metrics") or {}).get(m)
             for name, read, _ in TIME_FIELDS:
@@ -222,9 +253,19 @@ class Results:
         the curve's values (epoch, seconds, elapsed_seconds, train_mse, valid_rmse, objective, ...)."""
         import pandas as pd
 
-        rows = [{"cell_id": r["cell_id"], "algorithm": r["algorithm"], "dataset": r["dataset"], "device": r["device"],
-                 "seed": r["seed"], "repeat": r.get("repeat", 0), **point}
-                for r in self.records for point in (r.get("curve") or [])]
+        rows = [
+            {
+                "cell_id": r["cell_id"],
+                "algorithm": r["algorithm"],
+                "dataset": r["dataset"],
+                "device": r["device"],
+                "seed": r["seed"],
+                "repeat": r.get("repeat", 0),
+                **point,
+            }
+            for r in self.records
+            for point in (r.get("curve") or [])
+        ]
         return pd.DataFrame(rows)
 
     def table(self, fmt: str = "table") -> str:
@@ -243,8 +284,10 @@ class Results:
         from .compare import compare_runs, interval
 
         rows = []
-        calibrations = (baseline.environment().get("calibration_seconds"),
-                        self.environment().get("calibration_seconds"))
+        calibrations = (
+            baseline.environment().get("calibration_seconds"),
+            self.environment().get("calibration_seconds"),
+        )
         for r in compare_runs(baseline.records, self.records, threshold, rmse_tolerance, calibrations):
             row = {"mark": r["mark"], "algorithm": r["algorithm"], "dataset": r["dataset"], "device": r["device"]}
             for name in ("epoch", "fit"):
@@ -285,16 +328,18 @@ def load(run: str | os.PathLike, out: str | os.PathLike = "results") -> Results:
 _TABLE_ARGS = ("params", "data_params", "executor_params")
 
 
-def request(algos: str | Sequence[str] = DEFAULT_ALGORITHMS, datasets: str | Sequence[str] = ("synthetic",),
-            **options: Any) -> RunRequest:
+def request(
+    algos: str | Sequence[str] = DEFAULT_ALGORITHMS, datasets: str | Sequence[str] = ("synthetic",), **options: Any
+) -> RunRequest:
     """The ``RunRequest`` of ``run``'s arguments (``run`` documents them, ``mfbench.request.OPTIONS``
     lists them), checked when planned. ``None`` for an option means its default; ``data_dir``'s is
     ``MFBENCH_DATA_DIR``."""
     by_arg = {o.arg: o for o in OPTIONS if o.arg}
     for name in options:
         if name not in by_arg and name not in _TABLE_ARGS:
-            raise MfbenchError(f"mfbench.run({name}=...): no such option; it takes: "
-                               f"{', '.join([*by_arg, *_TABLE_ARGS])}")
+            raise MfbenchError(
+                f"mfbench.run({name}=...): no such option; it takes: {', '.join([*by_arg, *_TABLE_ARGS])}"
+            )
     given = {"algos": algos, "datasets": datasets, **options}
     if given.get("data_dir") is None and os.environ.get("MFBENCH_DATA_DIR"):
         given["data_dir"] = os.environ["MFBENCH_DATA_DIR"]
@@ -315,31 +360,49 @@ def request(algos: str | Sequence[str] = DEFAULT_ALGORITHMS, datasets: str | Seq
         params={a: dict(kv) for a, kv in params.items()},
         data_params={d: dict(kv) for d, kv in data_params.items()},
         executor_params={executor: dict(executor_params)} if executor_params else {},
-        sources={f"{a}.{k}": f"mfbench.run(params={{{a!r}: {{{k!r}: {v!r}}}}})"
-                 for a, kv in params.items() for k, v in kv.items()},
-        data_sources={f"{d}.{k}": f"mfbench.run(data_params={{{d!r}: {{{k!r}: {v!r}}}}})"
-                      for d, kv in data_params.items() for k, v in kv.items()},
-        executor_sources={f"{executor}.{k}": f"mfbench.run(executor_params={{{k!r}: {v!r}}})"
-                          for k, v in executor_params.items()})
+        sources={
+            f"{a}.{k}": f"mfbench.run(params={{{a!r}: {{{k!r}: {v!r}}}}})"
+            for a, kv in params.items()
+            for k, v in kv.items()
+        },
+        data_sources={
+            f"{d}.{k}": f"mfbench.run(data_params={{{d!r}: {{{k!r}: {v!r}}}}})"
+            for d, kv in data_params.items()
+            for k, v in kv.items()
+        },
+        executor_sources={
+            f"{executor}.{k}": f"mfbench.run(executor_params={{{k!r}: {v!r}}})" for k, v in executor_params.items()
+        },
+    )
     return base.set(values, origins)
 
 
 def _signature(extra: Sequence[inspect.Parameter] = ()) -> inspect.Signature:
     """``request``'s and ``run``'s signature as ``help()`` and editors show it: from the table."""
     kw = inspect.Parameter.KEYWORD_ONLY
-    positional = [inspect.Parameter("algos", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=DEFAULT_ALGORITHMS),
-                  inspect.Parameter("datasets", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=("synthetic",))]
+    positional = [
+        inspect.Parameter("algos", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=DEFAULT_ALGORITHMS),
+        inspect.Parameter("datasets", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=("synthetic",)),
+    ]
     keywords = [inspect.Parameter(name, kw, default=None) for name in _TABLE_ARGS]
-    keywords += [inspect.Parameter(o.arg, kw, default=1 if o.kind == "seeds" else o.default)
-                 for o in OPTIONS if o.arg and o.arg not in ("algos", "datasets")]
+    keywords += [
+        inspect.Parameter(o.arg, kw, default=1 if o.kind == "seeds" else o.default)
+        for o in OPTIONS
+        if o.arg and o.arg not in ("algos", "datasets")
+    ]
     return inspect.Signature([*positional, *extra, *keywords])
 
 
 request.__signature__ = _signature()  # type: ignore[attr-defined]
 
 
-def run(algos: str | Sequence[str] = DEFAULT_ALGORITHMS, datasets: str | Sequence[str] = ("synthetic",), *,
-        quiet: bool = True, **options: Any) -> Results:
+def run(
+    algos: str | Sequence[str] = DEFAULT_ALGORITHMS,
+    datasets: str | Sequence[str] = ("synthetic",),
+    *,
+    quiet: bool = True,
+    **options: Any,
+) -> Results:
     """Run an experiment, as ``mfbench run`` does, and return its ``Results``.
 
     ``params`` maps an algorithm to hyper-parameters; a list of values is a grid:
@@ -356,14 +419,16 @@ def run(algos: str | Sequence[str] = DEFAULT_ALGORITHMS, datasets: str | Sequenc
     for a request that cannot run (an unknown name, a bad value), before any work.
     ``KeyboardInterrupt`` propagates once the finished cells are saved."""
     req = request(algos, datasets, **options)
-    done = execute(req, quiet=quiet, echo=None if quiet else (lambda line: print(line, file=sys.stderr)),
-                   argv=["mfbench.run"])
+    done = execute(
+        req, quiet=quiet, echo=None if quiet else (lambda line: print(line, file=sys.stderr)), argv=["mfbench.run"]
+    )
     if done.interrupted:
-        raise KeyboardInterrupt(f"interrupted: the finished cells are in {done.store.records_path}; "
-                                f"continue with mfbench.run(..., resume={done.store.path.name!r})")
+        raise KeyboardInterrupt(
+            f"interrupted: the finished cells are in {done.store.records_path}; "
+            f"continue with mfbench.run(..., resume={done.store.path.name!r})"
+        )
     wanted = {c.id for c in done.plan.cells}
-    return Results(done.store.path, [r for r in done.store.latest() if r["cell_id"] in wanted],
-                   done.plan.metric_names)
+    return Results(done.store.path, [r for r in done.store.latest() if r["cell_id"] in wanted], done.plan.metric_names)
 
 
 run.__signature__ = _signature([inspect.Parameter("quiet", inspect.Parameter.KEYWORD_ONLY, default=True)])  # type: ignore[attr-defined]

@@ -54,22 +54,30 @@ def per_machine(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> bool:
     return any((r.get("worker") or {}).get("calibration_seconds") for r in (*a, *b))
 
 
-def compare_runs(a: list[dict[str, Any]], b: list[dict[str, Any]], threshold: float = 0.10,
-                 rmse_tolerance: float = 0.002,
-                 calibrations: tuple[float | None, float | None] = (None, None)) -> list[dict[str, Any]]:
+def compare_runs(
+    a: list[dict[str, Any]],
+    b: list[dict[str, Any]],
+    threshold: float = 0.10,
+    rmse_tolerance: float = 0.002,
+    calibrations: tuple[float | None, float | None] = (None, None),
+) -> list[dict[str, Any]]:
     """One dict per row of B's table: ratios, differences and the mark. ``calibrations``: the
     runs' own (``environment.json``), used with the workers' when ``per_machine``."""
     from .gate import record_calibration
 
     a_cells, b_cells = group_by_cell(a), group_by_cell(b)
     if per_machine(a, b):
+
         def scaled(recs: list[dict[str, Any]], run_cal: float | None) -> list[dict[str, Any]]:
             out = []
             for r in recs:
                 cal = record_calibration(r, run_cal)
                 if cal and r.get("status") == "ok":
-                    r = {**r, "fit_seconds": r["fit_seconds"] / cal,
-                         "epoch_seconds": [s / cal for s in r.get("epoch_seconds") or []]}
+                    r = {
+                        **r,
+                        "fit_seconds": r["fit_seconds"] / cal,
+                        "epoch_seconds": [s / cal for s in r.get("epoch_seconds") or []],
+                    }
                 out.append(r)
             return out
 
@@ -78,10 +86,25 @@ def compare_runs(a: list[dict[str, Any]], b: list[dict[str, Any]], threshold: fl
     keys = group_key(b)
     rows: dict[tuple, dict[str, Any]] = {}
     for n, rec in enumerate(b):
-        row = rows.setdefault(keys[n], {"algorithm": keys[n][0], "dataset": keys[n][2], "device": keys[n][3],
-                                        "fit": [], "epoch": [], "rmse_a": [], "rmse_b": [], "mae_a": [], "mae_b": [],
-                                        "new_failures": 0, "fixed": 0, "unmatched": 0, "code_changed": False,
-                                        "_seen": set()})
+        row = rows.setdefault(
+            keys[n],
+            {
+                "algorithm": keys[n][0],
+                "dataset": keys[n][2],
+                "device": keys[n][3],
+                "fit": [],
+                "epoch": [],
+                "rmse_a": [],
+                "rmse_b": [],
+                "mae_a": [],
+                "mae_b": [],
+                "new_failures": 0,
+                "fixed": 0,
+                "unmatched": 0,
+                "code_changed": False,
+                "_seen": set(),
+            },
+        )
         key = cell_key(rec)
         if key in row["_seen"]:
             continue
@@ -104,8 +127,11 @@ def compare_runs(a: list[dict[str, Any]], b: list[dict[str, Any]], threshold: fl
             if ta and tb:
                 row[name].append(tb / ta)
                 row.setdefault(f"{name}_repeats", []).append(
-                    ([v for r in old if r.get("status") == "ok" and (v := read(r))],
-                     [v for r in new if r.get("status") == "ok" and (v := read(r))]))
+                    (
+                        [v for r in old if r.get("status") == "ok" and (v := read(r))],
+                        [v for r in new if r.get("status") == "ok" and (v := read(r))],
+                    )
+                )
         for m in ("rmse", "mae"):
             va = _median_of(old, lambda r, m=m: r.get("metrics", {}).get(m))
             vb = _median_of(new, lambda r, m=m: r.get("metrics", {}).get(m))
@@ -177,12 +203,16 @@ def environment_warnings(env_a: dict[str, Any], env_b: dict[str, Any], threshold
     out = []
     host_a, host_b = env_a.get("hostname"), env_b.get("hostname")
     if host_a and host_b and host_a != host_b:
-        out.append(f"A ran on {host_a} ({env_a.get('cpu', '?')}), B on {host_b} ({env_b.get('cpu', '?')}): time ratios "
-                   "compare the machines as well as the code")
+        out.append(
+            f"A ran on {host_a} ({env_a.get('cpu', '?')}), B on {host_b} ({env_b.get('cpu', '?')}): time ratios "
+            "compare the machines as well as the code"
+        )
     cal_a, cal_b = env_a.get("calibration_seconds"), env_b.get("calibration_seconds")
     if cal_a and cal_b and max(cal_a, cal_b) / min(cal_a, cal_b) > 1 + threshold:
-        out.append(f"the calibrations differ: A {cal_a:.3f} s, B {cal_b:.3f} s ({cal_b / cal_a:.2f}x): the machine ran "
-                   "at another speed; mfbench ab times two revisions side by side on one machine")
+        out.append(
+            f"the calibrations differ: A {cal_a:.3f} s, B {cal_b:.3f} s ({cal_b / cal_a:.2f}x): the machine ran "
+            "at another speed; mfbench ab times two revisions side by side on one machine"
+        )
     return out
 
 
@@ -202,15 +232,17 @@ class Comparison:
     notes: list[str]
 
 
-def compare_stored(run_a: str, run_b: str, out: Path, threshold: float = 0.10,
-                   rmse_tolerance: float = 0.002) -> Comparison:
+def compare_stored(
+    run_a: str, run_b: str, out: Path, threshold: float = 0.10, rmse_tolerance: float = 0.002
+) -> Comparison:
     """Compare two runs by id under ``out`` (or by folder), as ``mfbench compare`` does."""
     a, b = RunStore.open(run_a, out), RunStore.open(run_b, out)
     recs_a, recs_b = a.latest(), b.latest()
     notes = [note for store in (a, b) if (note := store.damage_note())]
     env_a, env_b = read_environment(a.path), read_environment(b.path)
-    rows = compare_runs(recs_a, recs_b, threshold, rmse_tolerance,
-                        (env_a.get("calibration_seconds"), env_b.get("calibration_seconds")))
+    rows = compare_runs(
+        recs_a, recs_b, threshold, rmse_tolerance, (env_a.get("calibration_seconds"), env_b.get("calibration_seconds"))
+    )
     warnings = environment_warnings(env_a, env_b, threshold)
     if per_machine(recs_a, recs_b):
         warnings = ["cells ran on dask workers: each time is divided by the calibration of the machine that ran it"]
@@ -220,17 +252,32 @@ def compare_stored(run_a: str, run_b: str, out: Path, threshold: float = 0.10,
 def render_comparison(c: Comparison) -> str:
     """The table ``mfbench compare`` prints, with its legend."""
     rows = c.rows
-    table = [[r["mark"], r["algorithm"], r["dataset"], r["device"], _ratio(r, "epoch"), _ratio(r, "fit"),
-              _diff(r["rmse_a"], r["rmse_b"]), _diff(r["mae_a"], r["mae_b"]),
-              (f"{r['new_failures']} newly failing " if r["new_failures"] else "")
-              + (f"{r['fixed']} passing again " if r["fixed"] else "")
-              + (f"{r['unmatched']} not in A" if r["unmatched"] else "")] for r in rows]
+    table = [
+        [
+            r["mark"],
+            r["algorithm"],
+            r["dataset"],
+            r["device"],
+            _ratio(r, "epoch"),
+            _ratio(r, "fit"),
+            _diff(r["rmse_a"], r["rmse_b"]),
+            _diff(r["mae_a"], r["mae_b"]),
+            (f"{r['new_failures']} newly failing " if r["new_failures"] else "")
+            + (f"{r['fixed']} passing again " if r["fixed"] else "")
+            + (f"{r['unmatched']} not in A" if r["unmatched"] else ""),
+        ]
+        for r in rows
+    ]
     headers = ["", "algorithm", "dataset", "device", "epoch B/A", "fit B/A", "Δ rmse", "Δ mae", "notes"]
-    lines = [f"B = {c.b.path} against A = {c.a.path}\n",
-             tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True),
-             "\n+ slower  - faster  ! failing or less accurate  * passing again  ~ within noise  x code changed"]
+    lines = [
+        f"B = {c.b.path} against A = {c.a.path}\n",
+        tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True),
+        "\n+ slower  - faster  ! failing or less accurate  * passing again  ~ within noise  x code changed",
+    ]
     if any(interval(r, n) for r in rows for n in ("epoch", "fit")):
-        lines.append("(lo to hi): the ratio's 95% interval, from a cell's repeats or from six or more cells; [min, "
-                     "max]: the cells' range. Runs made at different times share no moment of the machine: mfbench "
-                     "ab times two revisions side by side")
+        lines.append(
+            "(lo to hi): the ratio's 95% interval, from a cell's repeats or from six or more cells; [min, "
+            "max]: the cells' range. Runs made at different times share no moment of the machine: mfbench "
+            "ab times two revisions side by side"
+        )
     return "\n".join(lines)

@@ -75,8 +75,13 @@ class Ratings:
         item_ids, i = np.unique(np.asarray(items), return_inverse=True)
         ts = None if timestamps is None else np.asarray(timestamps, dtype=np.int64)
         return cls(
-            u.astype(np.int32).ravel(), i.astype(np.int32).ravel(), np.asarray(values, dtype=np.float32),
-            user_ids, item_ids, ts, rating_scale,
+            u.astype(np.int32).ravel(),
+            i.astype(np.int32).ravel(),
+            np.asarray(values, dtype=np.float32),
+            user_ids,
+            item_ids,
+            ts,
+            rating_scale,
         )
 
     @property
@@ -131,8 +136,13 @@ class Dataset:
         dataset on two machines have the same digest exactly when they cut the same splits."""
         r = self.ratings
         h = hashlib.sha256(f"mfbench-dataset-1|{r.n_users}|{r.n_items}|{len(r)}".encode())
-        for name, array in (("users", r.users), ("items", r.items), ("values", r.values), ("timestamps", r.timestamps),
-                            *((f"fold{n}", f) for n, f in enumerate(self.folds or ()))):
+        for name, array in (
+            ("users", r.users),
+            ("items", r.items),
+            ("values", r.values),
+            ("timestamps", r.timestamps),
+            *((f"fold{n}", f) for n, f in enumerate(self.folds or ())),
+        ):
             if array is not None:
                 a = np.ascontiguousarray(array)
                 h.update(f"|{name}:{a.dtype.str}:{a.size}|".encode())
@@ -147,7 +157,9 @@ class Dataset:
         def quantiles(counts: np.ndarray) -> dict[str, float]:
             counts = counts[counts > 0]
             return dict(zip(("min", "p10", "median", "p90", "p99", "max"), np.quantile(counts, q).tolist())) | {
-                "mean": float(counts.mean()), "gini": _gini(counts)}
+                "mean": float(counts.mean()),
+                "gini": _gini(counts),
+            }
 
         values, counts = np.unique(r.values, return_counts=True)
         if len(values) > 20:  # a continuous scale: a histogram of 10 bins instead
@@ -174,8 +186,10 @@ class Dataset:
         if r.timestamps is not None and len(r.timestamps):
             import datetime as dt
 
-            lo, hi = (dt.datetime.fromtimestamp(int(t), dt.UTC).date().isoformat()
-                      for t in (r.timestamps.min(), r.timestamps.max()))
+            lo, hi = (
+                dt.datetime.fromtimestamp(int(t), dt.UTC).date().isoformat()
+                for t in (r.timestamps.min(), r.timestamps.max())
+            )
             out["time_span"] = [lo, hi]
         return out
 
@@ -232,7 +246,12 @@ class Protocol:
     only: tuple[int, ...] | None = None  # 1-based fold numbers to keep
 
     def __str__(self) -> str:
-        base = {"official": "official", "holdout": f"holdout:{self.fraction:g}", "kfold": f"kfold:{self.k}", "last": "last"}[self.kind]
+        base = {
+            "official": "official",
+            "holdout": f"holdout:{self.fraction:g}",
+            "kfold": f"kfold:{self.k}",
+            "last": "last",
+        }[self.kind]
         return base + ("" if self.only is None else "@" + ",".join(map(str, self.only)))
 
 
@@ -265,7 +284,9 @@ def parse_protocol(text: str) -> Protocol:
     return Protocol(kind, only=folds)
 
 
-def make_splits(dataset: Dataset, protocol: Protocol, split_seed: int = 42, valid_fraction: float = 0.0) -> Iterator[Split]:
+def make_splits(
+    dataset: Dataset, protocol: Protocol, split_seed: int = 42, valid_fraction: float = 0.0
+) -> Iterator[Split]:
     """Yield the splits of ``dataset`` under ``protocol``, reproducibly for ``split_seed``.
 
     ``valid_fraction > 0`` carves a random validation set out of each train part (for learning
@@ -294,7 +315,9 @@ def make_splits(dataset: Dataset, protocol: Protocol, split_seed: int = 42, vali
     if protocol.only is not None:
         bad = [n for n in protocol.only if not 1 <= n <= len(parts)]
         if bad:
-            raise MfbenchError(f"--folds {protocol}: fold {bad[0]} does not exist; {dataset.name} has folds 1..{len(parts)}")
+            raise MfbenchError(
+                f"--folds {protocol}: fold {bad[0]} does not exist; {dataset.name} has folds 1..{len(parts)}"
+            )
         parts = [parts[n - 1] for n in protocol.only]
     for name, test_mask in parts:
         if not test_mask.any() or test_mask.all():

@@ -12,7 +12,18 @@ import numpy as np
 
 from .errors import DeviceUnavailable, MfbenchError
 
-__all__ = ["DEVICES", "ensure_memory", "ensure_dense_fits", "array_namespace", "require", "synchronize", "to_numpy", "memory_info", "GpuPeakMemory", "describe_gpu"]
+__all__ = [
+    "DEVICES",
+    "ensure_memory",
+    "ensure_dense_fits",
+    "array_namespace",
+    "require",
+    "synchronize",
+    "to_numpy",
+    "memory_info",
+    "GpuPeakMemory",
+    "describe_gpu",
+]
 
 DEVICES = ("cpu", "gpu")
 
@@ -52,7 +63,9 @@ def _cupy() -> Any:
     try:
         import cupy
     except ImportError as exc:
-        raise DeviceUnavailable(f"--device gpu needs cupy, which is not installed ({exc.name or exc}); {gpu_install_hint()}") from None
+        raise DeviceUnavailable(
+            f"--device gpu needs cupy, which is not installed ({exc.name or exc}); {gpu_install_hint()}"
+        ) from None
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as exc:  # noqa: BLE001 - cupy raises CUDARuntimeError (no driver) or a CUDA error
@@ -125,8 +138,10 @@ def ensure_memory(device: str, nbytes: int, what: str, instead: str) -> None:
     free, total = memory_info(device)
     if nbytes > free:
         gib = 2**30
-        raise MfbenchError(f"{what} needs about {nbytes / gib:.1f} GiB of {device} memory and {free / gib:.1f} GiB of "
-                           f"this machine's {total / gib:.1f} GiB is available; {instead}")
+        raise MfbenchError(
+            f"{what} needs about {nbytes / gib:.1f} GiB of {device} memory and {free / gib:.1f} GiB of "
+            f"this machine's {total / gib:.1f} GiB is available; {instead}"
+        )
 
 
 def ensure_dense_fits(device: str, nbytes: int, max_dense_gb: float | None, what: str, instead: str) -> None:

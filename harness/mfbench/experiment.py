@@ -41,12 +41,14 @@ _TABLES = {
 }
 _FILE_OPTIONS: dict[str, Option] = {o.key: o for o in OPTIONS if o.key}
 #: top-level keys: what each must be
-TOP_KEYS = {**{k: v for k, v in _TABLES.items() if k != "executors"},
-            **{k: o.kind_text for k, o in _FILE_OPTIONS.items() if not k.startswith("control.")},
-            "control": "a table: [control]", "executors": _TABLES["executors"]}
+TOP_KEYS = {
+    **{k: v for k, v in _TABLES.items() if k != "executors"},
+    **{k: o.kind_text for k, o in _FILE_OPTIONS.items() if not k.startswith("control.")},
+    "control": "a table: [control]",
+    "executors": _TABLES["executors"],
+}
 #: keys of the [control] table
-CONTROL_KEYS = {k.removeprefix("control."): o.kind_text for k, o in _FILE_OPTIONS.items()
-                if k.startswith("control.")}
+CONTROL_KEYS = {k.removeprefix("control."): o.kind_text for k, o in _FILE_OPTIONS.items() if k.startswith("control.")}
 
 
 def _tables(doc: dict[str, Any], key: str, where: str) -> dict[str, dict[str, Any]]:
@@ -55,8 +57,9 @@ def _tables(doc: dict[str, Any], key: str, where: str) -> dict[str, dict[str, An
         raise MfbenchError(f"{where}: {key} must be {TOP_KEYS[key]}; got {raw!r}")
     for name, table in raw.items():
         if not isinstance(table, dict):
-            raise MfbenchError(f"{where}: {key}.{name} must be a table ([{key}.{name}] with its settings under it); "
-                               f"got {table!r}")
+            raise MfbenchError(
+                f"{where}: {key}.{name} must be a table ([{key}.{name}] with its settings under it); got {table!r}"
+            )
     return raw
 
 
@@ -115,9 +118,13 @@ def load_experiment(path: str | Path) -> RunRequest:
         data_params=data_params,
         executor_params={e: dict(kv) for e, kv in executors.items() if kv},
         sources={f"{a}.{k}": f"{where}: algorithms.{a}.{k} = {v!r}" for a, kv in algos.items() for k, v in kv.items()},
-        data_sources={f"{d.split(':', 1)[0]}.{k}": f"{where}: datasets.{d}.{k} = {v!r}"
-                      for d, kv in datasets.items() for k, v in kv.items()},
-        executor_sources={f"{e}.{k}": f"{where}: executors.{e}.{k} = {v!r}" for e, kv in executors.items()
-                          for k, v in kv.items()},
+        data_sources={
+            f"{d.split(':', 1)[0]}.{k}": f"{where}: datasets.{d}.{k} = {v!r}"
+            for d, kv in datasets.items()
+            for k, v in kv.items()
+        },
+        executor_sources={
+            f"{e}.{k}": f"{where}: executors.{e}.{k} = {v!r}" for e, kv in executors.items() for k, v in kv.items()
+        },
     )
     return request.set(values, origins)

@@ -78,8 +78,10 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], row_classes: S
     for n, cells in enumerate(rows):
         klass = f' class="{row_classes[n]}"' if row_classes and row_classes[n] else ""
         body.append(f"<tr{klass}>{''.join(cells)}</tr>")
-    return (f'<div class="wide"><table class="sortable"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table></div>')
+    return (
+        f'<div class="wide"><table class="sortable"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
 
 
 def _svg(fig: Any) -> str:
@@ -91,7 +93,7 @@ def _svg(fig: Any) -> str:
     fig.savefig(buf, format="svg")
     plt.close(fig)
     text = buf.getvalue()
-    return text[text.index("<svg"):]
+    return text[text.index("<svg") :]
 
 
 def _figure(make: Any, caption: str) -> str:
@@ -105,7 +107,7 @@ def _figure(make: Any, caption: str) -> str:
             svg = _svg(make())
     except MfbenchError as exc:
         return f'<p class="note">{_esc(caption)}: none ({_esc(exc)}).</p>'
-    return f"<figure>{svg}<figcaption class=\"note\">{_esc(caption)}</figcaption></figure>"
+    return f'<figure>{svg}<figcaption class="note">{_esc(caption)}</figcaption></figure>'
 
 
 def _summary_table(records: list[dict[str, Any]]) -> str:
@@ -132,30 +134,54 @@ def _devices_table(records: list[dict[str, Any]]) -> str | None:
     for (algo, dataset), d in pairs:
         cpu, gpu = d["cpu"], d["gpu"]
         speedup = cpu["epoch_s"] / gpu["epoch_s"] if gpu["epoch_s"] and not math.isnan(gpu["epoch_s"]) else math.nan
-        body.append([_cell(algo), _cell(dataset), _cell(_num(cpu["epoch_s"], 3), cpu["epoch_s"], "num"),
-                     _cell(_num(gpu["epoch_s"], 3), gpu["epoch_s"], "num"),
-                     _cell(f"{speedup:.2f}x" if not math.isnan(speedup) else "–", speedup, "num"),
-                     _cell(_num(cpu.get("rmse")), cpu.get("rmse"), "num"),
-                     _cell(_num(gpu.get("rmse")), gpu.get("rmse"), "num")])
+        body.append(
+            [
+                _cell(algo),
+                _cell(dataset),
+                _cell(_num(cpu["epoch_s"], 3), cpu["epoch_s"], "num"),
+                _cell(_num(gpu["epoch_s"], 3), gpu["epoch_s"], "num"),
+                _cell(f"{speedup:.2f}x" if not math.isnan(speedup) else "–", speedup, "num"),
+                _cell(_num(cpu.get("rmse")), cpu.get("rmse"), "num"),
+                _cell(_num(gpu.get("rmse")), gpu.get("rmse"), "num"),
+            ]
+        )
     return _table(["algorithm", "dataset", "epoch s CPU", "epoch s GPU", "GPU speed-up", "RMSE CPU", "RMSE GPU"], body)
 
 
 def _environment_table(env: dict[str, Any], records: list[dict[str, Any]]) -> str:
-    blas = "; ".join(f"{b.get('internal_api')} {b.get('version')} ({b.get('architecture')}, "
-                     f"{b.get('num_threads')} threads, {b.get('threading_layer')})" for b in env.get("blas") or [])
-    forced = sorted({(t.get("numba"), t.get("numba_layer"), t.get("blas"))
-                     for r in records if (t := r.get("threads_in_force"))}, key=str)
-    threads = "; ".join(f"numba {n if n is not None else '–'}" + (f" ({layer})" if layer else "")
-                        + f", BLAS {b if b is not None else '–'}" for n, layer, b in forced) or "–"
+    blas = "; ".join(
+        f"{b.get('internal_api')} {b.get('version')} ({b.get('architecture')}, "
+        f"{b.get('num_threads')} threads, {b.get('threading_layer')})"
+        for b in env.get("blas") or []
+    )
+    forced = sorted(
+        {(t.get("numba"), t.get("numba_layer"), t.get("blas")) for r in records if (t := r.get("threads_in_force"))},
+        key=str,
+    )
+    threads = (
+        "; ".join(
+            f"numba {n if n is not None else '–'}"
+            + (f" ({layer})" if layer else "")
+            + f", BLAS {b if b is not None else '–'}"
+            for n, layer, b in forced
+        )
+        or "–"
+    )
     gpu = env.get("gpu")
-    gpu_text = "none" if not gpu else (", ".join(f"{k}: {v}" for k, v in gpu.items()) if isinstance(gpu, dict)
-                                      else str(gpu))
+    gpu_text = (
+        "none" if not gpu else (", ".join(f"{k}: {v}" for k, v in gpu.items()) if isinstance(gpu, dict) else str(gpu))
+    )
     cal = env.get("calibration_seconds")
     rows = [
-        ("host", env.get("hostname")), ("platform", env.get("platform")), ("Python", env.get("python")),
-        ("CPU", env.get("cpu")), ("cores", f"{env.get('cpu_count')} ({env.get('cpu_affinity')} usable)"),
+        ("host", env.get("hostname")),
+        ("platform", env.get("platform")),
+        ("Python", env.get("python")),
+        ("CPU", env.get("cpu")),
+        ("cores", f"{env.get('cpu_count')} ({env.get('cpu_affinity')} usable)"),
         ("memory", f"{env['memory_total_bytes'] / 2**30:.1f} GiB" if env.get("memory_total_bytes") else "–"),
-        ("BLAS", blas or "–"), ("threads in the cells", threads), ("GPU", gpu_text),
+        ("BLAS", blas or "–"),
+        ("threads in the cells", threads),
+        ("GPU", gpu_text),
         ("calibration", f"{cal:.3f} s (the fixed workload mfbench gate divides by)" if cal else "not measured"),
         ("libraries", ", ".join(f"{k} {v}" for k, v in (env.get("versions") or {}).items() if v)),
         ("recorded", env.get("created_at")),
@@ -166,12 +192,14 @@ def _environment_table(env: dict[str, Any], records: list[dict[str, Any]]) -> st
 def _page(title: str, subtitle: str, sections: list[tuple[str, str]]) -> str:
     body = "".join(f"<section><h2>{_esc(name)}</h2>{content}</section>" for name, content in sections)
     made = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{_esc(title)}</title><style>{_STYLE}</style></head><body>"
-            f"<h1>{_esc(title)}</h1><p class=\"meta\">{_esc(subtitle)}</p>{body}"
-            f'<p class="note">Written by mfbench {_esc(_version())} on {made}. Click a column header to sort.</p>'
-            f"<script>{_SCRIPT}</script></body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_esc(title)}</title><style>{_STYLE}</style></head><body>"
+        f'<h1>{_esc(title)}</h1><p class="meta">{_esc(subtitle)}</p>{body}'
+        f'<p class="note">Written by mfbench {_esc(_version())} on {made}. Click a column header to sort.</p>'
+        f"<script>{_SCRIPT}</script></body></html>\n"
+    )
 
 
 def _version() -> str:
@@ -199,13 +227,23 @@ def run_page(records: list[dict[str, Any]], env: dict[str, Any], name: str, comm
         return curves[which]
 
     sections = [
-        ("Comparison", _summary_table(records)
-         + '<p class="note">Metrics: mean ± standard deviation over seeds and folds. Times: median '
-           "[min, max] over cells and repeats.</p>"),
-        ("Accuracy against time", _figure(lambda: pareto_figure(records), "One small point per cell, one large "
-                                          "point per row at its medians.")),
-        ("Learning curves", _figure(lambda: curve("curves_by_epoch"), "By epoch")
-         + _figure(lambda: curve("curves_by_time"), "By training time")),
+        (
+            "Comparison",
+            _summary_table(records)
+            + '<p class="note">Metrics: mean ± standard deviation over seeds and folds. Times: median '
+            "[min, max] over cells and repeats.</p>",
+        ),
+        (
+            "Accuracy against time",
+            _figure(
+                lambda: pareto_figure(records), "One small point per cell, one large point per row at its medians."
+            ),
+        ),
+        (
+            "Learning curves",
+            _figure(lambda: curve("curves_by_epoch"), "By epoch")
+            + _figure(lambda: curve("curves_by_time"), "By training time"),
+        ),
         ("Costs", _figure(lambda: costs_figure(records), "Time per epoch and peak memory")),
     ]
     devices = _devices_table(records)
@@ -215,8 +253,16 @@ def run_page(records: list[dict[str, Any]], env: dict[str, Any], name: str, comm
     return _page(f"mfbench run {name}", subtitle, sections)
 
 
-def compare_page(a: list[dict[str, Any]], b: list[dict[str, Any]], env_a: dict[str, Any], env_b: dict[str, Any],
-                 name_a: str, name_b: str, rows: list[dict[str, Any]], warnings: list[str]) -> str:
+def compare_page(
+    a: list[dict[str, Any]],
+    b: list[dict[str, Any]],
+    env_a: dict[str, Any],
+    env_b: dict[str, Any],
+    name_a: str,
+    name_b: str,
+    rows: list[dict[str, Any]],
+    warnings: list[str],
+) -> str:
     """The HTML page of ``mfbench compare A B``: ``rows`` from ``compare_runs``."""
     from statistics import mean, median
 
@@ -233,9 +279,16 @@ def compare_page(a: list[dict[str, Any]], b: list[dict[str, Any]], env_a: dict[s
 
     body, classes = [], []
     for r in rows:
-        notes = " ".join(filter(None, [f"{r['new_failures']} newly failing" if r["new_failures"] else "",
-                                       f"{r['fixed']} passing again" if r["fixed"] else "",
-                                       f"{r['unmatched']} not in A" if r["unmatched"] else ""]))
+        notes = " ".join(
+            filter(
+                None,
+                [
+                    f"{r['new_failures']} newly failing" if r["new_failures"] else "",
+                    f"{r['fixed']} passing again" if r["fixed"] else "",
+                    f"{r['unmatched']} not in A" if r["unmatched"] else "",
+                ],
+            )
+        )
         cells = [_cell(r["mark"], klass="mark"), _cell(r["algorithm"]), _cell(r["dataset"]), _cell(r["device"])]
         for values in (r["epoch"], r["fit"]):
             text, v = ratio(values)
@@ -246,11 +299,14 @@ def compare_page(a: list[dict[str, Any]], b: list[dict[str, Any]], env_a: dict[s
         cells.append(_cell(notes))
         body.append(cells)
         classes.append("bad" if r["mark"] in ("!", "+") else "")
-    table = _table(["", "algorithm", "dataset", "device", "epoch B/A", "fit B/A", "Δ rmse", "Δ mae", "notes"],
-                   body, classes)
-    legend = ('<p class="note">+ slower · − faster · ! failing or less accurate · * passing again · ~ within the '
-              "noise · x not comparable (the algorithm's code changed). Ratios: median [min, max] over matched "
-              "cells.</p>")
+    table = _table(
+        ["", "algorithm", "dataset", "device", "epoch B/A", "fit B/A", "Δ rmse", "Δ mae", "notes"], body, classes
+    )
+    legend = (
+        '<p class="note">+ slower · − faster · ! failing or less accurate · * passing again · ~ within the '
+        "noise · x not comparable (the algorithm's code changed). Ratios: median [min, max] over matched "
+        "cells.</p>"
+    )
     warn = "".join(f'<p class="warn">{_esc(w)}</p>' for w in warnings)
 
     def tagged(records: list[dict[str, Any]], tag: str) -> list[dict[str, Any]]:
@@ -258,8 +314,13 @@ def compare_page(a: list[dict[str, Any]], b: list[dict[str, Any]], env_a: dict[s
 
     sections = [
         ("Comparison", warn + table + legend),
-        ("Accuracy against time", _figure(lambda: pareto_figure(tagged(a, "A") + tagged(b, "B")),
-                                          "Both runs: one small point per cell, one large point per row.")),
+        (
+            "Accuracy against time",
+            _figure(
+                lambda: pareto_figure(tagged(a, "A") + tagged(b, "B")),
+                "Both runs: one small point per cell, one large point per row.",
+            ),
+        ),
         (f"A: {name_a}", _summary_table(a)),
         (f"B: {name_b}", _summary_table(b)),
         ("Environment of A", _environment_table(env_a, a)),

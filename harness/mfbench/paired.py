@@ -30,8 +30,16 @@ from functools import cache
 
 import numpy as np
 
-__all__ = ["signed_rank_cdf", "walsh_rank", "Estimate", "estimate", "verdict", "pairs_to_settle", "rank_sum_cdf",
-           "estimate_unpaired"]
+__all__ = [
+    "signed_rank_cdf",
+    "walsh_rank",
+    "Estimate",
+    "estimate",
+    "verdict",
+    "pairs_to_settle",
+    "rank_sum_cdf",
+    "estimate_unpaired",
+]
 
 
 @cache
@@ -138,8 +146,9 @@ def rank_sum_cdf(m: int, n: int, u: int) -> float:
     return sum(counts[: max(0, u + 1)]) / sum(counts)
 
 
-def estimate_unpaired(log_a: np.ndarray | list[float], log_b: np.ndarray | list[float],
-                      confidence: float = 0.95) -> Estimate:
+def estimate_unpaired(
+    log_a: np.ndarray | list[float], log_b: np.ndarray | list[float], confidence: float = 0.95
+) -> Estimate:
     """Ratio B/A (median of the ``log b_j - log a_i``) and its Mann-Whitney interval."""
     a, b = np.asarray(log_a, dtype=float), np.asarray(log_b, dtype=float)
     m, n = a.size, b.size

@@ -26,8 +26,16 @@ from typing import Any
 
 from .errors import MfbenchError
 
-__all__ = ["Constraint", "Interval", "Options", "Boolean", "Pattern", "check_params", "describe_constraints",
-           "constraints_of"]
+__all__ = [
+    "Constraint",
+    "Interval",
+    "Options",
+    "Boolean",
+    "Pattern",
+    "check_params",
+    "describe_constraints",
+    "constraints_of",
+]
 
 
 class Constraint:
@@ -153,15 +161,22 @@ def _by_default_type(value: Any, default: Any) -> tuple[bool, Any]:
     return True, value
 
 
-def check_params(algorithm: str, params: Mapping[str, Any], defaults: Mapping[str, Any],
-                 constraints: Mapping[str, list[Constraint]], where: Mapping[str, str] | None = None) -> dict[str, Any]:
+def check_params(
+    algorithm: str,
+    params: Mapping[str, Any],
+    defaults: Mapping[str, Any],
+    constraints: Mapping[str, list[Constraint]],
+    where: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """``params`` checked (and converted) against ``constraints``, or against the type of each
     default where none is declared; ``MfbenchError`` names the parameter, the value and what is
     allowed. ``where[key]`` says where a value came from (``--param als.k=0``)."""
     out = {}
     for key, value in params.items():
         if key not in defaults:
-            raise MfbenchError(f"{algorithm} has no parameter {key!r}; its parameters: {', '.join(defaults) or '(none)'}")
+            raise MfbenchError(
+                f"{algorithm} has no parameter {key!r}; its parameters: {', '.join(defaults) or '(none)'}"
+            )
         source = (where or {}).get(key, algorithm)
         allowed = constraints.get(key)
         if allowed:

@@ -65,9 +65,13 @@ def parse_assignments(items: Sequence[str], option: str) -> tuple[dict[str, dict
     return values, sources
 
 
-def check_assignments(values: Mapping[str, Mapping[str, Any]], known: dict[str, dict[str, Any]],
-                      sources: Mapping[str, str], what: str,
-                      constraints: dict[str, Mapping[str, list[Constraint]]] | None = None) -> dict[str, dict[str, Any]]:
+def check_assignments(
+    values: Mapping[str, Mapping[str, Any]],
+    known: dict[str, dict[str, Any]],
+    sources: Mapping[str, str],
+    what: str,
+    constraints: dict[str, Mapping[str, list[Constraint]]] | None = None,
+) -> dict[str, dict[str, Any]]:
     """``{NAME: {KEY: value}}`` checked against ``known`` defaults and the declared
     ``constraints`` (``mfbench.params``); ``what`` names the kind (``--param``) in messages."""
     out = {}
@@ -78,8 +82,9 @@ def check_assignments(values: Mapping[str, Mapping[str, Any]], known: dict[str, 
         for key in settings:
             if key not in known[name]:
                 where = sources.get(f"{name}.{key}", f"{what} {name}.{key}")
-                raise MfbenchError(f"{where}: {name} has no parameter {key!r}; "
-                                   f"its parameters: {', '.join(known[name]) or '(none)'}")
+                raise MfbenchError(
+                    f"{where}: {name} has no parameter {key!r}; its parameters: {', '.join(known[name]) or '(none)'}"
+                )
         origins = {key: sources.get(f"{name}.{key}", f"{what} {name}.{key}={settings[key]!r}") for key in settings}
         out[name] = check_params(name, settings, known[name], (constraints or {}).get(name, {}), origins)
     return out
@@ -93,19 +98,24 @@ def _is_grid(value: Any, default: Any) -> bool:
     return True
 
 
-def expand_grid(name: str, settings: Mapping[str, Any], defaults: Mapping[str, Any],
-                sources: Mapping[str, str]) -> list[dict[str, Any]]:
+def expand_grid(
+    name: str, settings: Mapping[str, Any], defaults: Mapping[str, Any], sources: Mapping[str, str]
+) -> list[dict[str, Any]]:
     """One dict of values per cell: the product over the keys set to a grid (a list)."""
     fixed = {k: v for k, v in settings.items() if not _is_grid(v, defaults.get(k))}
     grids = {k: v for k, v in settings.items() if k not in fixed}
     for key, values in grids.items():
         if not values:
-            raise MfbenchError(f"{sources.get(f'{name}.{key}', f'{name}.{key}')}: an empty grid; give at least one value")
+            raise MfbenchError(
+                f"{sources.get(f'{name}.{key}', f'{name}.{key}')}: an empty grid; give at least one value"
+            )
     combos = itertools.product(*grids.values()) if grids else [()]
     return [{**fixed, **dict(zip(grids, combo))} for combo in combos]
 
 
-def resolve_metrics(names: Sequence[str], registry: Registry) -> tuple[dict[str, Any], dict[str, tuple[Any, int]], list[str]]:
+def resolve_metrics(
+    names: Sequence[str], registry: Registry
+) -> tuple[dict[str, Any], dict[str, tuple[Any, int]], list[str]]:
     """Rating metrics ``{name: fn}``, ranking metrics ``{name@k: (fn, k)}`` and the column names,
     in the order of ``--metrics``."""
     rating: dict[str, Any] = {}
@@ -153,10 +163,14 @@ def plan_run(req: RunRequest, registry: Registry, run_id: str, checkpoint_dir: s
     known = {n: s.defaults for n, s in algos.items()}
     constraints = {n: constraints_of(s.factory) for n, s in algos.items()}
     # every setting of the grids is checked, names not in the run included (check_assignments refuses them)
-    grids = {name: expand_grid(name, req.params.get(name, {}), known.get(name, {}), req.sources)
-             for name in dict.fromkeys([*algos, *req.params])}
-    params = {name: [check_assignments({name: g}, known, req.sources, "--param", constraints)[name] for g in grid]
-              for name, grid in grids.items()}
+    grids = {
+        name: expand_grid(name, req.params.get(name, {}), known.get(name, {}), req.sources)
+        for name in dict.fromkeys([*algos, *req.params])
+    }
+    params = {
+        name: [check_assignments({name: g}, known, req.sources, "--param", constraints)[name] for g in grid]
+        for name, grid in grids.items()
+    }
     dataset_defaults = {name.split(":", 1)[0]: spec.options for name, spec in dspecs.items()}
     data_params = check_assignments(req.data_params, dataset_defaults, req.data_sources, "--data-param")
     protocols = {}
@@ -172,8 +186,16 @@ def plan_run(req: RunRequest, registry: Registry, run_id: str, checkpoint_dir: s
         dataset = load_dataset(dname, dspec, req.data_dir, options)
         loaded[dname] = dataset
         for split in make_splits(dataset, protocols[dname], req.split_seed, req.valid_fraction):
-            source = SplitSource(dname, dict(options), None if req.data_dir is None else str(req.data_dir),
-                                 str(protocols[dname]), req.split_seed, req.valid_fraction, split.name, dataset.digest)
+            source = SplitSource(
+                dname,
+                dict(options),
+                None if req.data_dir is None else str(req.data_dir),
+                str(protocols[dname]),
+                req.split_seed,
+                req.valid_fraction,
+                split.name,
+                dataset.digest,
+            )
             for aname, aspec in algos.items():
                 version = code_version(aspec.factory)
                 for setting in params[aname]:
@@ -183,6 +205,19 @@ def plan_run(req: RunRequest, registry: Registry, run_id: str, checkpoint_dir: s
                             for repeat in range(req.repeats):
                                 cell = Cell(aname, full, dname, split.name, device, seed, repeat)
                                 cells.append(cell)
-                                jobs.append(Job(run_id, cell, split, aspec.factory, metrics, req.control, version,
-                                                checkpoint_dir, ranking, req.relevance, source))
+                                jobs.append(
+                                    Job(
+                                        run_id,
+                                        cell,
+                                        split,
+                                        aspec.factory,
+                                        metrics,
+                                        req.control,
+                                        version,
+                                        checkpoint_dir,
+                                        ranking,
+                                        req.relevance,
+                                        source,
+                                    )
+                                )
     return Plan(cells, jobs, loaded, columns)

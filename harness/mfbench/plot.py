@@ -49,15 +49,23 @@ def curve_figures(records: list[dict[str, Any]]) -> list[tuple[str, Any]]:
     label = {"valid_rmse": "validation RMSE", "train_mse": "training MSE"}[metric]
     by_row = _rows(ok)
     out = []
-    for name, x_of, xlabel in (("curves_by_epoch", lambda p: p["epoch"], "epoch"),
-                               ("curves_by_time", lambda p: p["elapsed_seconds"], "training time (s)")):
+    for name, x_of, xlabel in (
+        ("curves_by_epoch", lambda p: p["epoch"], "epoch"),
+        ("curves_by_time", lambda p: p["elapsed_seconds"], "training time (s)"),
+    ):
         fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
         for row, recs in by_row.items():
             for n, r in enumerate(recs):
                 pts = [(x_of(p), p[metric]) for p in r["curve"] if metric in p]
                 if pts:
-                    ax.plot(*zip(*pts), marker="o" if len(pts) < 30 else None, ms=3, alpha=0.8,
-                            color=f"C{list(by_row).index(row) % 10}", label=row if n == 0 else None)
+                    ax.plot(
+                        *zip(*pts),
+                        marker="o" if len(pts) < 30 else None,
+                        ms=3,
+                        alpha=0.8,
+                        color=f"C{list(by_row).index(row) % 10}",
+                        label=row if n == 0 else None,
+                    )
         ax.set_xlabel(xlabel)
         ax.set_ylabel(label)
         ax.set_title(f"{label} by {xlabel.split(' (')[0]}")
@@ -78,8 +86,12 @@ def costs_figure(records: list[dict[str, Any]]) -> Any:
     has_gpu = any("peak_gpu_mb" in r for r in rows)
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.5), dpi=110)
     names = [f"{r['algorithm']}\n{r['dataset']} {r['device']}" for r in rows]
-    left.bar(names, [r["epoch_s"] for r in rows], yerr=[[r["epoch_s"] - r["epoch_s_min"] for r in rows],
-                                                        [r["epoch_s_max"] - r["epoch_s"] for r in rows]], capsize=3)
+    left.bar(
+        names,
+        [r["epoch_s"] for r in rows],
+        yerr=[[r["epoch_s"] - r["epoch_s_min"] for r in rows], [r["epoch_s_max"] - r["epoch_s"] for r in rows]],
+        capsize=3,
+    )
     left.set_ylabel("time per epoch (s, median [min, max])")
     left.set_yscale("log")
     if has_gpu:
@@ -104,8 +116,7 @@ def pareto_figure(records: list[dict[str, Any]], metric: str = "rmse") -> Any:
     from statistics import median
 
     plt = pyplot()
-    ok = [r for r in records if r.get("status") == "ok" and metric in (r.get("metrics") or {})
-          and r.get("fit_seconds")]
+    ok = [r for r in records if r.get("status") == "ok" and metric in (r.get("metrics") or {}) and r.get("fit_seconds")]
     if not ok:
         raise MfbenchError(f"no finished cell with {metric} in this run")
     by_row = _rows(ok)

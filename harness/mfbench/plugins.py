@@ -91,13 +91,20 @@ def _check_hooks(pm: pluggy.PluginManager) -> None:
     except pluggy.PluginValidationError as exc:
         plugin = exc.plugin
         name = pm.get_name(plugin) or repr(plugin)
-        unknown = [n for n in vars(pm.hook) if not n.startswith("_") and not getattr(pm.hook, n).has_spec()
-                   and any(i.plugin is plugin for i in getattr(pm.hook, n).get_hookimpls())]
+        unknown = [
+            n
+            for n in vars(pm.hook)
+            if not n.startswith("_")
+            and not getattr(pm.hook, n).has_spec()
+            and any(i.plugin is plugin for i in getattr(pm.hook, n).get_hookimpls())
+        ]
         hook = unknown[0] if unknown else "?"
         near = difflib.get_close_matches(hook, list(_KINDS.values()), n=1)
-        raise PluginError(f"{_origin(_origins(pm), plugin, name)} (plugin {name!r}) implements {hook!r}, which is not "
-                          f"an mfbench hook" + (f"; did you mean {near[0]!r}?" if near else
-                                                f"; the hooks are {', '.join(_KINDS.values())}")) from None
+        raise PluginError(
+            f"{_origin(_origins(pm), plugin, name)} (plugin {name!r}) implements {hook!r}, which is not "
+            f"an mfbench hook"
+            + (f"; did you mean {near[0]!r}?" if near else f"; the hooks are {', '.join(_KINDS.values())}")
+        ) from None
 
 
 def _specs(impl: Any, kind: str, hook_name: str, origin: str) -> list[Any]:
@@ -107,13 +114,16 @@ def _specs(impl: Any, kind: str, hook_name: str, origin: str) -> list[Any]:
     if returned is None:
         return []
     if not isinstance(returned, (list, tuple)):
-        raise PluginError(f"{where} returned a {type(returned).__name__}; it must return a list of "
-                          f"{_SPECS[kind].__name__} records")
+        raise PluginError(
+            f"{where} returned a {type(returned).__name__}; it must return a list of {_SPECS[kind].__name__} records"
+        )
     for spec in returned:
         if not isinstance(spec, _SPECS[kind]):
             label = f" {spec.name!r}" if isinstance(getattr(spec, "name", None), str) else ""
-            raise PluginError(f"{where} returned a {type(spec).__name__}{label}; it must return "
-                              f"{_SPECS[kind].__name__} records (each kind has its own hook: {', '.join(_KINDS.values())})")
+            raise PluginError(
+                f"{where} returned a {type(spec).__name__}{label}; it must return "
+                f"{_SPECS[kind].__name__} records (each kind has its own hook: {', '.join(_KINDS.values())})"
+            )
     return list(returned)
 
 

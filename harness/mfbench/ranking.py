@@ -70,7 +70,9 @@ class TopN:
         """``hits`` at the full list length, computed once for every metric and cut-off."""
         top = self.items
         m, k = top.shape
-        keys = self.rel_items.astype(np.int64) + np.repeat(np.arange(m, dtype=np.int64), self.n_relevant) * (self.n_items + 1)
+        keys = self.rel_items.astype(np.int64) + np.repeat(np.arange(m, dtype=np.int64), self.n_relevant) * (
+            self.n_items + 1
+        )
         query = (top.astype(np.int64) + np.arange(m, dtype=np.int64)[:, None] * (self.n_items + 1)).ravel()
         pos = np.searchsorted(keys, query)
         found = (pos < len(keys)) & (keys[np.minimum(pos, len(keys) - 1)] == query)

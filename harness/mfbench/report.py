@@ -47,8 +47,7 @@ def group_key(records: list[dict[str, Any]]) -> dict[int, tuple[str, str, str, s
     for algo, by_json in settings.items():
         if len(by_json) > 1:
             keys = sorted({k for p in by_json.values() for k in p})
-            varying[algo] = [k for k in keys
-                             if len({json.dumps(p.get(k), default=str) for p in by_json.values()}) > 1]
+            varying[algo] = [k for k in keys if len({json.dumps(p.get(k), default=str) for p in by_json.values()}) > 1]
     out = {}
     for n, r in enumerate(records):
         label = r["algorithm"]
@@ -71,7 +70,9 @@ def summarize(records: Iterable[dict[str, Any]], metrics: Sequence[str] | None =
     """Aggregate records into table rows (failed, timed-out and diverged cells count in ``cells`` only)."""
     records = list(records)
     if metrics is None:
-        metrics = sorted({m for r in records for m in (r.get("metrics") or {})}, key=lambda m: (m != "rmse", m != "mae", m))
+        metrics = sorted(
+            {m for r in records for m in (r.get("metrics") or {})}, key=lambda m: (m != "rmse", m != "mae", m)
+        )
     keys = group_key(records)
     groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for n, r in enumerate(records):
@@ -79,11 +80,18 @@ def summarize(records: Iterable[dict[str, Any]], metrics: Sequence[str] | None =
     rows = []
     for (label, _, dataset, device), recs in groups.items():
         ok = [r for r in recs if r.get("status") == "ok"]
-        row: dict[str, Any] = {"algorithm": label, "dataset": dataset, "device": device, "cells": f"{len(ok)}/{len(recs)}"}
+        row: dict[str, Any] = {
+            "algorithm": label,
+            "dataset": dataset,
+            "device": device,
+            "cells": f"{len(ok)}/{len(recs)}",
+        }
         for m in metrics:
             row[m], row[f"{m}_std"] = _mean_std([r["metrics"][m] for r in ok if m in r.get("metrics", {})])
         for name, read, _ in TIME_FIELDS:
-            row[name], row[f"{name}_min"], row[f"{name}_max"] = _med_range([v for r in ok if (v := read(r)) is not None])
+            row[name], row[f"{name}_min"], row[f"{name}_max"] = _med_range(
+                [v for r in ok if (v := read(r)) is not None]
+            )
         row["peak_rss_mb"] = max((r["peak_rss_bytes"] / 2**20 for r in ok if r.get("peak_rss_bytes")), default=math.nan)
         gpu = [r["peak_gpu_bytes"] / 2**20 for r in ok if r.get("peak_gpu_bytes") is not None]
         if gpu:
@@ -105,8 +113,9 @@ def _digits(values: Iterable[float]) -> int:
     return 4 if small < 0.01 else 3 if small < 1 else 2
 
 
-def table_cells(rows: list[dict[str, Any]], metrics: Sequence[str] | None = None
-                ) -> tuple[list[str], list[list[tuple[str, float | None]]]]:
+def table_cells(
+    rows: list[dict[str, Any]], metrics: Sequence[str] | None = None
+) -> tuple[list[str], list[list[tuple[str, float | None]]]]:
     """The comparison table's headers and, per row, each cell as ``(text, number)``: the text
     as the table shows it (metrics ``mean ± std``, times ``median [min, max]`` when the row's
     cells differ), the number it sorts by (``None`` for text columns). The text table and the
@@ -114,15 +123,23 @@ def table_cells(rows: list[dict[str, Any]], metrics: Sequence[str] | None = None
     if metrics is None:
         metrics = [k[:-4] for k in (rows[0] if rows else {}) if k.endswith("_std")]
     has_gpu = any("peak_gpu_mb" in r for r in rows)
-    spread = any(r[f"{name}_min"] != r[f"{name}_max"] for r in rows for name, *_ in TIME_FIELDS
-                 if not math.isnan(r[f"{name}_min"]))
+    spread = any(
+        r[f"{name}_min"] != r[f"{name}_max"]
+        for r in rows
+        for name, *_ in TIME_FIELDS
+        if not math.isnan(r[f"{name}_min"])
+    )
     headers = ["algorithm", "dataset", "device", "cells", *metrics, *(h for *_, h in TIME_FIELDS), "peak RSS MB"]
     if has_gpu:
         headers.append("peak GPU MB")
     table = []
     for r in rows:
-        line: list[tuple[str, float | None]] = [(r["algorithm"], None), (r["dataset"], None), (r["device"], None),
-                                                (r["cells"], None)]
+        line: list[tuple[str, float | None]] = [
+            (r["algorithm"], None),
+            (r["dataset"], None),
+            (r["device"], None),
+            (r["cells"], None),
+        ]
         for m in metrics:
             text = _num(r[m], 4)
             if r.get(f"{m}_std") and not math.isnan(r[f"{m}_std"]) and r[f"{m}_std"] > 0:

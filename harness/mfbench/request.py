@@ -21,8 +21,18 @@ from typing import Any
 from .errors import MfbenchError
 from .ranking import DEFAULT_THRESHOLD
 
-__all__ = ["RunRequest", "Control", "Option", "OPTIONS", "DEFAULT_ALGORITHMS", "option", "coerce", "validate",
-           "split_list", "parse_seeds"]
+__all__ = [
+    "RunRequest",
+    "Control",
+    "Option",
+    "OPTIONS",
+    "DEFAULT_ALGORITHMS",
+    "option",
+    "coerce",
+    "validate",
+    "split_list",
+    "parse_seeds",
+]
 
 #: what ``mfbench run`` runs when no algorithm is named: the main families, on the synthetic set
 DEFAULT_ALGORITHMS = ("biases", "sgd", "als", "svd", "adam_sgd", "masked_gd")
@@ -190,64 +200,220 @@ def _positive() -> tuple[str, Callable[[Any], bool]]:
     return "must be more than 0 seconds", lambda v: math.isfinite(v) and v > 0
 
 
-def _opt(name: str, kind: str, default: Any, help: str, *, flag: str | None = None, key: str | None = "",
-         arg: str | None = "", check: tuple[str, Callable[[Any], bool]] | None = None, **more: Any) -> Option:
+def _opt(
+    name: str,
+    kind: str,
+    default: Any,
+    help: str,
+    *,
+    flag: str | None = None,
+    key: str | None = "",
+    arg: str | None = "",
+    check: tuple[str, Callable[[Any], bool]] | None = None,
+    **more: Any,
+) -> Option:
     """An ``Option`` whose file key and API keyword are its name unless given (``None``: none)."""
     prefix = "control." if more.get("control") else ""
     rule, test = check if check else (None, None)
-    return Option(name, kind, default, help, flag, prefix + name if key == "" else key,
-                  name if arg == "" else arg, rule, test, **more)
+    return Option(
+        name,
+        kind,
+        default,
+        help,
+        flag,
+        prefix + name if key == "" else key,
+        name if arg == "" else arg,
+        rule,
+        test,
+        **more,
+    )
 
 
 #: every option of a run, in the order ``mfbench run --help`` lists them
 OPTIONS: tuple[Option, ...] = (
-    _opt("algorithms", "names", DEFAULT_ALGORITHMS, "Algorithms, comma-separated (mfbench list).",
-         flag="--algos", key=None, arg="algos", check=("give at least one algorithm (see mfbench list)", bool)),
-    _opt("datasets", "names", ("synthetic",),
-         "Datasets, comma-separated: synthetic, ml-100k, ml-latest-small, file:PATH, ...", flag="--dataset",
-         key=None, check=("give at least one dataset (see mfbench list datasets)", bool)),
-    _opt("devices", "names", ("cpu",), "cpu, gpu, or both: cpu,gpu.", flag="--device",
-         check=("give at least one device: cpu, gpu", bool)),
-    _opt("seeds", "seeds", (0,), "A count (3 = seeds 0,1,2) or a list (1,5,7).", flag="--seeds", cli_default="1",
-         check=("give at least one seed", bool)),
-    _opt("folds", "str", None, "official | holdout[:FRACTION] | kfold[:K] | last, optionally @1,3 to keep some "
-         "folds [default: the dataset's own, e.g. official for ml-100k, holdout:0.2 for synthetic].",
-         flag="--folds", metavar="PROTOCOL"),
-    _opt("data_dir", "path", None, "Folder with local dataset copies (ml-100k/, ml-latest-small/) "
-         "[env: MFBENCH_DATA_DIR].", flag="--data-dir", envvar="MFBENCH_DATA_DIR"),
-    _opt("metrics", "names", ("rmse", "mae"), "Metrics, comma-separated: rating metrics (rmse, mae, accuracy) and "
-         "ranking metrics at a cut-off (ndcg@10, precision@5, recall@20, map@10, hit_rate@10, coverage@10).",
-         flag="--metrics", check=("give at least one metric (see mfbench list metrics)", bool)),
-    _opt("relevance", "number", DEFAULT_THRESHOLD, "Ranking metrics: a test rating at or above this is a relevant "
-         "item.", flag="--relevance", check=("the relevance threshold must be a finite number", math.isfinite)),
+    _opt(
+        "algorithms",
+        "names",
+        DEFAULT_ALGORITHMS,
+        "Algorithms, comma-separated (mfbench list).",
+        flag="--algos",
+        key=None,
+        arg="algos",
+        check=("give at least one algorithm (see mfbench list)", bool),
+    ),
+    _opt(
+        "datasets",
+        "names",
+        ("synthetic",),
+        "Datasets, comma-separated: synthetic, ml-100k, ml-latest-small, file:PATH, ...",
+        flag="--dataset",
+        key=None,
+        check=("give at least one dataset (see mfbench list datasets)", bool),
+    ),
+    _opt(
+        "devices",
+        "names",
+        ("cpu",),
+        "cpu, gpu, or both: cpu,gpu.",
+        flag="--device",
+        check=("give at least one device: cpu, gpu", bool),
+    ),
+    _opt(
+        "seeds",
+        "seeds",
+        (0,),
+        "A count (3 = seeds 0,1,2) or a list (1,5,7).",
+        flag="--seeds",
+        cli_default="1",
+        check=("give at least one seed", bool),
+    ),
+    _opt(
+        "folds",
+        "str",
+        None,
+        "official | holdout[:FRACTION] | kfold[:K] | last, optionally @1,3 to keep some "
+        "folds [default: the dataset's own, e.g. official for ml-100k, holdout:0.2 for synthetic].",
+        flag="--folds",
+        metavar="PROTOCOL",
+    ),
+    _opt(
+        "data_dir",
+        "path",
+        None,
+        "Folder with local dataset copies (ml-100k/, ml-latest-small/) [env: MFBENCH_DATA_DIR].",
+        flag="--data-dir",
+        envvar="MFBENCH_DATA_DIR",
+    ),
+    _opt(
+        "metrics",
+        "names",
+        ("rmse", "mae"),
+        "Metrics, comma-separated: rating metrics (rmse, mae, accuracy) and "
+        "ranking metrics at a cut-off (ndcg@10, precision@5, recall@20, map@10, hit_rate@10, coverage@10).",
+        flag="--metrics",
+        check=("give at least one metric (see mfbench list metrics)", bool),
+    ),
+    _opt(
+        "relevance",
+        "number",
+        DEFAULT_THRESHOLD,
+        "Ranking metrics: a test rating at or above this is a relevant item.",
+        flag="--relevance",
+        check=("the relevance threshold must be a finite number", math.isfinite),
+    ),
     _opt("out", "path", Path("results"), "Folder for run folders.", flag="--out"),
-    _opt("run_id", "str", None, "Name of the run folder [default: the start time].", flag="--run-id",
-         check=("a run id is a folder name: no '/', not '.' or '..'", lambda v: "/" not in v and v not in ("", ".", ".."))),
-    _opt("resume", "str", None, "Continue a run: skip its cells already recorded ok.", flag="--resume",
-         metavar="RUN_ID", key=None),
-    _opt("executor", "str", "local", "local (a process per cell, one at a time), dask (cells over a "
-         "dask.distributed cluster: the dask extra) or inline; `mfbench list executors`.", flag="--executor"),
-    _opt("valid_fraction", "number", 0.0, "Fraction of train held out for validation RMSE curves and early "
-         "stopping.", flag="--valid", key="control.valid", arg="valid",
-         check=("the validation fraction must be in [0, 1)", lambda v: 0 <= v < 1)),
-    _opt("patience", "int", None, "Early stopping after N epochs without validation gain.", flag="--patience",
-         control=True, check=_at_least(1)),
-    _opt("min_delta", "number", 0.0, "Smallest validation-RMSE gain that counts.", flag="--min-delta",
-         control=True, check=("must be a finite number >= 0", lambda v: math.isfinite(v) and v >= 0)),
-    _opt("max_epochs", "int", None, "Stop every cell after this many epochs.", flag="--max-epochs", control=True,
-         check=_at_least(1)),
-    _opt("time_budget", "number", None, "Stop training a cell after this many seconds of epochs.",
-         flag="--time-budget", control=True, check=_positive()),
-    _opt("timeout", "number", None, "Kill a cell after this many seconds (local and dask executors).",
-         flag="--timeout", control=True, check=_positive()),
-    _opt("threads", "int", None, "numba and BLAS threads per cell [default: all cores].", flag="--threads",
-         control=True, check=_at_least(1)),
-    _opt("repeats", "int", 1, "Run each cell N times; the table shows median [min, max] times.", flag="--repeats",
-         check=_at_least(1)),
-    _opt("checkpoint", "bool", False, "Save each cell's best (or last) state to RUN/checkpoints/.",
-         flag="--checkpoint"),
-    _opt("calibrate", "bool", True, "Time a fixed workload, an index of the machine's speed (environment.json); "
-         "`mfbench gate RUN --baseline` divides by it.", flag="--calibrate", secondary_flag="--no-calibrate"),
+    _opt(
+        "run_id",
+        "str",
+        None,
+        "Name of the run folder [default: the start time].",
+        flag="--run-id",
+        check=(
+            "a run id is a folder name: no '/', not '.' or '..'",
+            lambda v: "/" not in v and v not in ("", ".", ".."),
+        ),
+    ),
+    _opt(
+        "resume",
+        "str",
+        None,
+        "Continue a run: skip its cells already recorded ok.",
+        flag="--resume",
+        metavar="RUN_ID",
+        key=None,
+    ),
+    _opt(
+        "executor",
+        "str",
+        "local",
+        "local (a process per cell, one at a time), dask (cells over a "
+        "dask.distributed cluster: the dask extra) or inline; `mfbench list executors`.",
+        flag="--executor",
+    ),
+    _opt(
+        "valid_fraction",
+        "number",
+        0.0,
+        "Fraction of train held out for validation RMSE curves and early stopping.",
+        flag="--valid",
+        key="control.valid",
+        arg="valid",
+        check=("the validation fraction must be in [0, 1)", lambda v: 0 <= v < 1),
+    ),
+    _opt(
+        "patience",
+        "int",
+        None,
+        "Early stopping after N epochs without validation gain.",
+        flag="--patience",
+        control=True,
+        check=_at_least(1),
+    ),
+    _opt(
+        "min_delta",
+        "number",
+        0.0,
+        "Smallest validation-RMSE gain that counts.",
+        flag="--min-delta",
+        control=True,
+        check=("must be a finite number >= 0", lambda v: math.isfinite(v) and v >= 0),
+    ),
+    _opt(
+        "max_epochs",
+        "int",
+        None,
+        "Stop every cell after this many epochs.",
+        flag="--max-epochs",
+        control=True,
+        check=_at_least(1),
+    ),
+    _opt(
+        "time_budget",
+        "number",
+        None,
+        "Stop training a cell after this many seconds of epochs.",
+        flag="--time-budget",
+        control=True,
+        check=_positive(),
+    ),
+    _opt(
+        "timeout",
+        "number",
+        None,
+        "Kill a cell after this many seconds (local and dask executors).",
+        flag="--timeout",
+        control=True,
+        check=_positive(),
+    ),
+    _opt(
+        "threads",
+        "int",
+        None,
+        "numba and BLAS threads per cell [default: all cores].",
+        flag="--threads",
+        control=True,
+        check=_at_least(1),
+    ),
+    _opt(
+        "repeats",
+        "int",
+        1,
+        "Run each cell N times; the table shows median [min, max] times.",
+        flag="--repeats",
+        check=_at_least(1),
+    ),
+    _opt(
+        "checkpoint", "bool", False, "Save each cell's best (or last) state to RUN/checkpoints/.", flag="--checkpoint"
+    ),
+    _opt(
+        "calibrate",
+        "bool",
+        True,
+        "Time a fixed workload, an index of the machine's speed (environment.json); "
+        "`mfbench gate RUN --baseline` divides by it.",
+        flag="--calibrate",
+        secondary_flag="--no-calibrate",
+    ),
     _opt("split_seed", "int", 42, "Seed of random splits (not of algorithms).", flag="--split-seed"),
 )
 

@@ -26,8 +26,17 @@ import numpy as np
 
 from .errors import MfbenchError
 
-__all__ = ["SCHEMA_VERSION", "SCHEMAS", "RunStore", "write_json_atomic", "capture_environment", "new_run_id",
-           "upgrade", "upgrade_record", "read_environment"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "SCHEMAS",
+    "RunStore",
+    "write_json_atomic",
+    "capture_environment",
+    "new_run_id",
+    "upgrade",
+    "upgrade_record",
+    "read_environment",
+]
 
 #: The layout version of each kind of file mfbench writes. Bump one when a field changes meaning
 #: or name, and add the step from the old version to ``_UPGRADES`` (asv's ``update_to_N``); the
@@ -61,9 +70,11 @@ def _baseline_2_to_3(base: dict[str, Any]) -> dict[str, Any]:
     return base
 
 
-_UPGRADES: dict[str, dict[int, Any]] = {"record": {1: _record_1_to_2},
-                                        "baseline": {1: _baseline_1_to_2, 2: _baseline_2_to_3},
-                                        "environment": {}}
+_UPGRADES: dict[str, dict[int, Any]] = {
+    "record": {1: _record_1_to_2},
+    "baseline": {1: _baseline_1_to_2, 2: _baseline_2_to_3},
+    "environment": {},
+}
 
 
 def _read_lock(fd: int) -> dict[str, Any]:
@@ -128,8 +139,9 @@ def upgrade(kind: str, obj: dict[str, Any], source: str | Path = "") -> dict[str
     if not isinstance(version, int) or version < 1:
         raise MfbenchError(f"{source}: {kind} schema {version!r} is not a version mfbench wrote")
     if version > current:
-        raise MfbenchError(f"{source}: {kind} schema {version} is newer than this mfbench reads ({current}); "
-                           "upgrade mfbench")
+        raise MfbenchError(
+            f"{source}: {kind} schema {version} is newer than this mfbench reads ({current}); upgrade mfbench"
+        )
     while version < current:
         obj = _UPGRADES[kind][version](obj)
         version += 1
@@ -168,7 +180,9 @@ class RunStore:
             return cls(ref_path.parent, ref_path.name)
         if (Path(out) / str(ref) / "runs.jsonl").exists():
             return cls(Path(out), str(ref))
-        raise MfbenchError(f"no run {str(ref)!r}: neither {ref_path}/runs.jsonl nor {Path(out) / str(ref)}/runs.jsonl exists")
+        raise MfbenchError(
+            f"no run {str(ref)!r}: neither {ref_path}/runs.jsonl nor {Path(out) / str(ref)}/runs.jsonl exists"
+        )
 
     def create(self) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
@@ -192,16 +206,29 @@ class RunStore:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 holder = _read_lock(fd)
-                raise MfbenchError(f"{self.path} is in use by another mfbench run (PID {holder.get('pid', '?')} on "
-                                   f"{holder.get('host', '?')}, since {holder.get('started', '?')}): wait for it to "
-                                   "end, or give another --run-id") from None
+                raise MfbenchError(
+                    f"{self.path} is in use by another mfbench run (PID {holder.get('pid', '?')} on "
+                    f"{holder.get('host', '?')}, since {holder.get('started', '?')}): wait for it to "
+                    "end, or give another --run-id"
+                ) from None
             previous = _read_lock(fd)
             if previous:
-                say(f"{self.path}: the run that held it (PID {previous.get('pid', '?')} on {previous.get('host', '?')}) "
-                    "ended without releasing it; taken over")
+                say(
+                    f"{self.path}: the run that held it (PID {previous.get('pid', '?')} on {previous.get('host', '?')}) "
+                    "ended without releasing it; taken over"
+                )
             os.ftruncate(fd, 0)
-            os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": platform.node(),
-                                      "started": dt.datetime.now().isoformat(timespec="seconds")}).encode(), 0)
+            os.pwrite(
+                fd,
+                json.dumps(
+                    {
+                        "pid": os.getpid(),
+                        "host": platform.node(),
+                        "started": dt.datetime.now().isoformat(timespec="seconds"),
+                    }
+                ).encode(),
+                0,
+            )
             try:
                 yield
             finally:
@@ -252,8 +279,10 @@ class RunStore:
         if not lines:
             return None
         shown = ", ".join(map(str, lines[:10])) + (f" and {len(lines) - 10} more" if len(lines) > 10 else "")
-        return (f"{self.records_path}: line{'s' if len(lines) > 1 else ''} {shown} not a whole record (a run killed "
-                "mid-write, or damage on disk): skipped; --resume runs their cells again")
+        return (
+            f"{self.records_path}: line{'s' if len(lines) > 1 else ''} {shown} not a whole record (a run killed "
+            "mid-write, or damage on disk): skipped; --resume runs their cells again"
+        )
 
     def latest(self) -> list[dict[str, Any]]:
         """The last record of each cell, in the order cells first appeared."""
@@ -284,7 +313,9 @@ def _versions(names: Iterable[str]) -> dict[str, str | None]:
 
 @functools.lru_cache(maxsize=1)
 def _library_versions() -> dict[str, str | None]:
-    return _versions(["mfbench", "numpy", "scipy", "numba", "pandas", "llvmlite", "cupy-cuda12x", "cupy-cuda13x", "cupy"])
+    return _versions(
+        ["mfbench", "numpy", "scipy", "numba", "pandas", "llvmlite", "cupy-cuda12x", "cupy-cuda13x", "cupy"]
+    )
 
 
 def library_versions() -> dict[str, str | None]:
@@ -339,7 +370,8 @@ def capture_environment(devices_used: Iterable[str] = ("cpu",)) -> dict[str, Any
         "memory_total_bytes": total,
         "blas": [
             {k: info.get(k) for k in ("internal_api", "version", "num_threads", "threading_layer", "architecture")}
-            for info in threadpool_info() if info.get("user_api") == "blas"
+            for info in threadpool_info()
+            if info.get("user_api") == "blas"
         ],
         "versions": library_versions(),
         "gpu": describe_gpu() if "gpu" in devices_used else None,

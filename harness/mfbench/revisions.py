@@ -31,8 +31,18 @@ from typing import Any
 from .errors import MfbenchError
 from .paths import cache_dir
 
-__all__ = ["Side", "Sample", "SideRun", "repo_root", "resolve", "working_tree", "revision", "run_side",
-           "sample_key", "steal_seconds"]
+__all__ = [
+    "Side",
+    "Sample",
+    "SideRun",
+    "repo_root",
+    "resolve",
+    "working_tree",
+    "revision",
+    "run_side",
+    "sample_key",
+    "steal_seconds",
+]
 
 
 @dataclass(frozen=True)
@@ -80,8 +90,9 @@ def repo_root(start: Path | None = None) -> Path:
     try:
         return Path(_git(start, "rev-parse", "--show-toplevel"))
     except MfbenchError:
-        raise MfbenchError(f"{start} is not inside a git repository: run mfbench gate from the project's checkout") \
-            from None
+        raise MfbenchError(
+            f"{start} is not inside a git repository: run mfbench gate from the project's checkout"
+        ) from None
 
 
 def resolve(repo: Path, rev: str) -> str:
@@ -100,8 +111,9 @@ def _package_roots(tree: Path, pyproject: dict[str, Any]) -> list[Path]:
     roots: list[Path] = []
     for package, folder in mapping.items():
         folder = Path(folder)
-        root = tree / folder if package == "" else tree / folder.parent if folder.name == package.split(".")[-1] \
-            else None
+        root = (
+            tree / folder if package == "" else tree / folder.parent if folder.name == package.split(".")[-1] else None
+        )
         if root is not None and root not in roots and "." not in package:
             roots.append(root)
     return roots or [tree / "src" if (tree / "src").is_dir() else tree]
@@ -203,8 +215,7 @@ def run_side(side: Side, args: list[str], workdir: Path, run_id: str, timeout: f
     read one sample per cell back from its records."""
     out = workdir / "runs"
     env = {**os.environ, **side.env}
-    cmd = [sys.executable, "-m", "mfbench", "run", *args, "--out", str(out), "--run-id", run_id, "-q",
-           "--no-calibrate"]
+    cmd = [sys.executable, "-m", "mfbench", "run", *args, "--out", str(out), "--run-id", run_id, "-q", "--no-calibrate"]
     steal0, cpu0, t0 = steal_seconds(), _children_cpu(), time.perf_counter()
     try:
         done = subprocess.run(cmd, env=env, cwd=workdir, capture_output=True, text=True, timeout=timeout, check=False)
@@ -215,8 +226,9 @@ def run_side(side: Side, args: list[str], workdir: Path, run_id: str, timeout: f
     records_path = out / run_id / "runs.jsonl"
     if not records_path.exists():
         tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-5:])
-        raise MfbenchError(f"{side.label}: mfbench run {' '.join(args)} wrote no records (exit {done.returncode}):\n"
-                           f"{tail}")
+        raise MfbenchError(
+            f"{side.label}: mfbench run {' '.join(args)} wrote no records (exit {done.returncode}):\n{tail}"
+        )
     samples, failures = {}, {}
     for line in records_path.read_text().splitlines():
         try:
@@ -225,8 +237,10 @@ def run_side(side: Side, args: list[str], workdir: Path, run_id: str, timeout: f
             continue
         key = sample_key(rec)
         if key in samples or key in failures:
-            raise MfbenchError(f"{side.label}: two cells of mfbench run {' '.join(args)} are {key}: compare "
-                               "revisions on runs without a grid or repeats")
+            raise MfbenchError(
+                f"{side.label}: two cells of mfbench run {' '.join(args)} are {key}: compare "
+                "revisions on runs without a grid or repeats"
+            )
         if rec.get("status") == "ok":
             samples[key] = Sample(float(rec["fit_seconds"]), rec.get("fit_cpu_seconds"), dict(rec.get("metrics") or {}))
         else:

@@ -30,7 +30,19 @@ from .ranking import DEFAULT_THRESHOLD, TopN, relevant_items
 from .request import Control
 from .results import SCHEMA_VERSION, library_versions
 
-__all__ = ["Cell", "Control", "Job", "SplitSource", "Executor", "run_cell", "train", "score", "Training", "BestEpoch", "cell_id"]
+__all__ = [
+    "Cell",
+    "Control",
+    "Job",
+    "SplitSource",
+    "Executor",
+    "run_cell",
+    "train",
+    "score",
+    "Training",
+    "BestEpoch",
+    "cell_id",
+]
 
 Emit = Callable[[dict[str, Any]], None]
 
@@ -39,10 +51,13 @@ def _digest(obj: Any) -> str:
     return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
-def cell_id(algorithm: str, params: dict[str, Any], dataset: str, split: str, device: str, seed: int,
-            repeat: int = 0) -> str:
+def cell_id(
+    algorithm: str, params: dict[str, Any], dataset: str, split: str, device: str, seed: int, repeat: int = 0
+) -> str:
     """A stable id: the same cell in another run (or after ``--resume``) has the same id."""
-    return f"{algorithm}[{_digest(params)}]|{dataset}|{split}|{device}|seed={seed}" + (f"|repeat={repeat}" if repeat else "")
+    return f"{algorithm}[{_digest(params)}]|{dataset}|{split}|{device}|seed={seed}" + (
+        f"|repeat={repeat}" if repeat else ""
+    )
 
 
 def cell_key(record: dict[str, Any]) -> str:
@@ -201,8 +216,7 @@ def _threads_in_force(used: int | None = None) -> dict[str, Any]:
         except ValueError:  # no parallel region ran in this cell
             pass
     threads = used if used is not None else numba.get_num_threads() if numba else None
-    return {"numba": threads, "numba_layer": layer,
-            "blas": max(blas) if blas else None}
+    return {"numba": threads, "numba_layer": layer, "blas": max(blas) if blas else None}
 
 
 def save_checkpoint(directory: str, cell: Cell, state: dict[str, Any]) -> str:
@@ -276,8 +290,15 @@ class Training:
         return len(self.curve)
 
 
-def train(algo: Any, split: Split, control: Control, clock: Stopwatch, cell_id: str = "",
-          emit: Emit = lambda e: None, curve: list[dict[str, Any]] | None = None) -> Training:
+def train(
+    algo: Any,
+    split: Split,
+    control: Control,
+    clock: Stopwatch,
+    cell_id: str = "",
+    emit: Emit = lambda e: None,
+    curve: list[dict[str, Any]] | None = None,
+) -> Training:
     """Drive ``algo.fit`` epoch by epoch: each epoch timed alone; then, off the clock, its
     monitoring values, ``train_mse`` and ``valid_rmse``; stop on divergence, early stopping,
     ``max_epochs`` or ``time_budget``. The model is left as the last epoch made it. Points are
@@ -369,16 +390,22 @@ def run_cell(job: Job, emit: Emit = lambda e: None) -> dict[str, Any]:
 
         rec["curve"] = []
         training = train(algo, split, control, clock, cell.id, emit, curve=rec["curve"])
-        rec.update(curve=training.curve, stopped=training.stopped, fit_seconds=training.fit_seconds,
-                   fit_cpu_seconds=training.fit_cpu_seconds,
-                   epochs=training.epochs, epoch_seconds=[p["seconds"] for p in training.curve])
+        rec.update(
+            curve=training.curve,
+            stopped=training.stopped,
+            fit_seconds=training.fit_seconds,
+            fit_cpu_seconds=training.fit_cpu_seconds,
+            epochs=training.epochs,
+            epoch_seconds=[p["seconds"] for p in training.curve],
+        )
         best = training.best
         if best.state is not None:
             algo.load_state(best.state)
             rec["best_epoch"] = best.epoch
         if job.checkpoint_dir is not None and training.stopped != "diverged":
-            rec["checkpoint"] = save_checkpoint(job.checkpoint_dir, cell,
-                                                best.state if best.state is not None else algo.state())
+            rec["checkpoint"] = save_checkpoint(
+                job.checkpoint_dir, cell, best.state if best.state is not None else algo.state()
+            )
         if training.stopped == "diverged":
             rec["status"] = "diverged"
             rec["error"] = f"training diverged at epoch {training.epochs} (non-finite loss)"

@@ -52,8 +52,15 @@ def require_device(device: str) -> None:
         pytest.skip(str(exc))
 
 
-def planted_ratings(seed: int = 0, n_users: int = 300, n_items: int = 200, n_ratings: int = 15_000, rank: int = 4,
-                    noise: float = 0.3, step: float = 0.5) -> Ratings:
+def planted_ratings(
+    seed: int = 0,
+    n_users: int = 300,
+    n_items: int = 200,
+    n_ratings: int = 15_000,
+    rank: int = 4,
+    noise: float = 0.3,
+    step: float = 0.5,
+) -> Ratings:
     """``mu + b_u + b_i + p_u . q_i`` plus normal noise of sd ``noise``, rounded to ``step`` and
     clipped to 1..5, on ``n_ratings`` distinct pairs drawn with mildly skewed (log-normal, sigma
     0.3) user and item activity; ``mu`` 3.5, biases of sd 0.4, ``var(p_u . q_i)`` 0.64."""
@@ -69,12 +76,20 @@ def planted_ratings(seed: int = 0, n_users: int = 300, n_items: int = 200, n_rat
     users, items = np.divmod(pairs, n_items)
     clean = 3.5 + bu[users] + bi[items] + np.einsum("nk,nk->n", P[users], Q[items])
     values = np.clip(np.round((clean + rng.normal(0, noise, n_ratings)) / step) * step, 1.0, 5.0)
-    return Ratings(users.astype(np.int32), items.astype(np.int32), values.astype(np.float32), np.arange(n_users),
-                   np.arange(n_items), None, (1.0, 5.0))
+    return Ratings(
+        users.astype(np.int32),
+        items.astype(np.int32),
+        values.astype(np.float32),
+        np.arange(n_users),
+        np.arange(n_items),
+        None,
+        (1.0, 5.0),
+    )
 
 
-def planted_split(seed: int = 0, n_users: int = 300, n_items: int = 200, n_ratings: int = 15_000, rank: int = 4,
-                  noise: float = 0.3) -> Split:
+def planted_split(
+    seed: int = 0, n_users: int = 300, n_items: int = 200, n_ratings: int = 15_000, rank: int = 4, noise: float = 0.3
+) -> Split:
     """A rank-``rank`` problem with 1..5 ratings; user 0 and item 0 appear only in test (cold)."""
     r = planted_ratings(seed, n_users, n_items, n_ratings, rank, noise)
     rng = np.random.default_rng(seed)
@@ -202,7 +217,9 @@ class AlgorithmChecks:
         warm_item = int(split.train.items[0])
         warm_user = int(split.train.users[0])
         pred = algo.predict(np.array([0, warm_user, 0]), np.array([warm_item, 0, 0]))
-        expect = np.array([base.mu + base.item_bias[warm_item], base.mu + base.user_bias[warm_user], base.mu], np.float32)
+        expect = np.array(
+            [base.mu + base.item_bias[warm_item], base.mu + base.user_bias[warm_user], base.mu], np.float32
+        )
         assert split.train.rating_scale is not None
         low, high = split.train.rating_scale
         np.testing.assert_allclose(pred, np.clip(expect, low, high), rtol=1e-6)
@@ -217,8 +234,9 @@ class AlgorithmChecks:
     def test_check_same_seed_same_result(self, trained: Any, factory: Any, split: Split) -> None:
         device, algo, _ = trained
         again, _ = self._train(factory, split, device)
-        np.testing.assert_array_equal(algo.predict(split.test.users, split.test.items),
-                                      again.predict(split.test.users, split.test.items))
+        np.testing.assert_array_equal(
+            algo.predict(split.test.users, split.test.items), again.predict(split.test.users, split.test.items)
+        )
 
     def test_check_state_round_trip(self, trained: Any, factory: Any, split: Split) -> None:
         device, algo, _ = trained
@@ -226,8 +244,9 @@ class AlgorithmChecks:
         assert all(isinstance(v, np.ndarray) for v in state.values())
         fresh = factory(**self.params, device=device, seed=123)
         fresh.load_state(state)
-        np.testing.assert_array_equal(fresh.predict(split.test.users, split.test.items),
-                                      algo.predict(split.test.users, split.test.items))
+        np.testing.assert_array_equal(
+            fresh.predict(split.test.users, split.test.items), algo.predict(split.test.users, split.test.items)
+        )
 
     def test_check_recommend(self, trained: Any, split: Split) -> None:
         _, algo, _ = trained
@@ -256,5 +275,9 @@ class AlgorithmChecks:
         require_device("gpu")
         cpu, _ = self._train(factory, split, "cpu")
         gpu, _ = self._train(factory, split, "gpu")
-        np.testing.assert_allclose(gpu.predict(split.test.users, split.test.items),
-                                   cpu.predict(split.test.users, split.test.items), rtol=self.device_rtol, atol=1e-3)
+        np.testing.assert_allclose(
+            gpu.predict(split.test.users, split.test.items),
+            cpu.predict(split.test.users, split.test.items),
+            rtol=self.device_rtol,
+            atol=1e-3,
+        )

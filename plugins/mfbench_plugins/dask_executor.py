@@ -89,19 +89,28 @@ class DaskExecutor:
             try:
                 client = distributed.Client(self.scheduler, timeout="20s")
             except OSError as exc:
-                raise MfbenchError(f"dask scheduler {self.scheduler}: cannot connect ({exc}); start one with "
-                                   "`dask scheduler`, or leave dask.scheduler unset for a cluster on this machine") \
-                    from None
+                raise MfbenchError(
+                    f"dask scheduler {self.scheduler}: cannot connect ({exc}); start one with "
+                    "`dask scheduler`, or leave dask.scheduler unset for a cluster on this machine"
+                ) from None
             stack.callback(client.close)
             return client, None
         # a worker's cell runs in a process of its own, which a daemonic worker may not start (the
         # setting is read whenever a nanny starts its worker again: it holds for the whole run); a
         # worker that dies mid-cell fails that cell instead of handing it to the next worker
-        stack.enter_context(dask.config.set({"distributed.worker.daemon": False,
-                                             "distributed.scheduler.allowed-failures": 0}))
-        cluster = stack.enter_context(distributed.LocalCluster(
-            n_workers=self.workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-            resources={RESOURCE: 1}, dashboard_address=None, silence_logs=logging.ERROR))
+        stack.enter_context(
+            dask.config.set({"distributed.worker.daemon": False, "distributed.scheduler.allowed-failures": 0})
+        )
+        cluster = stack.enter_context(
+            distributed.LocalCluster(
+                n_workers=self.workers or os.cpu_count() or 1,
+                threads_per_worker=1,
+                processes=True,
+                resources={RESOURCE: 1},
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
+        )
         client = stack.enter_context(distributed.Client(cluster))
         return client, cluster
 
@@ -111,14 +120,18 @@ class DaskExecutor:
             return
         for job in jobs:
             if job.source is None:
-                raise MfbenchError(f"{job.cell.id}: the dask executor needs the job's split source (plan it with "
-                                   "mfbench.plan.plan_run)")
+                raise MfbenchError(
+                    f"{job.cell.id}: the dask executor needs the job's split source (plan it with "
+                    "mfbench.plan.plan_run)"
+                )
         distributed = _distributed()
         with contextlib.ExitStack() as stack:
             client, cluster = self._connect(stack)
             yield from self._run(jobs, emit, client, cluster, distributed)
 
-    def _run(self, jobs: list[Job], emit: Emit, client: Any, cluster: Any, distributed: Any) -> Iterator[dict[str, Any]]:
+    def _run(
+        self, jobs: list[Job], emit: Emit, client: Any, cluster: Any, distributed: Any
+    ) -> Iterator[dict[str, Any]]:
         topic = f"mfbench-{jobs[0].run_id}-{os.getpid()}"
         events: queue.SimpleQueue = queue.SimpleQueue()
         try:
@@ -140,8 +153,15 @@ class DaskExecutor:
                     shipped = replace(job, split=None)  # the worker cuts the split itself
                     if share is not None and job.control.threads is None:
                         shipped = replace(shipped, control=replace(job.control, threads=share))
-                    future = client.submit(run_on_worker, shipped, topic, key=f"mfbench-cell-{time.time_ns()}",
-                                           resources={RESOURCE: 1}, pure=False, retries=0)
+                    future = client.submit(
+                        run_on_worker,
+                        shipped,
+                        topic,
+                        key=f"mfbench-cell-{time.time_ns()}",
+                        resources={RESOURCE: 1},
+                        pure=False,
+                        retries=0,
+                    )
                     in_flight[future] = job
                     done.add(future)
                     free -= 1
@@ -170,9 +190,11 @@ class DaskExecutor:
     def _check_resources(self, client: Any) -> None:
         workers = client.scheduler_info().get("workers", {})
         if not any(w.get("resources", {}).get(RESOURCE) for w in workers.values()):
-            raise MfbenchError(f"no worker of the dask scheduler {self.scheduler} offers the {RESOURCE} resource, so "
-                               f"no cell could start: start workers with `dask worker {self.scheduler} --nthreads 1 "
-                               f"--resources {RESOURCE}=1`")
+            raise MfbenchError(
+                f"no worker of the dask scheduler {self.scheduler} offers the {RESOURCE} resource, so "
+                f"no cell could start: start workers with `dask worker {self.scheduler} --nthreads 1 "
+                f"--resources {RESOURCE}=1`"
+            )
 
 
 def _record(future: Any, job: Job) -> dict[str, Any]:
@@ -184,8 +206,11 @@ def _record(future: Any, job: Job) -> dict[str, Any]:
         last = exc.args[1] if len(exc.args) > 1 else None
         address = getattr(last, "address", last)
         rec = base_record(job)
-        rec.update(status="failed", error=f"dask worker {address} died while running the cell (killed, or out of "
-                                          "memory?) before reporting", worker={"address": address})
+        rec.update(
+            status="failed",
+            error=f"dask worker {address} died while running the cell (killed, or out of memory?) before reporting",
+            worker={"address": address},
+        )
         return rec
     except Exception as exc:  # noqa: BLE001 - the cell's failure, recorded
         rec = base_record(job)
@@ -213,8 +238,13 @@ def _worker_info(address: str) -> dict[str, Any]:
         from mfbench.devices import memory_info
         from mfbench.results import cpu_model
 
-        _WORKER_INFO.update(host=platform.node(), cpu=cpu_model(), cores=os.cpu_count(),
-                            memory_total_bytes=memory_info("cpu")[1], calibration_seconds=calibration_seconds())
+        _WORKER_INFO.update(
+            host=platform.node(),
+            cpu=cpu_model(),
+            cores=os.cpu_count(),
+            memory_total_bytes=memory_info("cpu")[1],
+            calibration_seconds=calibration_seconds(),
+        )
     return {"address": address, **_WORKER_INFO}
 
 
@@ -229,8 +259,9 @@ def _dataset(job: Job) -> Dataset:
     if key not in _DATASETS:
         _DATASETS.clear()  # one dataset in memory at a time
         spec = get_registry().dataset(source.dataset)
-        _DATASETS[key] = load_dataset(source.dataset, spec, None if source.data_dir is None else Path(source.data_dir),
-                                      source.options)
+        _DATASETS[key] = load_dataset(
+            source.dataset, spec, None if source.data_dir is None else Path(source.data_dir), source.options
+        )
     return _DATASETS[key]
 
 
@@ -243,8 +274,10 @@ def _nanny_environment() -> list[str]:
     value is left out too."""
     import dask
 
-    added = {**(dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {}),
-             **(dask.config.get("distributed.nanny.environ", {}) or {})}
+    added = {
+        **(dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {}),
+        **(dask.config.get("distributed.nanny.environ", {}) or {}),
+    }
     return [k for k, v in added.items() if os.environ.get(k) == str(v)]
 
 
@@ -263,20 +296,37 @@ def run_on_worker(job: Job, topic: str) -> tuple[str, Any, dict[str, Any]]:
     worker = get_worker()
     info = _worker_info(worker.address)
     if mp.current_process().daemon:
-        return "failed", (f"dask worker {worker.address} is a daemonic process and cannot start the cell's own "
-                          "process: start workers with `dask worker ... --no-nanny`, or set "
-                          "DASK_DISTRIBUTED__WORKER__DAEMON=False where they start"), info
+        return (
+            "failed",
+            (
+                f"dask worker {worker.address} is a daemonic process and cannot start the cell's own "
+                "process: start workers with `dask worker ... --no-nanny`, or set "
+                "DASK_DISTRIBUTED__WORKER__DAEMON=False where they start"
+            ),
+            info,
+        )
     source = job.source
     try:
         dataset = _dataset(job)
     except Exception as exc:  # noqa: BLE001 - the cell's failure, recorded
-        return "failed", f"dask worker {worker.address} could not load {source.dataset}: {type(exc).__name__}: {exc}", info
+        return (
+            "failed",
+            f"dask worker {worker.address} could not load {source.dataset}: {type(exc).__name__}: {exc}",
+            info,
+        )
     if dataset.digest != source.digest:
-        return "failed", (f"dataset {source.dataset} on dask worker {worker.address} has digest {dataset.digest}, "
-                          f"the client's has {source.digest}: the two machines hold different copies; point "
-                          "--data-dir (or the dataset cache) at the same files"), info
+        return (
+            "failed",
+            (
+                f"dataset {source.dataset} on dask worker {worker.address} has digest {dataset.digest}, "
+                f"the client's has {source.digest}: the two machines hold different copies; point "
+                "--data-dir (or the dataset cache) at the same files"
+            ),
+            info,
+        )
     if not _LOCAL:
         _LOCAL.append(LocalExecutor(drop_environ=_nanny_environment()))
-    record = _LOCAL[0].run_one(replace(job, split=source.cut(dataset)),
-                               lambda event: worker.log_event(topic, _plain(event)))
+    record = _LOCAL[0].run_one(
+        replace(job, split=source.cut(dataset)), lambda event: worker.log_event(topic, _plain(event))
+    )
     return "record", record, info

@@ -128,9 +128,15 @@ class LocalExecutor:
         """Start the fork server (once a process), with the modules ``jobs`` need preloaded."""
         if self.server_started:
             return
-        modules = dict.fromkeys(m for job in jobs for m in (
-            getattr(job.factory, "__module__", None), *(getattr(f, "__module__", None) for f in job.metrics.values()))
-            if m and m != "__main__")
+        modules = dict.fromkeys(
+            m
+            for job in jobs
+            for m in (
+                getattr(job.factory, "__module__", None),
+                *(getattr(f, "__module__", None) for f in job.metrics.values()),
+            )
+            if m and m != "__main__"
+        )
         self.ctx.set_forkserver_preload(["mfbench._cell_path", "mfbench.runner", "numpy"])
         _start_forkserver(self.drop_environ, modules)
         self.server_started = True
@@ -147,11 +153,15 @@ class LocalExecutor:
         self._start([job])
         if getattr(job.factory, "__module__", None) == "__main__":
             rec = crashed_record(job, None)
-            rec["error"] = (f"{job.cell.algorithm} is defined in the script that runs mfbench (__main__), which a "
-                            "cell's process does not import: define it in a module of its own")
+            rec["error"] = (
+                f"{job.cell.algorithm} is defined in the script that runs mfbench (__main__), which a "
+                "cell's process does not import: define it in a module of its own"
+            )
             return rec
         events = self.ctx.Queue()
-        proc = self.ctx.Process(target=_worker, args=(job, events), name=f"mfbench-cell {job.cell.algorithm}", daemon=True)
+        proc = self.ctx.Process(
+            target=_worker, args=(job, events), name=f"mfbench-cell {job.cell.algorithm}", daemon=True
+        )
         with _startable():
             proc.start()
         deadline = None if job.control.timeout is None else time.monotonic() + job.control.timeout
@@ -193,6 +203,7 @@ def mfbench_executors() -> list[ExecutorSpec]:
     return [
         ExecutorSpec("local", LocalExecutor, "each cell in its own process, one at a time (default)"),
         ExecutorSpec("inline", InlineExecutor, "every cell in the mfbench process itself (debugging)"),
-        ExecutorSpec("dask", DaskExecutor, "cells over a dask.distributed cluster, one per worker at a time "
-                                           "(the dask extra)"),
+        ExecutorSpec(
+            "dask", DaskExecutor, "cells over a dask.distributed cluster, one per worker at a time (the dask extra)"
+        ),
     ]

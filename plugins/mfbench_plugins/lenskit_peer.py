@@ -29,7 +29,9 @@ def _lenskit() -> Any:
         import lenskit.data
         import lenskit.training
     except ImportError:
-        raise MfbenchError('lenskit_als needs LensKit, which is not installed; pip install "mfbench[lenskit]"') from None
+        raise MfbenchError(
+            'lenskit_als needs LensKit, which is not installed; pip install "mfbench[lenskit]"'
+        ) from None
     return lenskit
 
 
@@ -47,8 +49,16 @@ class LenskitALS(Algorithm):
     state_attrs = ("U_", "V_", "bu_", "bi_", "mu_")
     parameter_constraints = {"k": POSITIVE_INT, "epochs": POSITIVE_INT, "reg": NON_NEGATIVE, "damping": NON_NEGATIVE}
 
-    def __init__(self, *, k: int = 50, epochs: int = 15, reg: float = 0.1, damping: float = 5.0, device: str = "cpu",
-                 seed: int = 0):
+    def __init__(
+        self,
+        *,
+        k: int = 50,
+        epochs: int = 15,
+        reg: float = 0.1,
+        damping: float = 5.0,
+        device: str = "cpu",
+        seed: int = 0,
+    ):
         super().__init__(device=device, seed=seed)
         self.k, self.epochs, self.reg, self.damping = k, epochs, reg, damping
 
@@ -56,10 +66,13 @@ class LenskitALS(Algorithm):
         lk = _lenskit()
         import pandas as pd
 
-        frame = pd.DataFrame({"user_id": train.users, "item_id": train.items, "rating": train.values.astype(np.float64)})
+        frame = pd.DataFrame(
+            {"user_id": train.users, "item_id": train.items, "rating": train.values.astype(np.float64)}
+        )
         self._data = lk.data.from_interactions_df(frame, user_col="user_id", item_col="item_id", rating_col="rating")
-        config = lk.als.BiasedMFConfig(embedding_size=self.k, epochs=self.epochs, regularization=self.reg,
-                                       damping=self.damping)
+        config = lk.als.BiasedMFConfig(
+            embedding_size=self.k, epochs=self.epochs, regularization=self.reg, damping=self.damping
+        )
         self._scorer = lk.als.BiasedMFScorer(config)
         self._trainer = self._scorer.create_trainer(self._data, lk.training.TrainingOptions(rng=self.seed))
 
@@ -95,4 +108,6 @@ class LenskitALS(Algorithm):
 
 @hookimpl
 def mfbench_algorithms() -> list[AlgorithmSpec]:
-    return [AlgorithmSpec("lenskit_als", LenskitALS, 'LensKit explicit biased ALS (peer; pip install "mfbench[lenskit]")')]
+    return [
+        AlgorithmSpec("lenskit_als", LenskitALS, 'LensKit explicit biased ALS (peer; pip install "mfbench[lenskit]")')
+    ]

@@ -83,7 +83,9 @@ def mfbench_metrics() -> list[MetricSpec]:
         MetricSpec("accuracy", accuracy, "higher", description="share of predictions that round to the true rating"),
         MetricSpec("precision", precision, "higher", "ranking", "hits in the top k / k (precision@10 by default)"),
         MetricSpec("recall", recall, "higher", "ranking", "hits in the top k / relevant test items"),
-        MetricSpec("ndcg", ndcg, "higher", "ranking", "normalized discounted cumulative gain of the top k, binary relevance"),
+        MetricSpec(
+            "ndcg", ndcg, "higher", "ranking", "normalized discounted cumulative gain of the top k, binary relevance"
+        ),
         MetricSpec("map", average_precision, "higher", "ranking", "mean average precision of the top k"),
         MetricSpec("hit_rate", hit_rate, "higher", "ranking", "share of users with a relevant item in the top k"),
         MetricSpec("coverage", coverage, "higher", "ranking", "distinct items recommended in the top k / catalogue"),

@@ -52,8 +52,9 @@ class _SurprisePeer(Algorithm):
         # item. Its epochs walk the ratings in trainset order; built from a split's shuffled order,
         # SVD's fit on ml-100k u1 takes 2.4x as long.
         order = np.lexsort((train.items, train.users))
-        frame = pd.DataFrame({"u": train.users[order], "i": train.items[order],
-                              "r": train.values[order].astype(np.float64)})
+        frame = pd.DataFrame(
+            {"u": train.users[order], "i": train.items[order], "r": train.values[order].astype(np.float64)}
+        )
         data = surprise.Dataset.load_from_df(frame, surprise.Reader(rating_scale=(low, high)))
         self._trainset = data.build_full_trainset()
         self._index(train)
@@ -80,17 +81,40 @@ class _SurprisePeer(Algorithm):
 class SurpriseSVD(_SurprisePeer):
     """scikit-surprise's SVD: biased MF by per-rating SGD over a shuffle (Funk; Koren et al. 2009)."""
 
-    parameter_constraints = {"k": POSITIVE_INT, "epochs": POSITIVE_INT, "lr": POSITIVE, "reg": NON_NEGATIVE,
-                             "init_std": NON_NEGATIVE, "biased": BOOLEAN}
+    parameter_constraints = {
+        "k": POSITIVE_INT,
+        "epochs": POSITIVE_INT,
+        "lr": POSITIVE,
+        "reg": NON_NEGATIVE,
+        "init_std": NON_NEGATIVE,
+        "biased": BOOLEAN,
+    }
 
-    def __init__(self, *, k: int = 100, epochs: int = 20, lr: float = 0.005, reg: float = 0.02, init_std: float = 0.1,
-                 biased: bool = True, device: str = "cpu", seed: int = 0):
+    def __init__(
+        self,
+        *,
+        k: int = 100,
+        epochs: int = 20,
+        lr: float = 0.005,
+        reg: float = 0.02,
+        init_std: float = 0.1,
+        biased: bool = True,
+        device: str = "cpu",
+        seed: int = 0,
+    ):
         super().__init__(device=device, seed=seed)
         self.k, self.epochs, self.lr, self.reg, self.init_std, self.biased = k, epochs, lr, reg, init_std, biased
 
     def _model(self, surprise: Any) -> Any:
-        return surprise.SVD(n_factors=self.k, n_epochs=self.epochs, lr_all=self.lr, reg_all=self.reg,
-                            init_std_dev=self.init_std, biased=self.biased, random_state=self.seed)
+        return surprise.SVD(
+            n_factors=self.k,
+            n_epochs=self.epochs,
+            lr_all=self.lr,
+            reg_all=self.reg,
+            init_std_dev=self.init_std,
+            biased=self.biased,
+            random_state=self.seed,
+        )
 
     def _predict(self, users: Any, items: Any) -> Any:
         m = self.model_
@@ -104,8 +128,17 @@ class SurpriseSVD(_SurprisePeer):
 class SurpriseSVDpp(SurpriseSVD):
     """scikit-surprise's SVD++ (Koren 2008): SVD plus implicit feedback from the items a user rated."""
 
-    def __init__(self, *, k: int = 20, epochs: int = 20, lr: float = 0.007, reg: float = 0.02, init_std: float = 0.1,
-                 device: str = "cpu", seed: int = 0):
+    def __init__(
+        self,
+        *,
+        k: int = 20,
+        epochs: int = 20,
+        lr: float = 0.007,
+        reg: float = 0.02,
+        init_std: float = 0.1,
+        device: str = "cpu",
+        seed: int = 0,
+    ):
         super().__init__(k=k, epochs=epochs, lr=lr, reg=reg, init_std=init_std, device=device, seed=seed)
         del self.biased
 
@@ -116,8 +149,14 @@ class SurpriseSVDpp(SurpriseSVD):
         return ["k", "epochs", "lr", "reg", "init_std"]
 
     def _model(self, surprise: Any) -> Any:
-        return surprise.SVDpp(n_factors=self.k, n_epochs=self.epochs, lr_all=self.lr, reg_all=self.reg,
-                              init_std_dev=self.init_std, random_state=self.seed)
+        return surprise.SVDpp(
+            n_factors=self.k,
+            n_epochs=self.epochs,
+            lr_all=self.lr,
+            reg_all=self.reg,
+            init_std_dev=self.init_std,
+            random_state=self.seed,
+        )
 
     def _predict(self, users: Any, items: Any) -> Any:
         m, ts = self.model_, self._trainset
@@ -136,8 +175,9 @@ class SurpriseBaseline(_SurprisePeer):
 
     parameter_constraints = {"epochs": POSITIVE_INT, "reg_user": NON_NEGATIVE, "reg_item": NON_NEGATIVE}
 
-    def __init__(self, *, epochs: int = 10, reg_user: float = 15.0, reg_item: float = 10.0, device: str = "cpu",
-                 seed: int = 0):
+    def __init__(
+        self, *, epochs: int = 10, reg_user: float = 15.0, reg_item: float = 10.0, device: str = "cpu", seed: int = 0
+    ):
         super().__init__(device=device, seed=seed)
         self.epochs, self.reg_user, self.reg_item = epochs, reg_user, reg_item
 
@@ -157,11 +197,23 @@ class MyFM(Algorithm):
     samples (the last ``epochs - burn_in``, at least one; myFM's default keeps all but 5). The one-hot matrix
     is built in ``prepare``, off the fit's clock."""
 
-    parameter_constraints = {"k": POSITIVE_INT, "epochs": POSITIVE_INT, "burn_in": NON_NEGATIVE_INT,
-                             "init_std": NON_NEGATIVE}
+    parameter_constraints = {
+        "k": POSITIVE_INT,
+        "epochs": POSITIVE_INT,
+        "burn_in": NON_NEGATIVE_INT,
+        "init_std": NON_NEGATIVE,
+    }
 
-    def __init__(self, *, k: int = 10, epochs: int = 200, burn_in: int = 5, init_std: float = 0.1,
-                 device: str = "cpu", seed: int = 0):
+    def __init__(
+        self,
+        *,
+        k: int = 10,
+        epochs: int = 200,
+        burn_in: int = 5,
+        init_std: float = 0.1,
+        device: str = "cpu",
+        seed: int = 0,
+    ):
         super().__init__(device=device, seed=seed)
         self.k, self.epochs, self.burn_in, self.init_std = k, epochs, burn_in, init_std
 
@@ -188,8 +240,13 @@ class MyFM(Algorithm):
         bar = myfm.base.tqdm
         myfm.base.tqdm = functools.partial(bar, disable=True)
         try:
-            self.model_.fit(self._X, self._y, n_iter=self.epochs, n_kept_samples=max(self.epochs - self.burn_in, 1),
-                            group_shapes=[self.n_users_, self.n_items_])
+            self.model_.fit(
+                self._X,
+                self._y,
+                n_iter=self.epochs,
+                n_kept_samples=max(self.epochs - self.burn_in, 1),
+                group_shapes=[self.n_users_, self.n_items_],
+            )
         finally:
             myfm.base.tqdm = bar
         yield {}
@@ -204,9 +261,12 @@ class MyFM(Algorithm):
 @hookimpl
 def mfbench_algorithms() -> list[AlgorithmSpec]:
     return [
-        AlgorithmSpec("surprise_svd", SurpriseSVD, "scikit-surprise SVD (peer; pip install \"mfbench[peers]\")"),
-        AlgorithmSpec("surprise_svdpp", SurpriseSVDpp, "scikit-surprise SVD++ (peer; pip install \"mfbench[peers]\")"),
+        AlgorithmSpec("surprise_svd", SurpriseSVD, 'scikit-surprise SVD (peer; pip install "mfbench[peers]")'),
+        AlgorithmSpec("surprise_svdpp", SurpriseSVDpp, 'scikit-surprise SVD++ (peer; pip install "mfbench[peers]")'),
         AlgorithmSpec("surprise_baseline", SurpriseBaseline, "scikit-surprise BaselineOnly (peer)"),
-        AlgorithmSpec("myfm", MyFM, "myFM Bayesian factorization machine on one-hot users and items (peer; pip "
-                      "install \"mfbench[peers]\")"),
+        AlgorithmSpec(
+            "myfm",
+            MyFM,
+            'myFM Bayesian factorization machine on one-hot users and items (peer; pip install "mfbench[peers]")',
+        ),
     ]

@@ -39,8 +39,10 @@ from mfbench.specs import AlgorithmSpec
 __all__ = ["SparkALS"]
 
 INSTALL_HINT = 'pip install "mfbench[spark]"'
-JAVA_HINT = ("Spark 4 needs Java 17 or newer: install it (Debian/Ubuntu: apt-get install openjdk-17-jre-headless) "
-             "or point JAVA_HOME at one")
+JAVA_HINT = (
+    "Spark 4 needs Java 17 or newer: install it (Debian/Ubuntu: apt-get install openjdk-17-jre-headless) "
+    "or point JAVA_HOME at one"
+)
 
 
 def _pyspark() -> Any:
@@ -88,15 +90,35 @@ class SparkALS(Algorithm):
         ``spark.driver.memory`` of a local session (the JVM's heap).
     """
 
-    parameter_constraints = {"k": POSITIVE_INT, "epochs": POSITIVE_INT, "reg": NON_NEGATIVE,
-                             "master": [Pattern(r"local|local\[(\d+|\*)\]|(spark|yarn|k8s)://.+|yarn",
-                                                "local, local[N] or a master URL such as spark://HOST:7077")],
-                             "threads": NON_NEGATIVE_INT, "blocks": NON_NEGATIVE_INT,
-                             "driver_memory": [Pattern(r"\d+[kmgtKMGT]?", "a JVM memory size such as 4g")]}
+    parameter_constraints = {
+        "k": POSITIVE_INT,
+        "epochs": POSITIVE_INT,
+        "reg": NON_NEGATIVE,
+        "master": [
+            Pattern(
+                r"local|local\[(\d+|\*)\]|(spark|yarn|k8s)://.+|yarn",
+                "local, local[N] or a master URL such as spark://HOST:7077",
+            )
+        ],
+        "threads": NON_NEGATIVE_INT,
+        "blocks": NON_NEGATIVE_INT,
+        "driver_memory": [Pattern(r"\d+[kmgtKMGT]?", "a JVM memory size such as 4g")],
+    }
     state_attrs = ("P_", "Q_")
 
-    def __init__(self, *, k: int = 10, epochs: int = 10, reg: float = 0.1, master: str = "local", threads: int = 0,
-                 blocks: int = 0, driver_memory: str = "4g", device: str = "cpu", seed: int = 0):
+    def __init__(
+        self,
+        *,
+        k: int = 10,
+        epochs: int = 10,
+        reg: float = 0.1,
+        master: str = "local",
+        threads: int = 0,
+        blocks: int = 0,
+        driver_memory: str = "4g",
+        device: str = "cpu",
+        seed: int = 0,
+    ):
         super().__init__(device=device, seed=seed)
         self.k, self.epochs, self.reg, self.master = k, epochs, reg, master
         self.threads, self.blocks, self.driver_memory = threads, blocks, driver_memory
@@ -122,11 +144,15 @@ class SparkALS(Algorithm):
             # MLlib calls the system's BLAS (libblas.so.3) when there is one; Spark's guide runs it
             # on one thread, its tasks being the parallelism (the JVM inherits this variable)
             os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-        builder = (SparkSession.builder.master(master).appName("mfbench spark_als")
-                   .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
-                   .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-                   .config("spark.sql.shuffle.partitions", str(max(2, 2 * self._cores())))
-                   .config("spark.driver.memory", self.driver_memory))
+        builder = (
+            SparkSession.builder.master(master)
+            .appName("mfbench spark_als")
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+            .config("spark.sql.shuffle.partitions", str(max(2, 2 * self._cores())))
+            .config("spark.driver.memory", self.driver_memory)
+        )
         self._spark = builder.getOrCreate()
         self._spark.sparkContext.setLogLevel("ERROR")
         # MLlib cuts the factors' lineage every checkpointInterval (10) iterations, but only where a
@@ -143,9 +169,18 @@ class SparkALS(Algorithm):
         from pyspark.ml.recommendation import ALS
 
         blocks = self.blocks or self._spark.sparkContext.defaultParallelism
-        als = ALS(rank=self.k, maxIter=self.epochs, regParam=self.reg, seed=self.seed, userCol="user",
-                  itemCol="item", ratingCol="rating", numUserBlocks=blocks, numItemBlocks=blocks,
-                  coldStartStrategy="nan")
+        als = ALS(
+            rank=self.k,
+            maxIter=self.epochs,
+            regParam=self.reg,
+            seed=self.seed,
+            userCol="user",
+            itemCol="item",
+            ratingCol="rating",
+            numUserBlocks=blocks,
+            numItemBlocks=blocks,
+            coldStartStrategy="nan",
+        )
         model = als.fit(self._frame)
         self.P_ = self._factors(model.userFactors, self.n_users_)
         self.Q_ = self._factors(model.itemFactors, self.n_items_)
@@ -165,4 +200,6 @@ class SparkALS(Algorithm):
 
 @hookimpl
 def mfbench_algorithms() -> list[AlgorithmSpec]:
-    return [AlgorithmSpec("spark_als", SparkALS, f"Spark MLlib ALS (peer; ALS-WR, no biases; {INSTALL_HINT}, Java 17+)")]
+    return [
+        AlgorithmSpec("spark_als", SparkALS, f"Spark MLlib ALS (peer; ALS-WR, no biases; {INSTALL_HINT}, Java 17+)")
+    ]

@@ -29,7 +29,6 @@ def report_throughput(benchmark, n_ratings):
     return n_ratings / stats.median / 1e6
 
 
-
 def interleaved(sides, rounds=5):
     """Each side's samples (a callable returning seconds), taken in ``rounds`` rounds whose order
     alternates (A B, B A, A B, ...), so that a drift of the machine (clock, other load) falls on

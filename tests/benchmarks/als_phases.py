@@ -51,8 +51,18 @@ def phases(indptr, indices, targets, Y, X, reg, upto, ssyrk, spotrf, spotrs):
                     b[f] += t * y[f]
             if upto >= GRAM:
                 nn[0] = n
-                ssyrk(uplo.ctypes, trans.ctypes, kk.ctypes, nn.ctypes, alpha.ctypes, Yj.ctypes, kk.ctypes, beta.ctypes,
-                      A.ctypes, kk.ctypes)
+                ssyrk(
+                    uplo.ctypes,
+                    trans.ctypes,
+                    kk.ctypes,
+                    nn.ctypes,
+                    alpha.ctypes,
+                    Yj.ctypes,
+                    kk.ctypes,
+                    beta.ctypes,
+                    A.ctypes,
+                    kk.ctypes,
+                )
             for f in range(k):
                 A[f, f] += reg * n
             if upto >= SOLVE:
@@ -84,8 +94,10 @@ def main() -> None:
                 start = time.perf_counter()
                 phases(*csr, other, rows, np.float32(0.1), upto, *LAPACK)
                 seconds.append(time.perf_counter() - start)
-            print(f"{side} (k={args.k}, {args.threads} threads): gathers {seconds[0]:.2f} s, ssyrk "
-                  f"{seconds[1] - seconds[0]:.2f} s, spotrf + spotrs {seconds[2] - seconds[1]:.2f} s")
+            print(
+                f"{side} (k={args.k}, {args.threads} threads): gathers {seconds[0]:.2f} s, ssyrk "
+                f"{seconds[1] - seconds[0]:.2f} s, spotrf + spotrs {seconds[2] - seconds[1]:.2f} s"
+            )
 
 
 if __name__ == "__main__":

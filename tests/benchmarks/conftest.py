@@ -13,4 +13,3 @@ def uniform_10m():
     n = int(10_000_000 * SCALE)
     r, _ = generate(n_users=70_000, n_items=10_000, n_ratings=n, user_sigma=0.0, item_sigma=0.0, seed=0)
     return r
-

@@ -45,8 +45,22 @@ def in_l1_set(n, k, seed=0):
     P = (0.1 * rng.standard_normal((rows, k))).astype(np.float32)
     Q = (0.1 * rng.standard_normal((rows, k))).astype(np.float32)
     zeros, ones = np.zeros(rows, np.float32), np.ones(rows, np.float32)
-    return (users, items, values, np.array([0, n], np.int64), 1, P, Q, zeros, zeros.copy(), ones, ones.copy(),
-            ones.copy(), ones.copy(), np.float32(3.0))
+    return (
+        users,
+        items,
+        values,
+        np.array([0, n], np.int64),
+        1,
+        P,
+        Q,
+        zeros,
+        zeros.copy(),
+        ones,
+        ones.copy(),
+        ones.copy(),
+        ones.copy(),
+        np.float32(3.0),
+    )
 
 
 def blocked_set(ratings, k):
@@ -54,16 +68,43 @@ def blocked_set(ratings, k):
     algo = SGD(k=k, threads=1, seed=0)
     algo.prepare(ratings)
     w, G = algo._work, algo._G
-    return (algo._u, algo._i, algo._r, algo._ptr, algo.blocks, w.P, w.Q, w.bu, w.bi, G["p"], G["q"], G["bu"],
-            G["bi"], np.float32(w.mu))
+    return (
+        algo._u,
+        algo._i,
+        algo._r,
+        algo._ptr,
+        algo.blocks,
+        w.P,
+        w.Q,
+        w.bu,
+        w.bi,
+        G["p"],
+        G["q"],
+        G["bu"],
+        G["bi"],
+        np.float32(w.mu),
+    )
 
 
 def epoch(arrays, rng):
     from mfbench_plugins.algorithms._sgd_numba import epoch_blocks
 
     users, items, values, ptr, blocks, *rest, mu = arrays
-    return epoch_blocks(users, items, values, ptr, blocks, rng.permutation(blocks).astype(np.int64), *rest, mu,
-                        np.float32(0.1), np.float32(0.1), np.float32(0.01), True, True)
+    return epoch_blocks(
+        users,
+        items,
+        values,
+        ptr,
+        blocks,
+        rng.permutation(blocks).astype(np.int64),
+        *rest,
+        mu,
+        np.float32(0.1),
+        np.float32(0.1),
+        np.float32(0.01),
+        True,
+        True,
+    )
 
 
 def main():
@@ -87,7 +128,7 @@ def main():
         epoch(arrays, rng)  # warm: compile or load, fault the pages in
     seconds = {name: [] for name in sets}
     for r in range(args.rounds):
-        for name in (list(sets) if r % 2 == 0 else list(sets)[::-1]):
+        for name in list(sets) if r % 2 == 0 else list(sets)[::-1]:
             t0 = time.perf_counter()
             epoch(sets[name], rng)
             seconds[name].append(time.perf_counter() - t0)

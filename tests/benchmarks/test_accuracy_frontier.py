@@ -25,8 +25,16 @@ from mfbench_plugins.executors import LocalExecutor  # noqa: E402
 from mfbench_plugins.metrics import rmse  # noqa: E402
 
 #: Surprise's SVDpp defaults, in svdpp's names
-SURPRISE_SVDPP = {"k": 20, "epochs": 20, "lr": 0.007, "reg": 0.02, "reg_bias": 0.02, "reg_y": 0.02, "init_std": 0.1,
-                  "lr_decay": 1.0}
+SURPRISE_SVDPP = {
+    "k": 20,
+    "epochs": 20,
+    "lr": 0.007,
+    "reg": 0.02,
+    "reg_bias": 0.02,
+    "reg_y": 0.02,
+    "init_std": 0.1,
+    "lr_decay": 1.0,
+}
 
 
 def run_pair(ml100k, sides):
@@ -35,39 +43,49 @@ def run_pair(ml100k, sides):
     registry = get_registry()
     jobs = []
     for n, split in enumerate(make_splits(ml100k, parse_protocol("official"))):
-        for name, params in (sides if n % 2 == 0 else sides[::-1]):
+        for name, params in sides if n % 2 == 0 else sides[::-1]:
             cell = Cell(name, params, "ml-100k", split.name, "cpu", 0)
             jobs.append(Job("frontier", cell, split, registry.algorithm(name).factory, {"rmse": rmse}))
     records = list(LocalExecutor().run(jobs, lambda e: None))
     assert all(r["status"] == "ok" for r in records), [r.get("error") for r in records if r["status"] != "ok"]
-    return {name: sorted((r for r in records if r["algorithm"] == name), key=lambda r: r["split"]["name"])
-            for name, _ in sides}
+    return {
+        name: sorted((r for r in records if r["algorithm"] == name), key=lambda r: r["split"]["name"])
+        for name, _ in sides
+    }
 
 
 @pytest.mark.parametrize("k", [10, 32])
 def test_bpmf_against_myfm(ml100k, benchmark, k):
     sweeps = 200
-    by = benchmark.pedantic(lambda: run_pair(ml100k, [("myfm", {"k": k, "epochs": sweeps}),
-                                                      ("bpmf", {"k": k, "epochs": sweeps})]), rounds=1, iterations=1)
+    by = benchmark.pedantic(
+        lambda: run_pair(ml100k, [("myfm", {"k": k, "epochs": sweeps}), ("bpmf", {"k": k, "epochs": sweeps})]),
+        rounds=1,
+        iterations=1,
+    )
     fit = {name: [r["fit_seconds"] for r in recs] for name, recs in by.items()}
     acc = {name: float(np.mean([r["metrics"]["rmse"] for r in recs])) for name, recs in by.items()}
     ratios = per_round(fit["myfm"], fit["bpmf"])
     benchmark.extra_info.update({"fit_seconds": fit, "rmse": acc, "myfm_over_bpmf": ratios})
-    print(f"\nk={k}, {sweeps} sweeps, 5 folds: fit s myfm {spread(fit['myfm'])}, bpmf {spread(fit['bpmf'])}; "
-          f"myfm/bpmf {spread(ratios, '.2f')}; mean RMSE myfm {acc['myfm']:.4f}, bpmf {acc['bpmf']:.4f}")
+    print(
+        f"\nk={k}, {sweeps} sweeps, 5 folds: fit s myfm {spread(fit['myfm'])}, bpmf {spread(fit['bpmf'])}; "
+        f"myfm/bpmf {spread(ratios, '.2f')}; mean RMSE myfm {acc['myfm']:.4f}, bpmf {acc['bpmf']:.4f}"
+    )
     assert np.median(ratios) >= 1.0
     assert acc["bpmf"] <= acc["myfm"] + 0.002
 
 
 def test_svdpp_against_surprise_svdpp(ml100k, benchmark):
-    by = benchmark.pedantic(lambda: run_pair(ml100k, [("surprise_svdpp", {}), ("svdpp", SURPRISE_SVDPP)]),
-                            rounds=1, iterations=1)
+    by = benchmark.pedantic(
+        lambda: run_pair(ml100k, [("surprise_svdpp", {}), ("svdpp", SURPRISE_SVDPP)]), rounds=1, iterations=1
+    )
     fit = {name: [r["fit_seconds"] for r in recs] for name, recs in by.items()}
     acc = {name: float(np.mean([r["metrics"]["rmse"] for r in recs])) for name, recs in by.items()}
     ratios = per_round(fit["surprise_svdpp"], fit["svdpp"])
     benchmark.extra_info.update({"fit_seconds": fit, "rmse": acc, "surprise_over_svdpp": ratios})
-    print(f"\nSurprise's hyper-parameters, 5 folds: fit s surprise_svdpp {spread(fit['surprise_svdpp'])}, svdpp "
-          f"{spread(fit['svdpp'])}; surprise/svdpp {spread(ratios, '.0f')}; mean RMSE surprise_svdpp "
-          f"{acc['surprise_svdpp']:.4f}, svdpp {acc['svdpp']:.4f}")
+    print(
+        f"\nSurprise's hyper-parameters, 5 folds: fit s surprise_svdpp {spread(fit['surprise_svdpp'])}, svdpp "
+        f"{spread(fit['svdpp'])}; surprise/svdpp {spread(ratios, '.0f')}; mean RMSE surprise_svdpp "
+        f"{acc['surprise_svdpp']:.4f}, svdpp {acc['svdpp']:.4f}"
+    )
     assert abs(acc["svdpp"] - acc["surprise_svdpp"]) <= 0.003
     assert np.median(ratios) >= 20

@@ -56,8 +56,13 @@ def table(sgemm_rate):
         from tabulate import tabulate
 
         print(f"\nsgemm 4096^2 float32: {sgemm_rate[1]:.0f} GFLOP/s on 1 thread, {sgemm_rate[2]:.0f} on 2")
-        print(tabulate(rows, headers=["solver", "k", "threads", "sweep s", "M ratings/s", "GFLOP/s (exact work)",
-                                      "of sgemm"], floatfmt=".3g"))
+        print(
+            tabulate(
+                rows,
+                headers=["solver", "k", "threads", "sweep s", "M ratings/s", "GFLOP/s (exact work)", "of sgemm"],
+                floatfmt=".3g",
+            )
+        )
 
 
 def exact_sweep_flops(nnz: int, k: int) -> float:
@@ -76,9 +81,16 @@ def test_als_sweep(benchmark, uniform_10m, sgemm_rate, table, k, threads, solver
     seconds = benchmark.stats.stats.median
     gflops = exact_sweep_flops(len(uniform_10m), k) / seconds / 1e9
     efficiency = gflops / sgemm_rate[threads]
-    benchmark.extra_info.update({"gflops_exact_work": round(gflops, 1), "efficiency_of_sgemm": round(efficiency, 3),
-                                 "sgemm_gflops": round(sgemm_rate[threads], 1)})
+    benchmark.extra_info.update(
+        {
+            "gflops_exact_work": round(gflops, 1),
+            "efficiency_of_sgemm": round(efficiency, 3),
+            "sgemm_gflops": round(sgemm_rate[threads], 1),
+        }
+    )
     table.append([solver, k, threads, seconds, rate, gflops, efficiency])
-    print(f"\nals {solver} k={k} threads={threads}: {rate:.2f} M ratings/s per sweep, {gflops:.0f} GFLOP/s of exact-sweep "
-          f"work, {efficiency:.2f} of sgemm ({sgemm_rate[threads]:.0f} GFLOP/s)")
+    print(
+        f"\nals {solver} k={k} threads={threads}: {rate:.2f} M ratings/s per sweep, {gflops:.0f} GFLOP/s of exact-sweep "
+        f"work, {efficiency:.2f} of sgemm ({sgemm_rate[threads]:.0f} GFLOP/s)"
+    )
     assert np.isfinite(seconds) and 0 < efficiency

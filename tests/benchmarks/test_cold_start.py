@@ -40,8 +40,24 @@ def cold_run(side: revisions.Side) -> tuple[float, float, dict[str, float]]:
     with tempfile.TemporaryDirectory(prefix="mfbench-cold-") as tmp:
         env = {**os.environ, **side.env, "NUMBA_CACHE_DIR": str(Path(tmp) / "numba")}
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "mfbench", "run", "--out", str(Path(tmp) / "out"), "--run-id", "cold",
-                        "-q", "--no-calibrate"], env=env, cwd=tmp, check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mfbench",
+                "run",
+                "--out",
+                str(Path(tmp) / "out"),
+                "--run-id",
+                "cold",
+                "-q",
+                "--no-calibrate",
+            ],
+            env=env,
+            cwd=tmp,
+            check=True,
+            capture_output=True,
+        )
         wall = time.perf_counter() - t0
         records = [json.loads(line) for line in (Path(tmp) / "out" / "cold" / "runs.jsonl").read_text().splitlines()]
     assert all(r["status"] == "ok" for r in records), [r.get("error") for r in records]
@@ -60,11 +76,15 @@ def compare(reference: str, rounds: int, echo=print) -> list[float]:
         for side in order:
             result[side.label] = cold_run(side)
             total, wall, by_algo = result[side.label]
-            echo(f"round {r + 1} {side.label}: prepare {total:.2f} s (wall {wall:.1f} s) "
-                 + " ".join(f"{a} {s:.2f}" for a, s in by_algo.items()))
+            echo(
+                f"round {r + 1} {side.label}: prepare {total:.2f} s (wall {wall:.1f} s) "
+                + " ".join(f"{a} {s:.2f}" for a, s in by_algo.items())
+            )
         ratios.append(result[sides[1].label][0] / result[sides[0].label][0])
-    echo(f"cold compilation, working tree / {sides[0].label}: {median(ratios):.2f}x "
-         f"[{min(ratios):.2f}, {max(ratios):.2f}] over {rounds} rounds")
+    echo(
+        f"cold compilation, working tree / {sides[0].label}: {median(ratios):.2f}x "
+        f"[{min(ratios):.2f}, {max(ratios):.2f}] over {rounds} rounds"
+    )
     return ratios
 
 

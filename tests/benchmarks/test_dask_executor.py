@@ -17,9 +17,15 @@ pytest.importorskip("distributed", reason='pip install "mfbench[dask]"')
 import mfbench  # noqa: E402
 
 WORKERS = 2
-MATRIX = dict(algos=["sgd", "als"], datasets=["synthetic"], seeds=list(range(6)), threads=1, calibrate=False,
-              data_params={"synthetic": {"n_ratings": int(200_000 * SCALE)}},
-              params={"sgd": {"epochs": 40}, "als": {"epochs": 8}})
+MATRIX = dict(
+    algos=["sgd", "als"],
+    datasets=["synthetic"],
+    seeds=list(range(6)),
+    threads=1,
+    calibrate=False,
+    data_params={"synthetic": {"n_ratings": int(200_000 * SCALE)}},
+    params={"sgd": {"epochs": 40}, "als": {"epochs": 8}},
+)
 
 
 def test_dask_with_two_workers_against_local(tmp_path):
@@ -33,12 +39,15 @@ def test_dask_with_two_workers_against_local(tmp_path):
             assert len(res) == 12 and res.ok
             fits[executor].append({r["cell_id"]: r["fit_seconds"] for r in res.records})
             return wall
+
         return once
 
     walls = interleaved({"local": side("local", None), "dask": side("dask", {"workers": WORKERS})}, rounds=3)
     speedup = per_round(walls["local"], walls["dask"])
     cell_ratios = [median(d[c] / l[c] for c in l) for l, d in zip(fits["local"], fits["dask"])]
-    print(f"\n12 one-thread cells, wall seconds: local {spread(walls['local'])}, dask ({WORKERS} workers) "
-          f"{spread(walls['dask'])}\nlocal / dask wall, round by round: {spread(speedup, '.2f')}\n"
-          f"dask / local fit time, median over cells, round by round: {spread(cell_ratios, '.2f')}")
+    print(
+        f"\n12 one-thread cells, wall seconds: local {spread(walls['local'])}, dask ({WORKERS} workers) "
+        f"{spread(walls['dask'])}\nlocal / dask wall, round by round: {spread(speedup, '.2f')}\n"
+        f"dask / local fit time, median over cells, round by round: {spread(cell_ratios, '.2f')}"
+    )
     assert median(speedup) > 1.2, "two workers should finish a 12-cell run well before one"

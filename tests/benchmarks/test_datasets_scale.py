@@ -39,16 +39,19 @@ print(json.dumps({"seconds": time.perf_counter() - t, "ratings": len(d.ratings),
 
 
 def _run(code, *args, env=None):
-    out = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, check=True,
-                         env=env)
+    out = subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, check=True, env=env
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def test_generate_netflix_shape(benchmark):
     res = benchmark.pedantic(lambda: _run(GENERATE, "synthetic-netflix", SCALE), rounds=1, iterations=1)
     benchmark.extra_info.update(res)
-    print(f"\nsynthetic-netflix x{SCALE}: {res['ratings']:,} ratings in {res['seconds']:.1f} s, "
-          f"peak RSS {res['peak_rss_gb']:.2f} GB")
+    print(
+        f"\nsynthetic-netflix x{SCALE}: {res['ratings']:,} ratings in {res['seconds']:.1f} s, "
+        f"peak RSS {res['peak_rss_gb']:.2f} GB"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +68,14 @@ def test_load_20m_rows_then_from_the_cache(benchmark, ml20m_csv, tmp_path):
     first = _run(LOAD, ml20m_csv, env=env)
     second = benchmark.pedantic(lambda: _run(LOAD, ml20m_csv, env=env), rounds=1, iterations=1)
     assert not first["cached"] and second["cached"] and first["ratings"] == second["ratings"]
-    benchmark.extra_info.update(first_seconds=first["seconds"], first_peak_rss_gb=first["peak_rss_gb"],
-                                cached_seconds=second["seconds"], cached_peak_rss_gb=second["peak_rss_gb"])
-    print(f"\n{first['ratings']:,} rows: parse {first['seconds']:.1f} s (peak RSS {first['peak_rss_gb']:.2f} GB), "
-          f"from the cache {second['seconds']:.2f} s (peak {second['peak_rss_gb']:.2f} GB): "
-          f"{second['seconds'] / first['seconds']:.2f} of the first")
+    benchmark.extra_info.update(
+        first_seconds=first["seconds"],
+        first_peak_rss_gb=first["peak_rss_gb"],
+        cached_seconds=second["seconds"],
+        cached_peak_rss_gb=second["peak_rss_gb"],
+    )
+    print(
+        f"\n{first['ratings']:,} rows: parse {first['seconds']:.1f} s (peak RSS {first['peak_rss_gb']:.2f} GB), "
+        f"from the cache {second['seconds']:.2f} s (peak {second['peak_rss_gb']:.2f} GB): "
+        f"{second['seconds'] / first['seconds']:.2f} of the first"
+    )

@@ -65,25 +65,34 @@ def mfbench_algorithms():
     return [mfbench.AlgorithmSpec("busywork", Busywork, "planted work", devices=("cpu",))]
 '''
 
-ALS_PLANT = ("            t2 = time.perf_counter()\n",
-             "            t2 = time.perf_counter()\n"
-             "            _until = t0 + (t2 - t0) * FACTOR\n"
-             "            while time.perf_counter() < _until:\n"
-             "                pass\n")
+ALS_PLANT = (
+    "            t2 = time.perf_counter()\n",
+    "            t2 = time.perf_counter()\n"
+    "            _until = t0 + (t2 - t0) * FACTOR\n"
+    "            while time.perf_counter() < _until:\n"
+    "                pass\n",
+)
 
-GATE = '''reference = "base"
+GATE = """reference = "base"
 run = "--algos busywork,als --dataset ml-100k --folds official@1 --threads 1"
 max_slowdown = 1.05
 confidence = 0.80
 steps = [8, 12, 16, 24, 32]
 budget_seconds = 240
-'''
+"""
 
 
 def _planted(clone: Path, tag: str, factor: float, parent: str | None = None) -> None:
     """Commit the busywork plugin and the als edit whose work grows ``factor`` times, as ``tag``."""
-    edits = {} if factor == 1.0 else {"plugins/mfbench_plugins/algorithms/als.py": lambda text: text.replace(
-        *ALS_PLANT).replace("import time\n", f"import time\n\nFACTOR = {factor}\n", 1)}
+    edits = (
+        {}
+        if factor == 1.0
+        else {
+            "plugins/mfbench_plugins/algorithms/als.py": lambda text: text.replace(*ALS_PLANT).replace(
+                "import time\n", f"import time\n\nFACTOR = {factor}\n", 1
+            )
+        }
+    )
     commit(clone, tag, f"FACTOR = {factor}\n" + BUSYWORK, parent=parent, edits=edits)
 
 
@@ -99,9 +108,14 @@ def clone(tmp_path_factory) -> Path:
 
 def _gate(clone: Path, head: str, data: Path) -> tuple[dict[str, str], float, str]:
     t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "mfbench", "gate", "--gate-file", "gate.toml", "--head", head, "-q"],
-                          cwd=clone, capture_output=True, text=True, check=False,
-                          env={**os.environ, "MFBENCH_DATA_DIR": str(data)})
+    done = subprocess.run(
+        [sys.executable, "-m", "mfbench", "gate", "--gate-file", "gate.toml", "--head", head, "-q"],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "MFBENCH_DATA_DIR": str(data)},
+    )
     seconds = time.perf_counter() - t0
     verdicts = dict(re.findall(r"^(\w+)\|.*: (PASS|FAIL|INCONCLUSIVE)$", done.stdout, re.M))
     assert done.returncode in (0, 1, 3), done.stderr
@@ -120,11 +134,15 @@ def test_gate_power(clone, data_dir):
             for cell in ("busywork", "als"):
                 tally[condition][cell].append(verdicts.get(cell, "?"))
             print(f"trial {trial + 1} {condition}: {verdicts} in {took:.0f} s", flush=True)
-    print(f"\n{TRIALS} trials a condition; a gate took {median(seconds):.0f} s [{min(seconds):.0f}, {max(seconds):.0f}]")
+    print(
+        f"\n{TRIALS} trials a condition; a gate took {median(seconds):.0f} s [{min(seconds):.0f}, {max(seconds):.0f}]"
+    )
     for condition, cells in tally.items():
         for cell, verdicts in cells.items():
-            print(f"{condition:9} {cell:8} FAIL {verdicts.count('FAIL')}/{len(verdicts)}, "
-                  f"INCONCLUSIVE {verdicts.count('INCONCLUSIVE')}, PASS {verdicts.count('PASS')}")
+            print(
+                f"{condition:9} {cell:8} FAIL {verdicts.count('FAIL')}/{len(verdicts)}, "
+                f"INCONCLUSIVE {verdicts.count('INCONCLUSIVE')}, PASS {verdicts.count('PASS')}"
+            )
     for cell in ("busywork", "als"):
         assert tally["unchanged"][cell].count("FAIL") <= max(1, TRIALS // 20)
         assert tally["+25%"][cell].count("FAIL") >= 0.8 * TRIALS

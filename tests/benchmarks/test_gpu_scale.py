@@ -44,8 +44,13 @@ def table():
 
         gpu = describe_gpu()
         print(f"\nCPU (numba) against GPU ({gpu['name'] if gpu else '?'}), seconds per epoch (median)")
-        print(tabulate(rows, headers=["shape", "algorithm", "GPU s", "GPU M/s", "pool GiB", "CPU s", "CPU M/s",
-                                      "GPU/CPU speed"], floatfmt=".3g"))
+        print(
+            tabulate(
+                rows,
+                headers=["shape", "algorithm", "GPU s", "GPU M/s", "pool GiB", "CPU s", "CPU M/s", "GPU/CPU speed"],
+                floatfmt=".3g",
+            )
+        )
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +62,7 @@ def shapes():
             cache.clear()  # one shape on the device at a time
             cache[name] = _generate(name)
         return cache[name]
+
     return get
 
 
@@ -107,10 +113,22 @@ def test_gpu_against_cpu(table, shapes, shape, name, factory, rounds):
             continue  # a storage option of the GPU kernel
         prepare, epoch, used = _epochs(factory(device), ratings, device, rounds if device == "gpu" else 1)
         row[device] = (epoch, used)
-        print(f"\n{shape} {name} on {device}: prepare {prepare:.2f} s, {epoch:.3f} s per epoch, "
-              f"{len(ratings) / epoch / 1e6:.1f} M ratings/s" + (f", pool peak {used / 2**30:.2f} GiB" if used else ""))
+        print(
+            f"\n{shape} {name} on {device}: prepare {prepare:.2f} s, {epoch:.3f} s per epoch, "
+            f"{len(ratings) / epoch / 1e6:.1f} M ratings/s" + (f", pool peak {used / 2**30:.2f} GiB" if used else "")
+        )
     gpu_s, used = row["gpu"]
     cpu_s = row["cpu"][0] if "cpu" in row else None
-    table.append([shape, name, gpu_s, len(ratings) / gpu_s / 1e6, used / 2**30, cpu_s,
-                  len(ratings) / cpu_s / 1e6 if cpu_s else None, cpu_s / gpu_s if cpu_s else None])
+    table.append(
+        [
+            shape,
+            name,
+            gpu_s,
+            len(ratings) / gpu_s / 1e6,
+            used / 2**30,
+            cpu_s,
+            len(ratings) / cpu_s / 1e6 if cpu_s else None,
+            cpu_s / gpu_s if cpu_s else None,
+        ]
+    )
     assert np.isfinite(gpu_s) and gpu_s > 0

@@ -23,14 +23,20 @@ def test_per_cell_overhead(tmp_path):
     overheads = []
     for r in range(3):
         t0 = time.perf_counter()
-        res = mfbench.run(algos=["global_mean"], datasets=["synthetic"], seeds=CELLS, calibrate=False,
-                          out=tmp_path, run_id=f"r{r}")
+        res = mfbench.run(
+            algos=["global_mean"], datasets=["synthetic"], seeds=CELLS, calibrate=False, out=tmp_path, run_id=f"r{r}"
+        )
         wall = time.perf_counter() - t0
         own = sum(rec["prepare_seconds"] + rec["fit_seconds"] + rec["predict_seconds"] for rec in res.records)
         assert res.ok and len(res.records) == CELLS
         overheads.append((wall - own) / CELLS)
-        print(f"round {r + 1}: {CELLS} cells in {wall:.2f} s, their own work {own:.3f} s: "
-              f"{overheads[-1] * 1000:.1f} ms a cell", flush=True)
-    print(f"harness overhead a cell: {median(overheads) * 1000:.1f} ms [{min(overheads) * 1000:.1f}, "
-          f"{max(overheads) * 1000:.1f}]")
+        print(
+            f"round {r + 1}: {CELLS} cells in {wall:.2f} s, their own work {own:.3f} s: "
+            f"{overheads[-1] * 1000:.1f} ms a cell",
+            flush=True,
+        )
+    print(
+        f"harness overhead a cell: {median(overheads) * 1000:.1f} ms [{min(overheads) * 1000:.1f}, "
+        f"{max(overheads) * 1000:.1f}]"
+    )
     assert median(overheads) < 0.05

@@ -22,10 +22,14 @@ def test_als_against_lenskit(ml100k, benchmark):
             jobs.append(Job("lenskit", cell, split, factory, {"rmse": rmse}, Control(threads=2)))
     records = benchmark.pedantic(lambda: list(LocalExecutor().run(jobs, lambda e: None)), rounds=1, iterations=1)
     assert all(r["status"] == "ok" for r in records), [r["error"] for r in records if r["status"] != "ok"]
-    fit = {n: float(np.mean([r["fit_seconds"] for r in records if r["algorithm"] == n])) for n in ("als", "lenskit_als")}
+    fit = {
+        n: float(np.mean([r["fit_seconds"] for r in records if r["algorithm"] == n])) for n in ("als", "lenskit_als")
+    }
     acc = {n: float(np.mean([r["metrics"]["rmse"] for r in records if r["algorithm"] == n])) for n in fit}
     benchmark.extra_info.update({"fit_seconds": fit, "rmse": acc})
-    print(f"\nfit seconds per fold: lenskit {fit['lenskit_als']:.3f}, mfbench als {fit['als']:.3f} "
-          f"(ratio {fit['lenskit_als'] / fit['als']:.2f}); mean RMSE lenskit {acc['lenskit_als']:.4f}, mfbench {acc['als']:.4f}")
+    print(
+        f"\nfit seconds per fold: lenskit {fit['lenskit_als']:.3f}, mfbench als {fit['als']:.3f} "
+        f"(ratio {fit['lenskit_als'] / fit['als']:.2f}); mean RMSE lenskit {acc['lenskit_als']:.4f}, mfbench {acc['als']:.4f}"
+    )
     assert fit["als"] <= fit["lenskit_als"]
     assert acc["als"] <= acc["lenskit_als"] + 1e-4

@@ -59,6 +59,8 @@ def test_floor_of_the_user_steps(moments):
             _touch_rows(users, BATCH, Z)
             times.append(time.perf_counter() - t0)
         best = min(times) * NETFLIX_TRAIN / n
-        out.append(f"{threads} thread(s): {best:.1f} s an epoch ({NETFLIX_TRAIN / best / 1e6:.2f} M ratings/s), "
-                   f"{Z.shape[1] * 4 * 2 * NETFLIX_TRAIN / best / 1e9:.1f} GB/s of row reads and writes")
+        out.append(
+            f"{threads} thread(s): {best:.1f} s an epoch ({NETFLIX_TRAIN / best / 1e6:.2f} M ratings/s), "
+            f"{Z.shape[1] * 4 * 2 * NETFLIX_TRAIN / best / 1e9:.1f} GB/s of row reads and writes"
+        )
     print(f"\nfloor of the user steps at the Netflix shape, {moments} moment(s), best of 3:\n  " + "\n  ".join(out))

@@ -30,7 +30,9 @@ def test_sgd_against_surprise_svd(ml100k, benchmark):
             ("surprise_svd", SurpriseSVD, SHARED),
             ("sgd", SGD, {**SHARED, "reg_bias": SHARED["reg"], "adaptive": False, "lr_decay": 1.0}),
         ):
-            jobs.append(Job("peers", Cell(name, params, "ml-100k", split.name, "cpu", 0), split, factory, {"rmse": rmse}))
+            jobs.append(
+                Job("peers", Cell(name, params, "ml-100k", split.name, "cpu", 0), split, factory, {"rmse": rmse})
+            )
     records = benchmark.pedantic(lambda: list(LocalExecutor().run(jobs, lambda e: None)), rounds=1, iterations=1)
     by = {name: [r for r in records if r["algorithm"] == name] for name in ("sgd", "surprise_svd")}
     assert all(r["status"] == "ok" for r in records), [r["error"] for r in records if r["status"] != "ok"]
@@ -40,9 +42,11 @@ def test_sgd_against_surprise_svd(ml100k, benchmark):
     ratios = per_round(fit["surprise_svd"], fit["sgd"])
     ratio = float(np.median(ratios))
     benchmark.extra_info.update({"fit_ratio_surprise_over_mfbench": ratios, "rmse": acc, "fit_seconds": fit})
-    print(f"\nfit seconds per fold (5 folds, median [min, max]): surprise {spread(fit['surprise_svd'])}, mfbench sgd "
-          f"{spread(fit['sgd'])}; surprise/sgd {spread(ratios, '.1f')}; mean RMSE surprise {acc['surprise_svd']:.4f}, "
-          f"mfbench {acc['sgd']:.4f}")
+    print(
+        f"\nfit seconds per fold (5 folds, median [min, max]): surprise {spread(fit['surprise_svd'])}, mfbench sgd "
+        f"{spread(fit['sgd'])}; surprise/sgd {spread(ratios, '.1f')}; mean RMSE surprise {acc['surprise_svd']:.4f}, "
+        f"mfbench {acc['sgd']:.4f}"
+    )
     assert ratio >= 3.0
     assert acc["sgd"] <= acc["surprise_svd"] + 1e-4
 
@@ -58,10 +62,13 @@ def surprise_alone(name: str, path: str) -> float:
     import surprise
 
     trainset = surprise.Dataset.load_from_file(path, surprise.Reader("ml-100k")).build_full_trainset()
-    model = {"surprise_svd": lambda: surprise.SVD(random_state=0),
-             "surprise_svdpp": lambda: surprise.SVDpp(random_state=0),
-             "surprise_baseline": lambda: surprise.BaselineOnly(
-                 bsl_options={"method": "als", "n_epochs": 10, "reg_u": 15, "reg_i": 10}, verbose=False)}[name]()
+    model = {
+        "surprise_svd": lambda: surprise.SVD(random_state=0),
+        "surprise_svdpp": lambda: surprise.SVDpp(random_state=0),
+        "surprise_baseline": lambda: surprise.BaselineOnly(
+            bsl_options={"method": "als", "n_epochs": 10, "reg_u": 15, "reg_i": 10}, verbose=False
+        ),
+    }[name]()
     start = time.perf_counter()
     model.fit(trainset)
     return time.perf_counter() - start
@@ -95,10 +102,13 @@ def test_a_surprise_peer_fits_inside_mfbench_as_fast_as_surprise_alone(ml100k, d
         assert record["status"] == "ok", record["error"]
         return record["fit_seconds"]
 
-    samples = benchmark.pedantic(lambda: interleaved({"alone": alone, "mfbench": inside}, rounds),
-                                 rounds=1, iterations=1)
+    samples = benchmark.pedantic(
+        lambda: interleaved({"alone": alone, "mfbench": inside}, rounds), rounds=1, iterations=1
+    )
     ratios = per_round(samples["mfbench"], samples["alone"])
     benchmark.extra_info.update({"fit_seconds": samples, "ratio_per_round": ratios})
-    print(f"\n{name} on ml-100k u1, {rounds} interleaved rounds: fit s alone {spread(samples['alone'])}, inside "
-          f"mfbench {spread(samples['mfbench'])}; mfbench/alone {spread(ratios, '.2f')}")
+    print(
+        f"\n{name} on ml-100k u1, {rounds} interleaved rounds: fit s alone {spread(samples['alone'])}, inside "
+        f"mfbench {spread(samples['mfbench'])}; mfbench/alone {spread(ratios, '.2f')}"
+    )
     assert np.median(ratios) <= MAX_PEER_OVERHEAD, ratios

@@ -25,8 +25,13 @@ def _best_of(fn, rounds=3):
 def test_compiled_predictions_against_numpy(k):
     rng = np.random.default_rng(0)
     n_users, n_items, n = 480_189, 17_770, int(4_000_000 * SCALE)
-    f = Factors(rng.standard_normal((n_users, k), dtype=np.float32), rng.standard_normal((n_items, k), dtype=np.float32),
-                rng.standard_normal(n_users, dtype=np.float32), rng.standard_normal(n_items, dtype=np.float32), 3.6)
+    f = Factors(
+        rng.standard_normal((n_users, k), dtype=np.float32),
+        rng.standard_normal((n_items, k), dtype=np.float32),
+        rng.standard_normal(n_users, dtype=np.float32),
+        rng.standard_normal(n_items, dtype=np.float32),
+        3.6,
+    )
     users = rng.integers(0, n_users, n).astype(np.int32)
     items = rng.integers(0, n_items, n).astype(np.int32)
     chunk = 1 << 20  # the harness's PREDICT_CHUNK
@@ -35,10 +40,14 @@ def test_compiled_predictions_against_numpy(k):
         return pair_scores(users, items, f.P, f.Q, f.bu, f.bi, f.mu)
 
     def array_code():
-        return np.concatenate([predict_pairs(np, f, users[s:s + chunk], items[s:s + chunk]) for s in range(0, n, chunk)])
+        return np.concatenate(
+            [predict_pairs(np, f, users[s : s + chunk], items[s : s + chunk]) for s in range(0, n, chunk)]
+        )
 
     np.testing.assert_allclose(compiled(), array_code(), rtol=1e-4, atol=1e-4)  # also compiles
     fast, slow = _best_of(compiled), _best_of(array_code)
-    print(f"\npredict k={k}: compiled {n / fast / 1e6:.1f} M pairs/s, numpy {n / slow / 1e6:.1f} M pairs/s, "
-          f"{slow / fast:.1f}x")
+    print(
+        f"\npredict k={k}: compiled {n / fast / 1e6:.1f} M pairs/s, numpy {n / slow / 1e6:.1f} M pairs/s, "
+        f"{slow / fast:.1f}x"
+    )
     assert slow / fast >= 2.0

@@ -34,8 +34,11 @@ RATES: dict[tuple[str, str], float] = {}
 
 
 def _builtins():
-    return [e.spec for e in get_registry().listing("algorithm")
-            if e.distribution.startswith("mfbench ") and not e.spec.name.startswith(PEERS)]
+    return [
+        e.spec
+        for e in get_registry().listing("algorithm")
+        if e.distribution.startswith("mfbench ") and not e.spec.name.startswith(PEERS)
+    ]
 
 
 @pytest.fixture(scope="module", params=list(SHAPES))
@@ -93,9 +96,19 @@ def test_epoch_throughput(benchmark, shape, spec):
     RATES[spec.name, name] = rate
     base = RATES.get((spec.name, "ml-100k"))
     scaled = f", {rate / base:.2f}x its ml-100k rate" if base and name != "ml-100k" else ""
-    benchmark.extra_info.update({"M_ratings_per_s": rate, "epoch_seconds": seconds, "shape": name,
-                                 "n_ratings": len(ratings), "threads": THREADS, "k": spec.defaults.get("k")})
-    print(f"\n{spec.name} ({', '.join(f'{k}={v}' for k, v in spec.defaults.items() if k in ('k', 'batch_size'))}) "
-          f"at {name} ({len(ratings):,} training ratings, {THREADS} threads): {seconds:.3f} s an epoch, "
-          f"{rate:.2f} M ratings/s{scaled}")
+    benchmark.extra_info.update(
+        {
+            "M_ratings_per_s": rate,
+            "epoch_seconds": seconds,
+            "shape": name,
+            "n_ratings": len(ratings),
+            "threads": THREADS,
+            "k": spec.defaults.get("k"),
+        }
+    )
+    print(
+        f"\n{spec.name} ({', '.join(f'{k}={v}' for k, v in spec.defaults.items() if k in ('k', 'batch_size'))}) "
+        f"at {name} ({len(ratings):,} training ratings, {THREADS} threads): {seconds:.3f} s an epoch, "
+        f"{rate:.2f} M ratings/s{scaled}"
+    )
     assert seconds > 0

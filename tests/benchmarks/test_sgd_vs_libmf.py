@@ -71,8 +71,12 @@ def uniform_10m_files(uniform_10m, tmp_path_factory):
 
 
 def libmf_epoch(driver, folder, ratings, k, threads):
-    out = subprocess.run([str(driver), str(folder), str(ratings.n_users), str(ratings.n_items), str(k), str(threads),
-                          str(LIBMF_BINS)], check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [str(driver), str(folder), str(ratings.n_users), str(ratings.n_items), str(k), str(threads), str(LIBMF_BINS)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(out.stdout)["epoch_seconds"]
 
 
@@ -99,11 +103,14 @@ def test_sgd_against_libmf(benchmark, libmf_driver, uniform_10m, uniform_10m_fil
     def measure():
         out = {}
         for t in (1, 2):
-            samples = interleaved({
-                "libmf": lambda t=t: libmf_epoch(libmf_driver, uniform_10m_files, uniform_10m, k, t),
-                "mfbench": mfbench_sampler(uniform_10m, k, t),
-                "mfbench_same_model": mfbench_sampler(uniform_10m, k, t, biased=False),
-            }, ROUNDS)
+            samples = interleaved(
+                {
+                    "libmf": lambda t=t: libmf_epoch(libmf_driver, uniform_10m_files, uniform_10m, k, t),
+                    "mfbench": mfbench_sampler(uniform_10m, k, t),
+                    "mfbench_same_model": mfbench_sampler(uniform_10m, k, t, biased=False),
+                },
+                ROUNDS,
+            )
             out.update({(who, t): s for who, s in samples.items()})
         return out
 
@@ -113,16 +120,24 @@ def test_sgd_against_libmf(benchmark, libmf_driver, uniform_10m, uniform_10m_fil
     ratios = {(who, t): per_round(seconds["libmf", t], seconds[who, t]) for who in sides[1:] for t in (1, 2)}
     ratio = {key: float(np.median(r)) for key, r in ratios.items()}
     speedup = {who: float(np.median(rates[who, 2]) / np.median(rates[who, 1])) for who in sides}
-    benchmark.extra_info.update({
-        "M_ratings_per_s": {f"{w}/{t}": [round(x, 2) for x in r] for (w, t), r in rates.items()},
-        "ratio_per_round": {f"{w}/{t}": [round(x, 3) for x in r] for (w, t), r in ratios.items()},
-        "ratio_median": {f"{w}/{t}": r for (w, t), r in ratio.items()}, "speedup_2_threads": speedup})
+    benchmark.extra_info.update(
+        {
+            "M_ratings_per_s": {f"{w}/{t}": [round(x, 2) for x in r] for (w, t), r in rates.items()},
+            "ratio_per_round": {f"{w}/{t}": [round(x, 3) for x in r] for (w, t), r in ratios.items()},
+            "ratio_median": {f"{w}/{t}": r for (w, t), r in ratio.items()},
+            "speedup_2_threads": speedup,
+        }
+    )
     print(f"\nk={k}, {ROUNDS} interleaved rounds, median [min, max]")
     for t in (1, 2):
-        print(f"  {t} thread{'s' if t > 1 else ''}: M ratings/s libmf {spread(rates['libmf', t])}, "
-              f"sgd {spread(rates['mfbench', t])}, sgd biased=false {spread(rates['mfbench_same_model', t])}")
-        print(f"    over libmf: sgd {spread(ratios['mfbench', t], '.2f')}, "
-              f"sgd biased=false {spread(ratios['mfbench_same_model', t], '.2f')}")
+        print(
+            f"  {t} thread{'s' if t > 1 else ''}: M ratings/s libmf {spread(rates['libmf', t])}, "
+            f"sgd {spread(rates['mfbench', t])}, sgd biased=false {spread(rates['mfbench_same_model', t])}"
+        )
+        print(
+            f"    over libmf: sgd {spread(ratios['mfbench', t], '.2f')}, "
+            f"sgd biased=false {spread(ratios['mfbench_same_model', t], '.2f')}"
+        )
     print("  2-thread speed-up (of the medians): " + ", ".join(f"{w} {speedup[w]:.2f}" for w in sides))
     assert all(ratio["mfbench", t] >= floor for t, floor in MIN_RATIO.items()), ratio
     assert all(ratio["mfbench_same_model", t] >= floor for t, floor in MIN_RATIO_SAME_MODEL.items()), ratio

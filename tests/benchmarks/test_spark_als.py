@@ -14,8 +14,10 @@ import mfbench  # noqa: E402
 from mfbench_plugins.spark_peer import java_major  # noqa: E402
 
 K, ITERATIONS = 64, 5
-PARAMS = {"als": {"k": K, "epochs": ITERATIONS, "biased": False, "weighted": True, "reg": 0.1},
-          "spark_als": {"k": K, "epochs": ITERATIONS, "reg": 0.1}}
+PARAMS = {
+    "als": {"k": K, "epochs": ITERATIONS, "biased": False, "weighted": True, "reg": 0.1},
+    "spark_als": {"k": K, "epochs": ITERATIONS, "reg": 0.1},
+}
 
 
 @pytest.mark.skipif((java_major() or 0) < 17, reason="Spark 4 needs Java 17 or newer")
@@ -23,14 +25,17 @@ PARAMS = {"als": {"k": K, "epochs": ITERATIONS, "biased": False, "weighted": Tru
 def test_als_against_spark_als(dataset, tmp_path, request):
     folds = "official@1" if dataset == "ml-100k" else None
     data_dir = request.getfixturevalue("data_dir") if dataset == "ml-100k" else None
-    res = mfbench.run(["als", "spark_als"], [dataset], params=PARAMS, folds=folds, data_dir=data_dir,
-                      out=tmp_path, calibrate=False)
+    res = mfbench.run(
+        ["als", "spark_als"], [dataset], params=PARAMS, folds=folds, data_dir=data_dir, out=tmp_path, calibrate=False
+    )
     assert res.ok, [r.get("error") for r in res.records]
     rows = {}
     print(f"\n{dataset}, k={K}, {ITERATIONS} iterations:")
     for r in res.records:
         per_iteration = r["fit_seconds"] / ITERATIONS
         rows[r["algorithm"]] = per_iteration
-        print(f"  {r['algorithm']:10s} prepare {r['prepare_seconds']:7.2f} s   {per_iteration:7.3f} s per iteration   "
-              f"RMSE {r['metrics']['rmse']:.4f}   peak RSS {r['peak_rss_bytes'] / 2**20:6.0f} MB")
+        print(
+            f"  {r['algorithm']:10s} prepare {r['prepare_seconds']:7.2f} s   {per_iteration:7.3f} s per iteration   "
+            f"RMSE {r['metrics']['rmse']:.4f}   peak RSS {r['peak_rss_bytes'] / 2**20:6.0f} MB"
+        )
     print(f"  spark_als / als, seconds per iteration: {rows['spark_als'] / rows['als']:.1f}")

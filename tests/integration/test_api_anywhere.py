@@ -35,19 +35,32 @@ def test_a_script_without_a_main_guard(tmp_path):
 
 
 def test_a_script_on_standard_input(tmp_path):
-    _check(subprocess.run([sys.executable, "-"], input=_script(tmp_path), cwd=tmp_path, capture_output=True,
-                          text=True, timeout=120))
+    _check(
+        subprocess.run(
+            [sys.executable, "-"], input=_script(tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
+    )
 
 
 def test_python_dash_c(tmp_path):
-    _check(subprocess.run([sys.executable, "-c", _script(tmp_path)], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=120))
+    _check(
+        subprocess.run(
+            [sys.executable, "-c", _script(tmp_path)], cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
+    )
 
 
 def test_ipython(tmp_path):
     pytest.importorskip("IPython", reason="IPython comes with the test extras (ipykernel)")
-    _check(subprocess.run([sys.executable, "-m", "IPython", "--no-banner", "--quick", "-c", _script(tmp_path)],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120))
+    _check(
+        subprocess.run(
+            [sys.executable, "-m", "IPython", "--no-banner", "--quick", "-c", _script(tmp_path)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    )
 
 
 def test_a_jupyter_notebook(tmp_path):
@@ -63,13 +76,16 @@ def test_a_jupyter_notebook(tmp_path):
 def _run_on_a_worker(out: str) -> int:
     import mfbench
 
-    res = mfbench.run(algos=["global_mean"], datasets=["synthetic"], out=out,
-                      data_params={"synthetic": {"n_ratings": 2000}})
+    res = mfbench.run(
+        algos=["global_mean"], datasets=["synthetic"], out=out, data_params={"synthetic": {"n_ratings": 2000}}
+    )
     return sum(r["status"] == "ok" for r in res.records)
 
 
 def test_inside_a_dask_worker(tmp_path):
     distributed = pytest.importorskip("distributed", reason="dask comes with the test extras")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         assert client.submit(_run_on_a_worker, str(tmp_path / "results")).result(timeout=120) == 1

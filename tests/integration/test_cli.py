@@ -31,14 +31,34 @@ def test_default_run_on_synthetic(tmp_path, capsys):
         assert r["peak_rss_bytes"] > 0 and r["fit_seconds"] > 0 and r["versions"]["numpy"]
     env = json.loads((tmp_path / "demo" / "environment.json").read_text())
     assert env["cpu_count"] >= 1 and env["memory_total_bytes"] > 0 and env["versions"]["numpy"]
-    assert err.strip().splitlines()[-1] == f"report with curves and charts: mfbench report demo --out {tmp_path} --html report.html"
+    assert (
+        err.strip().splitlines()[-1]
+        == f"report with curves and charts: mfbench report demo --out {tmp_path} --html report.html"
+    )
 
 
 @pytest.mark.realdata
 def test_biases_on_ml100k_official_folds(tmp_path, capsys, data_dir):
     """User + item biases on the u1..u5 folds reach mean test RMSE <= 0.95 (a known bar)."""
-    code, out, err = run_cli(["run", "--algos", "global_mean,biases", "--dataset", "ml-100k", "--folds", "official",
-                              "--data-dir", str(data_dir), "--out", str(tmp_path), "--run-id", "ml", "-q"], capsys)
+    code, out, err = run_cli(
+        [
+            "run",
+            "--algos",
+            "global_mean,biases",
+            "--dataset",
+            "ml-100k",
+            "--folds",
+            "official",
+            "--data-dir",
+            str(data_dir),
+            "--out",
+            str(tmp_path),
+            "--run-id",
+            "ml",
+            "-q",
+        ],
+        capsys,
+    )
     assert code == 0, err
     recs = records(tmp_path / "ml" / "runs.jsonl")
     assert len(recs) == 10
@@ -66,33 +86,44 @@ def test_resume_skips_finished_cells(tmp_path, capsys):
     path = tmp_path / "res" / "runs.jsonl"
     first = path.read_text().splitlines()[0]
     path.write_text(first + "\n" + '{"torn": ')
-    code, _, err = run_cli(["run", "--algos", "biases", "--seeds", "2", "--out", str(tmp_path), "--resume", "res"], capsys)
+    code, _, err = run_cli(
+        ["run", "--algos", "biases", "--seeds", "2", "--out", str(tmp_path), "--resume", "res"], capsys
+    )
     assert code == 0, err
     assert "1 cells, 1 already done" in err
     recs = [json.loads(l) for l in path.read_text().splitlines() if l.startswith('{"schema')]
     assert sorted(r["seed"] for r in recs) == [0, 1]
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--algos", "biases,nope"], "unknown algorithm 'nope'; known algorithms: adam_sgd, adamax_sgd, als, biases"),
-    (["--dataset", "nope"], "unknown dataset 'nope'"),
-    (["--metrics", "rmse,auc"], "unknown metric 'auc'"),
-    (["--param", "biases.reg=1"], "biases has no parameter 'reg'; its parameters: reg_user, reg_item, epochs"),
-    (["--param", "biases.epochs=many"], "--param biases.epochs=many: epochs must be an int >= 1; got 'many'"),
-    # declared constraints, checked before any data is loaded
-    (["--algos", "als", "--param", "als.solver=foo"],
-     "--param als.solver=foo: solver must be one of auto, cholesky, cg, batched; got 'foo'"),
-    (["--algos", "als", "--param", "als.k=0"], "--param als.k=0: k must be an int >= 1; got 0"),
-    (["--algos", "sgd", "--param", "sgd.lr=-0.1"], "--param sgd.lr=-0.1: lr must be a number > 0; got -0.1"),
-    (["--algos", "adam_sgd", "--param", "adam_sgd.beta1=1"],
-     "--param adam_sgd.beta1=1: beta1 must be a number in [0, 1); got 1"),
-    (["--algos", "svd", "--param", "svd.k=energy:1.5"],
-     "--param svd.k=energy:1.5: k must be an int >= 1 or energy:F with 0 < F <= 1; got 'energy:1.5'"),
-    (["--dataset", "file"], "needs an argument: --dataset file:VALUE"),
-    (["--folds", "random"], "--folds 'random' is not a split protocol"),
-    (["--device", "tpu"], "unknown device 'tpu'"),
-    (["--patience", "2"], "--patience needs a validation split"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--algos", "biases,nope"], "unknown algorithm 'nope'; known algorithms: adam_sgd, adamax_sgd, als, biases"),
+        (["--dataset", "nope"], "unknown dataset 'nope'"),
+        (["--metrics", "rmse,auc"], "unknown metric 'auc'"),
+        (["--param", "biases.reg=1"], "biases has no parameter 'reg'; its parameters: reg_user, reg_item, epochs"),
+        (["--param", "biases.epochs=many"], "--param biases.epochs=many: epochs must be an int >= 1; got 'many'"),
+        # declared constraints, checked before any data is loaded
+        (
+            ["--algos", "als", "--param", "als.solver=foo"],
+            "--param als.solver=foo: solver must be one of auto, cholesky, cg, batched; got 'foo'",
+        ),
+        (["--algos", "als", "--param", "als.k=0"], "--param als.k=0: k must be an int >= 1; got 0"),
+        (["--algos", "sgd", "--param", "sgd.lr=-0.1"], "--param sgd.lr=-0.1: lr must be a number > 0; got -0.1"),
+        (
+            ["--algos", "adam_sgd", "--param", "adam_sgd.beta1=1"],
+            "--param adam_sgd.beta1=1: beta1 must be a number in [0, 1); got 1",
+        ),
+        (
+            ["--algos", "svd", "--param", "svd.k=energy:1.5"],
+            "--param svd.k=energy:1.5: k must be an int >= 1 or energy:F with 0 < F <= 1; got 'energy:1.5'",
+        ),
+        (["--dataset", "file"], "needs an argument: --dataset file:VALUE"),
+        (["--folds", "random"], "--folds 'random' is not a split protocol"),
+        (["--device", "tpu"], "unknown device 'tpu'"),
+        (["--patience", "2"], "--patience needs a validation split"),
+    ],
+)
 def test_bad_input_fails_before_work_in_one_line(tmp_path, capsys, args, message):
     code, out, err = run_cli(["run", "--out", str(tmp_path), *args], capsys)
     assert code == 2
@@ -111,7 +142,9 @@ def test_gpu_without_cupy_fails_in_one_line_with_the_hint(tmp_path, capsys):
     assert code == 2
     from mfbench.devices import gpu_install_hint
 
-    assert err.strip() == f"mfbench: error: --device gpu needs cupy, which is not installed (cupy); {gpu_install_hint()}"
+    assert (
+        err.strip() == f"mfbench: error: --device gpu needs cupy, which is not installed (cupy); {gpu_install_hint()}"
+    )
     assert "mfbench[gpu1" in gpu_install_hint() or "update the driver" in gpu_install_hint()
 
 
@@ -119,14 +152,39 @@ def test_gpu_without_cupy_fails_in_one_line_with_the_hint(tmp_path, capsys):
 def test_the_gpu_command_runs_the_device_paths_end_to_end(stand_in_gpu, data_dir, tmp_path, capsys):
     """``mfbench run --algos als,adam_sgd --dataset ml-100k --device gpu`` through the GPU paths
     (on the numpy stand-in here): a table, and records with device memory and epoch times."""
-    code, out, err = run_cli(["run", "--algos", "als,adam_sgd", "--dataset", "ml-100k", "--folds", "official@1",
-                              "--device", "gpu", "--param", "als.epochs=5", "--param", "adam_sgd.epochs=5",
-                              "--executor", "inline", "--data-dir", str(data_dir), "--out", str(tmp_path),
-                              "--run-id", "g"], capsys)
+    code, out, err = run_cli(
+        [
+            "run",
+            "--algos",
+            "als,adam_sgd",
+            "--dataset",
+            "ml-100k",
+            "--folds",
+            "official@1",
+            "--device",
+            "gpu",
+            "--param",
+            "als.epochs=5",
+            "--param",
+            "adam_sgd.epochs=5",
+            "--executor",
+            "inline",
+            "--data-dir",
+            str(data_dir),
+            "--out",
+            str(tmp_path),
+            "--run-id",
+            "g",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert "als" in out and "adam_sgd" in out and "gpu" in out
     recs = records(tmp_path / "g" / "runs.jsonl")
-    assert [(r["algorithm"], r["device"], r["status"]) for r in recs] == [("als", "gpu", "ok"), ("adam_sgd", "gpu", "ok")]
+    assert [(r["algorithm"], r["device"], r["status"]) for r in recs] == [
+        ("als", "gpu", "ok"),
+        ("adam_sgd", "gpu", "ok"),
+    ]
     for rec in recs:
         assert rec["peak_gpu_bytes"] > 0 and "nvml_used_bytes" in rec
         assert rec["prepare_seconds"] > 0 and len(rec["epoch_seconds"]) == rec["epochs"] > 0
@@ -135,8 +193,10 @@ def test_the_gpu_command_runs_the_device_paths_end_to_end(stand_in_gpu, data_dir
 
 def test_failed_cell_is_recorded_and_the_run_goes_on(tmp_path, capsys):
     # a rank beyond the data's is found only once the data is there: svd's cell fails, the other does not
-    code, out, err = run_cli(["run", "--algos", "global_mean,svd", "--param", "svd.k=5000",
-                              "--out", str(tmp_path), "--run-id", "f", "-q"], capsys)
+    code, out, err = run_cli(
+        ["run", "--algos", "global_mean,svd", "--param", "svd.k=5000", "--out", str(tmp_path), "--run-id", "f", "-q"],
+        capsys,
+    )
     recs = records(tmp_path / "f" / "runs.jsonl")
     assert [r["status"] for r in recs] == ["ok", "failed"]
     assert code == 1 and "not ok:" in out
@@ -153,8 +213,9 @@ def test_console_script_help():
 def test_describe_ml_latest_small(capsys, data_dir):
     code, out, err = run_cli(["describe", "ml-latest-small", "--data-dir", str(data_dir)], capsys)
     assert code == 0, err
-    fields = dict(line.split(None, 1) if "  " not in line else (line[:18].strip(), line[18:].strip())
-                  for line in out.splitlines())
+    fields = dict(
+        line.split(None, 1) if "  " not in line else (line[:18].strip(), line[18:].strip()) for line in out.splitlines()
+    )
     assert fields["ratings"] == "100,836" and fields["users"] == "610" and fields["items"] == "9,724"
     assert fields["rating scale"] == "0.5 .. 5"
     assert fields["ratings per user"].startswith("min 20 · p10 24 · median 70")
@@ -167,8 +228,25 @@ def test_describe_ml_latest_small(capsys, data_dir):
 
 @pytest.mark.realdata
 def test_ranking_metrics_on_ml_latest_small(tmp_path, capsys, data_dir):
-    code, out, err = run_cli(["run", "--algos", "biases", "--dataset", "ml-latest-small", "--metrics", "rmse,ndcg@10",
-                              "--data-dir", str(data_dir), "--out", str(tmp_path), "--run-id", "rank", "-q"], capsys)
+    code, out, err = run_cli(
+        [
+            "run",
+            "--algos",
+            "biases",
+            "--dataset",
+            "ml-latest-small",
+            "--metrics",
+            "rmse,ndcg@10",
+            "--data-dir",
+            str(data_dir),
+            "--out",
+            str(tmp_path),
+            "--run-id",
+            "rank",
+            "-q",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert out.splitlines()[0].split()[4:6] == ["rmse", "ndcg@10"]
     (rec,) = records(tmp_path / "rank" / "runs.jsonl")
@@ -185,9 +263,25 @@ def test_cells_import_the_installed_package_from_any_folder(tmp_path):
     (tmp_path / "mfbench" / "harness").mkdir(parents=True)
     script = Path(sys.executable).with_name("mfbench")
     assert script.exists(), f"no console script beside {sys.executable}"
-    res = subprocess.run([str(script), "run", "--algos", "biases", "--data-param", "synthetic.n_ratings=2000",
-                          "--out", str(tmp_path / "out"), "--run-id", "cwd", "-q"],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [
+            str(script),
+            "run",
+            "--algos",
+            "biases",
+            "--data-param",
+            "synthetic.n_ratings=2000",
+            "--out",
+            str(tmp_path / "out"),
+            "--run-id",
+            "cwd",
+            "-q",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     (rec,) = records(tmp_path / "out" / "cwd" / "runs.jsonl")
     assert rec["status"] == "ok", rec.get("error")
@@ -196,9 +290,25 @@ def test_cells_import_the_installed_package_from_any_folder(tmp_path):
 def test_svd_energy_rank_from_the_command_line(tmp_path, capsys):
     """``--param svd.k=energy:0.95`` was refused ("expected a number"): the CLI coerced every value
     to the type of its default. The declared constraint accepts it and svd picks its rank."""
-    code, out, err = run_cli(["run", "--algos", "svd", "--param", "svd.k=energy:0.5", "--param", "svd.k_max=20",
-                              "--data-param", "synthetic.n_ratings=5000", "--out", str(tmp_path), "--run-id", "e",
-                              "-q"], capsys)
+    code, out, err = run_cli(
+        [
+            "run",
+            "--algos",
+            "svd",
+            "--param",
+            "svd.k=energy:0.5",
+            "--param",
+            "svd.k_max=20",
+            "--data-param",
+            "synthetic.n_ratings=5000",
+            "--out",
+            str(tmp_path),
+            "--run-id",
+            "e",
+            "-q",
+        ],
+        capsys,
+    )
     assert code == 0, err
     (rec,) = records(tmp_path / "e" / "runs.jsonl")
     assert rec["status"] == "ok" and rec["params"]["k"] == "energy:0.5"

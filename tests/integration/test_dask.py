@@ -22,8 +22,15 @@ from mfbench_plugins.dask_executor import DaskExecutor  # noqa: E402
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the worker-kill fake reads /proc")
 
 SMALL = {"synthetic": {"n_ratings": 4000}}
-MATRIX = dict(algos=["biases", "sgd", "als"], datasets=["synthetic"], seeds=[0, 1], data_params=SMALL,
-              params={"sgd": {"epochs": 5}, "als": {"epochs": 3}}, threads=1, calibrate=False)
+MATRIX = dict(
+    algos=["biases", "sgd", "als"],
+    datasets=["synthetic"],
+    seeds=[0, 1],
+    data_params=SMALL,
+    params={"sgd": {"epochs": 5}, "als": {"epochs": 3}},
+    threads=1,
+    calibrate=False,
+)
 
 
 def _jobs(tmp_path, **changes):
@@ -55,17 +62,23 @@ def test_a_worker_killed_mid_cell_fails_that_cell_and_the_others_finish(tmp_path
 
     jobs = _jobs(tmp_path)[:4]
     victim = jobs[1]
-    jobs[1] = replace(victim, factory=KillsItsDaskWorker,
-                      cell=Cell("kills-worker", {}, victim.cell.dataset, victim.cell.split, "cpu", 0))
-    jobs.append(replace(jobs[0], factory=Scripted, cell=Cell("scripted", {}, victim.cell.dataset, victim.cell.split,
-                                                             "cpu", 0)))
+    jobs[1] = replace(
+        victim,
+        factory=KillsItsDaskWorker,
+        cell=Cell("kills-worker", {}, victim.cell.dataset, victim.cell.split, "cpu", 0),
+    )
+    jobs.append(
+        replace(jobs[0], factory=Scripted, cell=Cell("scripted", {}, victim.cell.dataset, victim.cell.split, "cpu", 0))
+    )
     events = []
     records = {r["cell_id"]: r for r in DaskExecutor(workers=2).run(jobs, events.append)}
     killed = records[jobs[1].cell.id]
     assert killed["status"] == "failed"
     assert "died while running the cell" in killed["error"] and killed["worker"]["address"].startswith("tcp://")
     assert killed["split"]["n_train"] > 0, "the client describes the split of a cell it never got back"
-    assert [records[j.cell.id]["status"] for j in jobs if j is not jobs[1]] == ["ok"] * 4, [r["error"] for r in records.values()]
+    assert [records[j.cell.id]["status"] for j in jobs if j is not jobs[1]] == ["ok"] * 4, [
+        r["error"] for r in records.values()
+    ]
     assert any(e["event"] == "epoch" for e in events), "epoch events travel from the workers"
 
 
@@ -106,9 +119,18 @@ def test_gate_and_compare_divide_by_each_workers_calibration(tmp_path):
     from mfbench.gate import _cells
 
     def rec(fit, cal):
-        return {"cell_id": "a[x]|d|s|cpu|seed=0", "algorithm": "a", "params": {}, "dataset": "d", "device": "cpu",
-                "status": "ok", "fit_seconds": fit,
-                "epoch_seconds": [fit], "metrics": {"rmse": 1.0}, "worker": {"calibration_seconds": cal}}
+        return {
+            "cell_id": "a[x]|d|s|cpu|seed=0",
+            "algorithm": "a",
+            "params": {},
+            "dataset": "d",
+            "device": "cpu",
+            "status": "ok",
+            "fit_seconds": fit,
+            "epoch_seconds": [fit],
+            "metrics": {"rmse": 1.0},
+            "worker": {"calibration_seconds": cal},
+        }
 
     # B's worker is twice as slow as A's, and so is its cell: the same code
     cells = _cells([rec(2.0, 0.5)], run_calibration=9.9)
@@ -122,14 +144,32 @@ def test_gate_and_compare_divide_by_each_workers_calibration(tmp_path):
 def test_the_cli_takes_executor_params(tmp_path, capsys):
     from tests._cli import records, run_cli
 
-    code, _, err = run_cli(["run", "--algos", "biases", "--executor", "dask", "--executor-param", "dask.workers=1",
-                            "--data-param", "synthetic.n_ratings=2000", "--no-calibrate", "--out", str(tmp_path),
-                            "--run-id", "cli", "-q"], capsys)
+    code, _, err = run_cli(
+        [
+            "run",
+            "--algos",
+            "biases",
+            "--executor",
+            "dask",
+            "--executor-param",
+            "dask.workers=1",
+            "--data-param",
+            "synthetic.n_ratings=2000",
+            "--no-calibrate",
+            "--out",
+            str(tmp_path),
+            "--run-id",
+            "cli",
+            "-q",
+        ],
+        capsys,
+    )
     assert code == 0, err
     (record,) = records(tmp_path / "cli" / "runs.jsonl")
     assert record["worker"]["address"].startswith("tcp://")
-    code, _, err = run_cli(["run", "--algos", "biases", "--executor-param", "dask.workers=1", "--out", str(tmp_path)],
-                           capsys)
+    code, _, err = run_cli(
+        ["run", "--algos", "biases", "--executor-param", "dask.workers=1", "--out", str(tmp_path)], capsys
+    )
     assert code != 0 and "--executor-param dask.workers=1: 'dask' is not in this run (local)" in err
 
 
@@ -142,6 +182,9 @@ def test_an_experiment_file_sets_the_executor_and_its_options(tmp_path):
     req = load_experiment(toml)
     assert req.executor == "dask" and req.executor_params == {"dask": {"scheduler": "tcp://10.0.0.5:8786"}}
     toml.write_text('[executors.dask]\nschedular = "tcp://10.0.0.5:8786"\n')
-    with pytest.raises(MfbenchError, match=r"exp.toml: executors.dask.schedular = 'tcp://10.0.0.5:8786': 'dask' is "
-                                           r"not in this run \(local\)"):
+    with pytest.raises(
+        MfbenchError,
+        match=r"exp.toml: executors.dask.schedular = 'tcp://10.0.0.5:8786': 'dask' is "
+        r"not in this run \(local\)",
+    ):
         execute(replace(load_experiment(toml), out=tmp_path))

@@ -58,15 +58,18 @@ def test_a_reference_that_is_no_commit_is_one_clear_line(clone):
     assert done.stderr.strip() == f"mfbench: error: 'no-such-rev' is not a commit of {clone}"
 
 
-@pytest.mark.parametrize("text, message", [
-    ('run = "--algos als"\nsteps = [8, 4]\n', "steps = [8, 4]: give increasing pair counts"),
-    ('run = "--algos als"\ntolerance = 1.1\n', "unknown key 'tolerance'"),
-    ('run = "--algos als"\nmax_slowdown = 0.9\n', "max_slowdown = 0.9: give a ratio above 1"),
-    ('run = "--algos als"\nconfidence = "high"\n', "confidence = 'high': give family-wise confidence"),
-    ('reference = "base"\n', "no run = "),
-    ('run = "--algos \'als"\n', "No closing quotation"),
-    ("run = [\n", "invalid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('run = "--algos als"\nsteps = [8, 4]\n', "steps = [8, 4]: give increasing pair counts"),
+        ('run = "--algos als"\ntolerance = 1.1\n', "unknown key 'tolerance'"),
+        ('run = "--algos als"\nmax_slowdown = 0.9\n', "max_slowdown = 0.9: give a ratio above 1"),
+        ('run = "--algos als"\nconfidence = "high"\n', "confidence = 'high': give family-wise confidence"),
+        ('reference = "base"\n', "no run = "),
+        ('run = "--algos \'als"\n', "No closing quotation"),
+        ("run = [\n", "invalid TOML"),
+    ],
+)
 def test_a_bad_gate_file_names_the_file_and_the_key(tmp_path, capsys, text, message):
     path = tmp_path / "gate.toml"
     path.write_text(text)

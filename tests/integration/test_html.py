@@ -58,15 +58,21 @@ def test_cpu_and_gpu_side_by_side(runs, capsys):
     gpu = []
     for r in recs:
         if r["algorithm"] == "sgd":
-            g = dict(r, device="gpu", cell_id=r["cell_id"].replace("|cpu|", "|gpu|"), peak_gpu_bytes=50 * 2**20,
-                     fit_seconds=r["fit_seconds"] / 4, epoch_seconds=[s / 4 for s in r["epoch_seconds"]])
+            g = dict(
+                r,
+                device="gpu",
+                cell_id=r["cell_id"].replace("|cpu|", "|gpu|"),
+                peak_gpu_bytes=50 * 2**20,
+                fit_seconds=r["fit_seconds"] / 4,
+                epoch_seconds=[s / 4 for s in r["epoch_seconds"]],
+            )
             gpu.append(g)
     path.write_text("".join(json.dumps(r) + "\n" for r in recs + gpu))
     page_path = runs / "both.html"
     code, _, err = run_cli(["report", "a", "--out", str(runs), "--html", str(page_path)], capsys)
     assert code == 0, err
     page = page_path.read_text()
-    section = page[page.index("<h2>CPU and GPU</h2>"):]
+    section = page[page.index("<h2>CPU and GPU</h2>") :]
     assert ">sgd<" in section and "4.00x" in section and "peak GPU MB" in page
 
 
@@ -92,8 +98,18 @@ def browser() -> str:
 
 def load_in_browser(page: Path, shot: Path) -> list[str]:
     """Open ``page`` in headless Chromium, screenshot it; return its console messages."""
-    cmd = [browser(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--enable-logging=stderr",
-           "--v=0", "--window-size=1280,3000", f"--screenshot={shot}", page.resolve().as_uri()]
+    cmd = [
+        browser(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--window-size=1280,3000",
+        f"--screenshot={shot}",
+        page.resolve().as_uri(),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert shot.exists(), proc.stderr[-2000:]
     return [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
@@ -118,9 +134,31 @@ def test_the_browser_check_catches_a_broken_page(tmp_path):
 
 @pytest.mark.realdata
 def test_an_ml100k_report_opens_in_a_browser(tmp_path, capsys, data_dir):
-    code, _, err = run_cli(["run", "--algos", "biases,sgd,als", "--dataset", "ml-100k", "--folds", "official@1",
-                            "--param", "sgd.epochs=5", "--param", "als.epochs=3", "--valid", "0.05",
-                            "--data-dir", str(data_dir), "--out", str(tmp_path), "--run-id", "ml", "-q"], capsys)
+    code, _, err = run_cli(
+        [
+            "run",
+            "--algos",
+            "biases,sgd,als",
+            "--dataset",
+            "ml-100k",
+            "--folds",
+            "official@1",
+            "--param",
+            "sgd.epochs=5",
+            "--param",
+            "als.epochs=3",
+            "--valid",
+            "0.05",
+            "--data-dir",
+            str(data_dir),
+            "--out",
+            str(tmp_path),
+            "--run-id",
+            "ml",
+            "-q",
+        ],
+        capsys,
+    )
     assert code == 0, err
     page = tmp_path / "ml.html"
     code, _, err = run_cli(["report", "ml", "--out", str(tmp_path), "--html", str(page)], capsys)

@@ -14,8 +14,16 @@ from pathlib import Path
 
 import pytest
 
-RUN = ["run", "--algos", "global_mean,biases", "--dataset", "synthetic", "--param", "biases.epochs=3000",
-       "--no-calibrate"]
+RUN = [
+    "run",
+    "--algos",
+    "global_mean,biases",
+    "--dataset",
+    "synthetic",
+    "--param",
+    "biases.epochs=3000",
+    "--no-calibrate",
+]
 
 
 def _live(session: int) -> list[str]:
@@ -35,9 +43,14 @@ def _live(session: int) -> list[str]:
 def _start(tmp_path: Path, run_id: str) -> subprocess.Popen:
     """``mfbench run`` in a session of its own, as from a terminal (SIGINT not ignored), once its
     second cell is under way."""
-    proc = subprocess.Popen([sys.executable, "-m", "mfbench", *RUN, "--out", str(tmp_path), "--run-id", run_id],
-                            start_new_session=True, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mfbench", *RUN, "--out", str(tmp_path), "--run-id", run_id],
+        start_new_session=True,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     records = tmp_path / run_id / "runs.jsonl"
     deadline = time.monotonic() + 60
     while not (records.exists() and records.read_text().count("\n") >= 1):  # global_mean done: biases runs
@@ -66,11 +79,17 @@ def test_a_signal_stops_the_run_and_resume_finishes_it(tmp_path, how, code):
     recs = [json.loads(line) for line in (tmp_path / "r" / "runs.jsonl").read_text().splitlines()]
     assert [(r["algorithm"], r["status"]) for r in recs] == [("global_mean", "ok"), ("biases", "interrupted")]
     assert how.split()[0] in recs[1]["error"]
-    done = subprocess.run([sys.executable, "-m", "mfbench", *RUN, "--out", str(tmp_path), "--resume", "r"],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "mfbench", *RUN, "--out", str(tmp_path), "--resume", "r"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
-    latest = {json.loads(line)["algorithm"]: json.loads(line)["status"]
-              for line in (tmp_path / "r" / "runs.jsonl").read_text().splitlines()}
+    latest = {
+        json.loads(line)["algorithm"]: json.loads(line)["status"]
+        for line in (tmp_path / "r" / "runs.jsonl").read_text().splitlines()
+    }
     assert latest == {"global_mean": "ok", "biases": "ok"}
 
 
@@ -96,13 +115,30 @@ def test_a_lock_left_by_a_dead_run_is_taken_over_with_a_note(tmp_path):
     notes = []
     with RunStore(tmp_path, "same").locked(notes.append):
         pass
-    assert notes == [f"{tmp_path / 'same'}: the run that held it (PID 999999 on gone) ended without releasing it; "
-                     "taken over"]
+    assert notes == [
+        f"{tmp_path / 'same'}: the run that held it (PID 999999 on gone) ended without releasing it; taken over"
+    ]
 
 
 def test_two_runs_of_one_id_started_together(tmp_path):
-    args = [sys.executable, "-m", "mfbench", "run", "--algos", "global_mean,biases", "--dataset", "synthetic",
-            "--param", "biases.epochs=3000", "--no-calibrate", "--out", str(tmp_path), "--run-id", "same", "-q"]
+    args = [
+        sys.executable,
+        "-m",
+        "mfbench",
+        "run",
+        "--algos",
+        "global_mean,biases",
+        "--dataset",
+        "synthetic",
+        "--param",
+        "biases.epochs=3000",
+        "--no-calibrate",
+        "--out",
+        str(tmp_path),
+        "--run-id",
+        "same",
+        "-q",
+    ]
     first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lock = tmp_path / "same" / ".lock"
     deadline = time.monotonic() + 60
@@ -112,8 +148,10 @@ def test_two_runs_of_one_id_started_together(tmp_path):
     holder = json.loads(lock.read_text())
     second = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert second.returncode == 2
-    assert second.stderr.strip() == (f"mfbench: error: {tmp_path / 'same'} is in use by another mfbench run (PID "
-                                     f"{first.pid} on {holder['host']}, since {holder['started']}): wait for it to "
-                                     "end, or give another --run-id")
+    assert second.stderr.strip() == (
+        f"mfbench: error: {tmp_path / 'same'} is in use by another mfbench run (PID "
+        f"{first.pid} on {holder['host']}, since {holder['started']}): wait for it to "
+        "end, or give another --run-id"
+    )
     assert first.wait(timeout=120) == 0
     assert len((tmp_path / "same" / "runs.jsonl").read_text().splitlines()) == 2

@@ -16,8 +16,26 @@ def two_runs(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
     for run_id in ("a", "b"):
         try:
-            main(["run", "--algos", "biases,sgd", "--param", "sgd.k=8", "--param", "sgd.epochs=4", "--repeats", "2",
-                  "--valid", "0.1", "--out", str(out), "--run-id", run_id, "-q"])
+            main(
+                [
+                    "run",
+                    "--algos",
+                    "biases,sgd",
+                    "--param",
+                    "sgd.k=8",
+                    "--param",
+                    "sgd.epochs=4",
+                    "--repeats",
+                    "2",
+                    "--valid",
+                    "0.1",
+                    "--out",
+                    str(out),
+                    "--run-id",
+                    run_id,
+                    "-q",
+                ]
+            )
         except SystemExit as exc:
             assert exc.code == 0
     return out
@@ -57,7 +75,9 @@ def test_compare_flags_a_new_failure_and_changed_code(two_runs, tmp_path, capsys
             r["code_version"] = "changed"
     path.write_text("".join(json.dumps(r) + "\n" for r in recs))
     code, out, _ = run_cli(["compare", str(two_runs / "a"), str(tmp_path / "c")], capsys)
-    marks = {line.split()[1]: line.split()[0] for line in out.splitlines() if line.split()[1:2] in (["biases"], ["sgd"])}
+    marks = {
+        line.split()[1]: line.split()[0] for line in out.splitlines() if line.split()[1:2] in (["biases"], ["sgd"])
+    }
     assert marks == {"sgd": "!", "biases": "x"}
 
 
@@ -136,8 +156,24 @@ def test_plot_writes_pngs_that_open(two_runs, tmp_path, capsys):
 
 
 def test_checkpoint_restores_the_model(tmp_path, capsys):
-    code, _, err = run_cli(["run", "--algos", "sgd", "--param", "sgd.k=4", "--param", "sgd.epochs=3", "--checkpoint",
-                            "--out", str(tmp_path), "--run-id", "ck", "-q"], capsys)
+    code, _, err = run_cli(
+        [
+            "run",
+            "--algos",
+            "sgd",
+            "--param",
+            "sgd.k=4",
+            "--param",
+            "sgd.epochs=3",
+            "--checkpoint",
+            "--out",
+            str(tmp_path),
+            "--run-id",
+            "ck",
+            "-q",
+        ],
+        capsys,
+    )
     assert code == 0, err
     (rec,) = records(tmp_path / "ck" / "runs.jsonl")
     state = dict(np.load(rec["checkpoint"]))
@@ -150,9 +186,29 @@ def test_checkpoint_restores_the_model(tmp_path, capsys):
 
 @pytest.mark.realdata
 def test_ml100k_records_hold_epoch_times_memory_and_curves(tmp_path, capsys, data_dir):
-    code, out, err = run_cli(["run", "--algos", "biases,als", "--param", "als.epochs=3", "--dataset", "ml-100k",
-                              "--folds", "official@1", "--valid", "0.05", "--data-dir", str(data_dir),
-                              "--out", str(tmp_path), "--run-id", "m", "-q"], capsys)
+    code, out, err = run_cli(
+        [
+            "run",
+            "--algos",
+            "biases,als",
+            "--param",
+            "als.epochs=3",
+            "--dataset",
+            "ml-100k",
+            "--folds",
+            "official@1",
+            "--valid",
+            "0.05",
+            "--data-dir",
+            str(data_dir),
+            "--out",
+            str(tmp_path),
+            "--run-id",
+            "m",
+            "-q",
+        ],
+        capsys,
+    )
     assert code == 0, err
     for r in records(tmp_path / "m" / "runs.jsonl"):
         assert r["split"]["name"] == "official/u1" and r["split"]["n_test"] == 20_000

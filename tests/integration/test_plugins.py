@@ -47,8 +47,9 @@ def install_fake_distribution(root: Path, dist: str, module: str, algo_name: str
 
 def mfbench(args, root, cwd):
     env = {**os.environ, "PYTHONPATH": str(root)}
-    return subprocess.run([sys.executable, "-m", "mfbench.cli", *args], capture_output=True, text=True, env=env,
-                          cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "mfbench.cli", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=120
+    )
 
 
 def test_third_party_algorithm_is_listed_and_runs(tmp_path):
@@ -57,8 +58,11 @@ def test_third_party_algorithm_is_listed_and_runs(tmp_path):
     assert listed.returncode == 0, listed.stderr
     line = next(l for l in listed.stdout.splitlines() if l.startswith("median"))
     assert "acme-mf 0.1" in line and "shift=0.0" in line
-    ran = mfbench(["run", "--algos", "median,biases", "--param", "median.shift=0.5", "-q", "--out", "res"],
-                  tmp_path / "site", tmp_path)
+    ran = mfbench(
+        ["run", "--algos", "median,biases", "--param", "median.shift=0.5", "-q", "--out", "res"],
+        tmp_path / "site",
+        tmp_path,
+    )
     assert ran.returncode == 0, ran.stderr
     assert "median" in ran.stdout and "biases" in ran.stdout
 
@@ -97,13 +101,18 @@ def write_plugin(root: Path, dist: str, module: str, source: str) -> None:
 
 def test_a_misspelled_hook_fails_at_load_naming_the_distribution(tmp_path):
     """``mfbench_algorithm`` (no s) was silently ignored: the plugin's algorithms never appeared."""
-    write_plugin(tmp_path / "site", "typo-mf", "typo_mf", """
+    write_plugin(
+        tmp_path / "site",
+        "typo-mf",
+        "typo_mf",
+        """
         import mfbench
 
         @mfbench.hookimpl
         def mfbench_algorithm():
             return []
-    """)
+    """,
+    )
     res = mfbench(["list"], tmp_path / "site", tmp_path)
     assert res.returncode == 2, res.stdout
     assert "typo-mf 0.1" in res.stderr and "'mfbench_algorithm'" in res.stderr
@@ -112,13 +121,18 @@ def test_a_misspelled_hook_fails_at_load_naming_the_distribution(tmp_path):
 
 def test_a_spec_of_the_wrong_kind_fails_at_load_naming_the_hook(tmp_path):
     """A DatasetSpec returned from mfbench_algorithms landed in the algorithm table."""
-    write_plugin(tmp_path / "site", "mixed-mf", "mixed_mf", """
+    write_plugin(
+        tmp_path / "site",
+        "mixed-mf",
+        "mixed_mf",
+        """
         import mfbench
 
         @mfbench.hookimpl
         def mfbench_algorithms():
             return [mfbench.DatasetSpec("oops", lambda arg, data_dir: None)]
-    """)
+    """,
+    )
     res = mfbench(["list"], tmp_path / "site", tmp_path)
     assert res.returncode == 2, res.stdout
     assert "mfbench_algorithms of mixed-mf 0.1" in res.stderr and "returned a DatasetSpec 'oops'" in res.stderr

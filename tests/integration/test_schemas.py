@@ -59,14 +59,17 @@ def test_a_newer_schema_is_refused_naming_the_file(tmp_path):
 def test_gate_reads_a_v1_baseline_and_refuses_a_newer_one(tmp_path, capsys):
     code, _, err = run_cli([*SMALL_RUN, "--out", str(tmp_path), "--run-id", "new"], capsys)
     assert code == 0, err
-    code, out, err = run_cli(["gate", "new", "--out", str(tmp_path), "--baseline", str(FIXTURES / "baseline-v1.json")],
-                             capsys)
+    code, out, err = run_cli(
+        ["gate", "new", "--out", str(tmp_path), "--baseline", str(FIXTURES / "baseline-v1.json")], capsys
+    )
     assert code == 0, out + err
     assert "0 regression(s) in 2 baseline cell(s)" in out  # v1 cells have no thread counts: not checked
     newer = json.loads((FIXTURES / "baseline-v1.json").read_text())
     newer["schema"] = 99
     (tmp_path / "newer.json").write_text(json.dumps(newer))
-    code, out, err = run_cli(["gate", "new", "--out", str(tmp_path), "--baseline", str(tmp_path / "newer.json")], capsys)
+    code, out, err = run_cli(
+        ["gate", "new", "--out", str(tmp_path), "--baseline", str(tmp_path / "newer.json")], capsys
+    )
     assert code == 2 and "baseline schema 99 is newer" in err
 
 
@@ -88,8 +91,9 @@ def test_compare_marks_cells_passing_again_and_warns_across_hosts(tmp_path, caps
 def test_a_v2_baseline_names_no_machine_so_it_is_history(tmp_path, capsys):
     code, _, err = run_cli([*SMALL_RUN, "--out", str(tmp_path), "--run-id", "new"], capsys)
     assert code == 0, err
-    code, out, err = run_cli(["gate", "new", "--out", str(tmp_path), "--baseline", str(FIXTURES / "baseline-v2.json")],
-                             capsys)
+    code, out, err = run_cli(
+        ["gate", "new", "--out", str(tmp_path), "--baseline", str(FIXTURES / "baseline-v2.json")], capsys
+    )
     assert code == 0, out + err  # its ml-100k cells are missing from this run: reported, not a verdict
     assert "the baseline names no machine" in out and "missing from the run" in out
     assert out.rstrip().endswith("history only, exit 0")

@@ -32,8 +32,7 @@ def test_spark_als_agrees_with_als_on_the_ml100k_folds(ml100k):
     have not yet forgotten their start."""
     ours, theirs = [], []
     for split in make_splits(ml100k, parse_protocol("official")):
-        ours.append(_rmse(ALS(k=10, epochs=10, reg=0.1, weighted=True, biased=False, init_std=10**-0.5, seed=0),
-                          split))
+        ours.append(_rmse(ALS(k=10, epochs=10, reg=0.1, weighted=True, biased=False, init_std=10**-0.5, seed=0), split))
         theirs.append(_rmse(SparkALS(k=10, epochs=10, reg=0.1, threads=2, seed=0), split))
     assert abs(np.mean(ours) - np.mean(theirs)) <= 0.005, (ours, theirs)
     assert 0.90 < np.mean(theirs) < 1.0, theirs  # ALS-WR at reg 0.1 on ml-100k
@@ -43,8 +42,15 @@ def test_spark_als_agrees_with_als_on_the_ml100k_folds(ml100k):
 def test_a_spark_cell_counts_the_jvm_in_its_peak_memory(tmp_path, data_dir):
     import mfbench
 
-    res = mfbench.run(["spark_als", "global_mean"], ["ml-100k"], folds="official@1", data_dir=data_dir,
-                      out=tmp_path, calibrate=False, params={"spark_als": {"epochs": 2}})
+    res = mfbench.run(
+        ["spark_als", "global_mean"],
+        ["ml-100k"],
+        folds="official@1",
+        data_dir=data_dir,
+        out=tmp_path,
+        calibrate=False,
+        params={"spark_als": {"epochs": 2}},
+    )
     assert res.ok, [r.get("error") for r in res.records]
     peak = {r["algorithm"]: r["peak_rss_bytes"] for r in res.records}
     rec = next(r for r in res.records if r["algorithm"] == "spark_als")

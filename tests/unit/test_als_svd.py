@@ -18,8 +18,18 @@ def small():
 
 
 def loss_of(algo, r):
-    return als_loss(r.users, r.items, r.values, algo.X_, algo.Y_, float(algo.mu_), algo.reg, algo.reg_bias,
-                    algo.weighted, algo.biased)
+    return als_loss(
+        r.users,
+        r.items,
+        r.values,
+        algo.X_,
+        algo.Y_,
+        float(algo.mu_),
+        algo.reg,
+        algo.reg_bias,
+        algo.weighted,
+        algo.biased,
+    )
 
 
 @pytest.mark.parametrize("biased", [True, False])
@@ -44,8 +54,8 @@ def test_numba_solve_equals_numpy_reference(small):
     algo._half(algo._csr_u, algo.X_, algo.Y_, "users")
     indptr, indices, targets = algo._csr_u
     for u in (0, 7, 33):
-        J = indices[indptr[u]:indptr[u + 1]]
-        Yj, t = Y[J], targets[indptr[u]:indptr[u + 1]].astype(np.float64)
+        J = indices[indptr[u] : indptr[u + 1]]
+        Yj, t = Y[J], targets[indptr[u] : indptr[u + 1]].astype(np.float64)
         A = Yj.T @ Yj + 0.2 * len(J) * np.eye(4)
         x = np.linalg.solve(A, Yj.T @ t)
         # a float32 build and solve: relative error within cond(A) * (n + k) * eps32
@@ -135,8 +145,18 @@ def test_als_epoch_records_half_sweep_times(small):
 
 
 def test_als_recovers_planted_structure():
-    r, _ = generate(n_users=400, n_items=300, n_ratings=40_000, rank=4, noise=0.1, step=0.001, seed=11,
-                    user_sigma=0.2, item_sigma=0.2, scale=(-10.0, 10.0))
+    r, _ = generate(
+        n_users=400,
+        n_items=300,
+        n_ratings=40_000,
+        rank=4,
+        noise=0.1,
+        step=0.001,
+        seed=11,
+        user_sigma=0.2,
+        item_sigma=0.2,
+        scale=(-10.0, 10.0),
+    )
     test = np.random.default_rng(0).random(len(r)) < 0.1
     algo = ALS(k=4, epochs=15, reg=0.01, seed=0)
     algo.prepare(r.take(~test))
@@ -147,6 +167,7 @@ def test_als_recovers_planted_structure():
 
 
 # -- svd -------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("center", [True, False])
 def test_implicit_operator_matches_the_dense_svd(small, center):
@@ -177,7 +198,7 @@ def test_filled_matrix_products_and_norm_match_dense(small):
     W = np.random.default_rng(1).normal(size=(X.shape[0], 3))
     np.testing.assert_allclose(op.matmat(V), X @ V, rtol=1e-10)
     np.testing.assert_allclose(op.rmatmat(W), X.T @ W, rtol=1e-10)
-    assert op.frobenius2() == pytest.approx((X ** 2).sum(), rel=1e-10)
+    assert op.frobenius2() == pytest.approx((X**2).sum(), rel=1e-10)
 
 
 def test_energy_rule_on_a_known_spectrum():

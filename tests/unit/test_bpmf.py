@@ -77,7 +77,9 @@ def test_the_conditional_mean_is_the_ridge_solution_of_an_als_step():
     indptr, indices, targets = csr(50, 80, 0.2, rng)
     design = rng.normal(0, 1, (80, D)).astype(np.float32)
     means = np.empty((50, D), np.float32)
-    sample_rows(indptr, indices, targets, design, means, alpha * reg * np.eye(D), np.zeros(D), alpha, np.uint64(0), False)
+    sample_rows(
+        indptr, indices, targets, design, means, alpha * reg * np.eye(D), np.zeros(D), alpha, np.uint64(0), False
+    )
     ridge = np.zeros((50, D), np.float32)
     solve_rows(indptr, indices, targets, design, ridge, np.float32(reg), False, np.float32(reg), False, *LAPACK)
     np.testing.assert_allclose(means, ridge, rtol=1e-4, atol=1e-5)

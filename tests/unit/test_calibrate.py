@@ -28,7 +28,8 @@ def test_a_run_keeps_the_faster_of_a_calibration_before_and_after_its_cells(monk
 
     times = iter([0.376, 0.133])
     monkeypatch.setattr(calibrate, "calibration_seconds", lambda: next(times))
-    res = mfbench.run(["biases"], ["synthetic"], data_params={"synthetic": {"n_ratings": 2000}}, out=tmp_path,
-                      executor="inline")
+    res = mfbench.run(
+        ["biases"], ["synthetic"], data_params={"synthetic": {"n_ratings": 2000}}, out=tmp_path, executor="inline"
+    )
     env = read_environment(res.path)
     assert env["calibration_seconds"] == 0.133 and env["calibration_runs"] == [0.376, 0.133]

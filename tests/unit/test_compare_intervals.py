@@ -13,8 +13,11 @@ RUNS = Path(__file__).resolve().parents[1] / "fixtures" / "runs"
 
 def _repeated(run: str, times: list[float]) -> list[dict]:
     """The run's first sgd cell, repeated once per entry of ``times`` (its fit seconds)."""
-    rec = next(json.loads(line) for line in (RUNS / run / "runs.jsonl").read_text().splitlines()
-               if json.loads(line)["algorithm"] == "sgd")
+    rec = next(
+        json.loads(line)
+        for line in (RUNS / run / "runs.jsonl").read_text().splitlines()
+        if json.loads(line)["algorithm"] == "sgd"
+    )
     out = []
     for k, t in enumerate(times):
         r = copy.deepcopy(rec)

@@ -8,8 +8,13 @@ from mfbench_datasets.synthetic import generate
 
 @pytest.fixture
 def small():
-    r = Ratings.from_ids(["b", "a", "a", "c", "b", "c"], [10, 10, 20, 30, 30, 20], [1, 2, 3, 4, 5, 3],
-                         timestamps=[5, 1, 2, 3, 9, 4], rating_scale=(1.0, 5.0))
+    r = Ratings.from_ids(
+        ["b", "a", "a", "c", "b", "c"],
+        [10, 10, 20, 30, 30, 20],
+        [1, 2, 3, 4, 5, 3],
+        timestamps=[5, 1, 2, 3, 9, 4],
+        rating_scale=(1.0, 5.0),
+    )
     return Dataset("small", r)
 
 
@@ -26,8 +31,17 @@ def test_ratings_refuses_wrong_dtypes():
         Ratings(np.zeros(2, np.int64), np.zeros(2, np.int32), np.zeros(2, np.float32), np.arange(1), np.arange(1))
 
 
-@pytest.mark.parametrize("text,kind", [("official", "official"), ("holdout", "holdout"), ("holdout:0.1", "holdout"),
-                                       ("kfold:3", "kfold"), ("last", "last"), ("official@1,3", "official")])
+@pytest.mark.parametrize(
+    "text,kind",
+    [
+        ("official", "official"),
+        ("holdout", "holdout"),
+        ("holdout:0.1", "holdout"),
+        ("kfold:3", "kfold"),
+        ("last", "last"),
+        ("official@1,3", "official"),
+    ],
+)
 def test_parse_protocol(text, kind):
     assert parse_protocol(text).kind == kind
 

@@ -21,13 +21,17 @@ from mfbench_datasets.netflix import load_netflix
 
 ML1M_RATINGS = "1::1193::5::978300760\n1::661::3::978302109\n2::1193::4::978298413\n2::3408::4::978299000\n"
 # ml-1m's movies.dat is Latin-1 (a title with an accented letter below)
-ML1M_MOVIES = "1193::One Flew Over the Cuckoo's Nest (1975)::Drama\n661::James and the Giant Peach (1996)::" \
-              "Animation|Children's|Musical\n3408::Erin Brockovich (2000)::Drama\n4000::Caf\xe9 (2001)::Comedy\n"
+ML1M_MOVIES = (
+    "1193::One Flew Over the Cuckoo's Nest (1975)::Drama\n661::James and the Giant Peach (1996)::"
+    "Animation|Children's|Musical\n3408::Erin Brockovich (2000)::Drama\n4000::Caf\xe9 (2001)::Comedy\n"
+)
 ML10M_RATINGS = "1::122::5::838985046\n1::185::4.5::838983525\n2::122::0.5::868245777\n"
 ML10M_MOVIES = "122::Boomerang (1992)::Comedy|Romance\n185::Net, The (1995)::Action|Crime|Thriller\n"
 CSV_RATINGS = "userId,movieId,rating,timestamp\n1,2,3.5,1112486027\n1,29,3.5,1112484676\n2,2,4.0,974820889\n"
-CSV_MOVIES = 'movieId,title,genres\n2,Jumanji (1995),Adventure|Children|Fantasy\n29,"City of Lost Children, The (1995)",' \
-             "Adventure|Drama|Fantasy|Mystery|Sci-Fi\n30,Empty (2000),(no genres listed)\n"
+CSV_MOVIES = (
+    'movieId,title,genres\n2,Jumanji (1995),Adventure|Children|Fantasy\n29,"City of Lost Children, The (1995)",'
+    "Adventure|Drama|Fantasy|Mystery|Sci-Fi\n30,Empty (2000),(no genres listed)\n"
+)
 
 
 def _release(tmp_path: Path, monkeypatch, name: str, files: dict[str, bytes], n_ratings: int) -> Path:
@@ -41,8 +45,13 @@ def _release(tmp_path: Path, monkeypatch, name: str, files: dict[str, bytes], n_
 
 
 def test_ml1m_dat_format(tmp_path, monkeypatch):
-    data = _release(tmp_path, monkeypatch, "ml-1m", {"ratings.dat": ML1M_RATINGS.encode(),
-                                                    "movies.dat": ML1M_MOVIES.encode("latin-1")}, 4)
+    data = _release(
+        tmp_path,
+        monkeypatch,
+        "ml-1m",
+        {"ratings.dat": ML1M_RATINGS.encode(), "movies.dat": ML1M_MOVIES.encode("latin-1")},
+        4,
+    )
     ds = movielens.loader("ml-1m")(None, data)
     r = ds.ratings
     assert (len(r), r.n_users, r.n_items) == (4, 2, 3)
@@ -54,8 +63,9 @@ def test_ml1m_dat_format(tmp_path, monkeypatch):
 
 
 def test_ml10m_folder_and_half_stars(tmp_path, monkeypatch):
-    data = _release(tmp_path, monkeypatch, "ml-10m", {"ratings.dat": ML10M_RATINGS.encode(),
-                                                     "movies.dat": ML10M_MOVIES.encode()}, 3)
+    data = _release(
+        tmp_path, monkeypatch, "ml-10m", {"ratings.dat": ML10M_RATINGS.encode(), "movies.dat": ML10M_MOVIES.encode()}, 3
+    )
     ds = movielens.loader("ml-10m")(None, data)  # found in data/ml-10M100K/
     assert ds.ratings.values.tolist() == [5.0, 4.5, 0.5]
     assert ds.item_meta["title"].tolist() == ["Boomerang (1992)", "Net, The (1995)"]
@@ -63,8 +73,9 @@ def test_ml10m_folder_and_half_stars(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("name", ["ml-20m", "ml-25m", "ml-32m"])
 def test_csv_releases(tmp_path, monkeypatch, name):
-    data = _release(tmp_path, monkeypatch, name, {"ratings.csv": CSV_RATINGS.encode(),
-                                                 "movies.csv": CSV_MOVIES.encode()}, 3)
+    data = _release(
+        tmp_path, monkeypatch, name, {"ratings.csv": CSV_RATINGS.encode(), "movies.csv": CSV_MOVIES.encode()}, 3
+    )
     ds = movielens.loader(name)(None, data, cache=False)
     assert ds.ratings.item_ids.tolist() == [2, 29]
     assert ds.item_meta["title"][1] == "City of Lost Children, The (1995)"
@@ -72,15 +83,25 @@ def test_csv_releases(tmp_path, monkeypatch, name):
 
 
 def test_a_release_with_missing_ratings_is_refused(tmp_path, monkeypatch):
-    data = _release(tmp_path, monkeypatch, "ml-20m", {"ratings.csv": CSV_RATINGS.encode(),
-                                                     "movies.csv": CSV_MOVIES.encode()}, 20_000_263)
+    data = _release(
+        tmp_path,
+        monkeypatch,
+        "ml-20m",
+        {"ratings.csv": CSV_RATINGS.encode(), "movies.csv": CSV_MOVIES.encode()},
+        20_000_263,
+    )
     with pytest.raises(DataError, match="3 ratings where ml-20m has 20,000,263"):
         movielens.loader("ml-20m")(None, data, cache=False)
 
 
 def test_malformed_movies_dat_names_the_line(tmp_path, monkeypatch):
-    data = _release(tmp_path, monkeypatch, "ml-1m", {"ratings.dat": ML1M_RATINGS.encode(),
-                                                    "movies.dat": b"1193::Title::Drama\nno separators here\n"}, 4)
+    data = _release(
+        tmp_path,
+        monkeypatch,
+        "ml-1m",
+        {"ratings.dat": ML1M_RATINGS.encode(), "movies.dat": b"1193::Title::Drama\nno separators here\n"},
+        4,
+    )
     with pytest.raises(DataError, match=r"movies.dat:2: expected MovieID::Title::Genres"):
         movielens.loader("ml-1m")(None, data)
 
@@ -132,7 +153,10 @@ def _zip(tmp_path: Path, folder: str, files: dict[str, str], server=None) -> tup
         for name, text in files.items():
             zf.writestr(f"{folder}/{name}", text)
     raw = archive.read_bytes()
-    return f"{server.url}/{archive.name}", {"md5": hashlib.md5(raw).hexdigest(), "sha256": hashlib.sha256(raw).hexdigest()}
+    return f"{server.url}/{archive.name}", {
+        "md5": hashlib.md5(raw).hexdigest(),
+        "sha256": hashlib.sha256(raw).hexdigest(),
+    }
 
 
 def test_download_checks_both_digests_and_unpacks(tmp_path, server):
@@ -199,11 +223,13 @@ def test_the_cache_is_the_platforms_and_an_old_one_moves_once(tmp_path, monkeypa
 
 
 def test_locate_downloads_into_the_cache(tmp_path, monkeypatch, server):
-    url, digests = _zip(tmp_path, "ml-1m", {"ratings.dat": ML1M_RATINGS, "movies.dat": "1193::A (1975)::Drama\n"},
-                        server)
+    url, digests = _zip(
+        tmp_path, "ml-1m", {"ratings.dat": ML1M_RATINGS, "movies.dat": "1193::A (1975)::Drama\n"}, server
+    )
     monkeypatch.setattr(movielens, "BASE_URL", url.rsplit("/", 1)[0])
-    monkeypatch.setitem(movielens.RELEASES, "ml-1m", dataclasses.replace(movielens.RELEASES["ml-1m"], n_ratings=4,
-                                                                          **digests))
+    monkeypatch.setitem(
+        movielens.RELEASES, "ml-1m", dataclasses.replace(movielens.RELEASES["ml-1m"], n_ratings=4, **digests)
+    )
     monkeypatch.setenv("MFBENCH_CACHE_DIR", str(tmp_path / "cache"))
     ds = movielens.loader("ml-1m")(None, None)
     assert len(ds.ratings) == 4 and (tmp_path / "cache" / "ml-1m" / "ratings.dat").exists()
@@ -240,11 +266,14 @@ def test_netflix_training_set_layout_equals_combined(tmp_path):
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
 
 
-@pytest.mark.parametrize("text, line", [
-    ("1:\n1488844,3,2005-09-06\n822109,five,2005-05-13\n", 3),
-    ("1488844,3,2005-09-06\n", 1),  # no MovieID: line first
-    ("1:\n1488844,3,05-09-06\n", 2),
-])
+@pytest.mark.parametrize(
+    "text, line",
+    [
+        ("1:\n1488844,3,2005-09-06\n822109,five,2005-05-13\n", 3),
+        ("1488844,3,2005-09-06\n", 1),  # no MovieID: line first
+        ("1:\n1488844,3,05-09-06\n", 2),
+    ],
+)
 def test_netflix_bad_line_is_named(tmp_path, text, line):
     (tmp_path / "combined_data_1.txt").write_text(text)
     with pytest.raises(DataError, match=rf"combined_data_1.txt:{line}: expected 'MovieID:'"):
@@ -273,10 +302,12 @@ def test_chunked_parse_keeps_every_row_and_the_latest_duplicate(tmp_path):
     text, rows = _big_csv(5000)
     path = tmp_path / "r.csv"
     path.write_text(text)
-    whole, dup_a = read_ratings(path, sep=",", header=True, user="userId", item="movieId", rating="rating",
-                                timestamp="timestamp")
-    chunked, dup_b = read_ratings(path, sep=",", header=True, user="userId", item="movieId", rating="rating",
-                                  timestamp="timestamp", chunksize=333)
+    whole, dup_a = read_ratings(
+        path, sep=",", header=True, user="userId", item="movieId", rating="rating", timestamp="timestamp"
+    )
+    chunked, dup_b = read_ratings(
+        path, sep=",", header=True, user="userId", item="movieId", rating="rating", timestamp="timestamp", chunksize=333
+    )
     assert dup_a == dup_b > 0
     for field in ("users", "items", "values", "timestamps"):
         np.testing.assert_array_equal(getattr(whole, field), getattr(chunked, field))
@@ -284,7 +315,9 @@ def test_chunked_parse_keeps_every_row_and_the_latest_duplicate(tmp_path):
     latest = {}
     for u, i, r, _ in rows:
         latest[(u, i)] = r
-    got = dict(zip(zip(whole.user_ids[whole.users].tolist(), whole.item_ids[whole.items].tolist()), whole.values.tolist()))
+    got = dict(
+        zip(zip(whole.user_ids[whole.users].tolist(), whole.item_ids[whole.items].tolist()), whole.values.tolist())
+    )
     assert got == latest and len(whole) + dup_a == len(rows)
 
 

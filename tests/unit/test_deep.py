@@ -55,7 +55,9 @@ def test_every_gradient_matches_finite_differences(head, batchnorm, genres):
         rows, g = grads[name]  # the distinct rows ascending, the last repeated to the batch's length
         distinct = sorted(set(index.tolist()))
         assert rows.tolist() == distinct + [distinct[-1]] * (len(index) - len(distinct))
-        np.testing.assert_array_equal(g[len(distinct):], np.broadcast_to(g[len(distinct) - 1], g[len(distinct):].shape))
+        np.testing.assert_array_equal(
+            g[len(distinct) :], np.broadcast_to(g[len(distinct) - 1], g[len(distinct) :].shape)
+        )
         grads[name] = np.zeros_like(params[name])
         grads[name][rows] = g
     h = 1e-6
@@ -81,8 +83,9 @@ def small():
     return replace(r, item_meta={"genres": genres})
 
 
-@pytest.mark.parametrize("kw", [{}, {"batchnorm": True}, {"head": "classes"}, {"head": "classes", "predict": "argmax"},
-                                {"genre_dim": 3}])
+@pytest.mark.parametrize(
+    "kw", [{}, {"batchnorm": True}, {"head": "classes"}, {"head": "classes", "predict": "argmax"}, {"genre_dim": 3}]
+)
 def test_variants_train_and_predict_on_the_scale(small, kw):
     algo = DeepMF(epochs=3, batch_size=128, **kw)
     algo.prepare(small)

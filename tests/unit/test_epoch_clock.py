@@ -59,7 +59,9 @@ def test_als_objective_is_off_the_clock(monkeypatch, split):
 
     original = als.ALS._loss
     monkeypatch.setattr(als.ALS, "_loss", lambda self: time.sleep(SLEEP) or original(self))
-    rec = run_cell(Job("clock", Cell("als", {"k": 4, "epochs": 2}, "planted", split.name, "cpu", 0), split, als.ALS, {}))
+    rec = run_cell(
+        Job("clock", Cell("als", {"k": 4, "epochs": 2}, "planted", split.name, "cpu", 0), split, als.ALS, {})
+    )
     assert rec["status"] == "ok", rec["error"]
     assert max(rec["epoch_seconds"]) < SLEEP, rec["epoch_seconds"]
     assert all(np.isfinite(p["objective"]) for p in rec["curve"])

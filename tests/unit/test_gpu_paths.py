@@ -72,8 +72,9 @@ def test_als_on_the_gpu_solves_what_the_numba_cholesky_solves(monkeypatch, gpu_n
     from mfbench_plugins.algorithms import als as als_module
 
     # small chunks, so that the chunked loss crosses chunk boundaries
-    monkeypatch.setattr(als_module, "_squared_error_chunked",
-                        functools.partial(als_module._squared_error_chunked, chunk=7))
+    monkeypatch.setattr(
+        als_module, "_squared_error_chunked", functools.partial(als_module._squared_error_chunked, chunk=7)
+    )
     kw = dict(k=6, epochs=2, biased=biased, weighted=weighted, seed=2)
     losses, preds = {}, {}
     for device in ("cpu", "gpu"):
@@ -86,8 +87,22 @@ def test_als_on_the_gpu_solves_what_the_numba_cholesky_solves(monkeypatch, gpu_n
             check_half_sweep(algo, small, side, given, written)
         # the reported loss is the loss of the factors it reports, as a float64 sum computes it
         X, Y = (np.asarray(to_host(a), np.float64) for a in (algo.X_, algo.Y_))
-        want = als_module.als_loss(small.users, small.items, small.values.astype(np.float64), X, Y,
-                                   float(algo.mu_), algo.reg, algo.reg_bias, weighted, biased) * 2 / len(small)
+        want = (
+            als_module.als_loss(
+                small.users,
+                small.items,
+                small.values.astype(np.float64),
+                X,
+                Y,
+                float(algo.mu_),
+                algo.reg,
+                algo.reg_bias,
+                weighted,
+                biased,
+            )
+            * 2
+            / len(small)
+        )
         np.testing.assert_allclose(losses[device][-1], want, rtol=1e-5)
         preds[device] = algo.predict(small.users, small.items)
     assert (device_algo := algo).xp is gpu_namespace and hasattr(device_algo, "_rows_u")
@@ -109,8 +124,9 @@ def test_svd_on_the_gpu_has_the_cpu_spectrum(gpu_namespace, small, center):
     s = np.linalg.norm(got["U_"], axis=0)  # U_ holds U * s
     np.testing.assert_allclose(s, np.linalg.norm(cpu.state()["U_"], axis=0), rtol=1e-4)
     np.testing.assert_allclose(s, np.asarray(arpack.singular_values_), rtol=1e-3)
-    np.testing.assert_allclose(gpu.predict(small.users, small.items), cpu.predict(small.users, small.items),
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        gpu.predict(small.users, small.items), cpu.predict(small.users, small.items), rtol=1e-4, atol=1e-4
+    )
 
 
 def test_arpack_is_refused_on_the_gpu(stand_in_gpu, small):
@@ -135,8 +151,11 @@ def test_masked_gd_on_the_gpu_equals_the_cpu(gpu_namespace, small, optimizer):
     assert_state_close(gpu, cpu, ("P_", "Q_", "bu_", "bi_"), rtol=1e-3, atol=1e-4)
 
 
-GPU_ALGORITHMS = [name for name in get_registry().names("algorithm")
-                  if "gpu" in get_registry().algorithm(name).devices and name != "sgd"]
+GPU_ALGORITHMS = [
+    name
+    for name in get_registry().names("algorithm")
+    if "gpu" in get_registry().algorithm(name).devices and name != "sgd"
+]
 SMALL_PARAMS = {"k": 4, "epochs": 3, "batch_size": 256}
 
 

@@ -18,8 +18,9 @@ def preset_degrees(name):
     """Ratings per user (as the generator draws them) and per item (their expected spread)."""
     shape = PRESETS[name]
     rng = np.random.default_rng(0)
-    users = _user_degrees(shape["n_users"], shape["n_items"], shape["n_ratings"], 1.5,
-                          shape.get("min_user_ratings", 20), rng)
+    users = _user_degrees(
+        shape["n_users"], shape["n_items"], shape["n_ratings"], 1.5, shape.get("min_user_ratings", 20), rng
+    )
     items = rng.multinomial(shape["n_ratings"], _popularity(shape["n_items"], 2.0, rng))
     return {"users": users, "items": items}
 
@@ -92,7 +93,7 @@ def simulate_lock_free(train, test, warps, k=100, epochs=20, lr=0.1, reg=0.1, re
     for _ in range(epochs):
         order = rng.permutation(len(train))
         for start in range(0, len(order), warps):
-            j = order[start:start + warps]
+            j = order[start : start + warps]
             u, i, r = train.users[j], train.items[j], train.values[j]
             pu, qi = P[u], Q[i]
             e = (pu * qi).sum(1) + mu + bu[u] + bi[i] - r
@@ -212,6 +213,7 @@ def counting_gpu(stand_in_gpu, monkeypatch):
                 Synced.count += 1
             out = fn(*args, **kwargs)
             return out.view(Synced) if type(out) is np.ndarray else out
+
         return call
 
     ns = types.ModuleType("numpy_as_counting_device")
@@ -224,17 +226,22 @@ def counting_gpu(stand_in_gpu, monkeypatch):
 
     ns.__getattr__ = attribute
     check_name = devices._check_name
-    monkeypatch.setattr(devices, "array_namespace", lambda device: check_name(device) or (np if device == "cpu" else ns))
+    monkeypatch.setattr(
+        devices, "array_namespace", lambda device: check_name(device) or (np if device == "cpu" else ns)
+    )
     Synced.count = 0
     return ns
 
 
-@pytest.mark.parametrize("name, params", [
-    ("adam_sgd", dict(k=4, batch_size=64)),
-    ("adamax_sgd", dict(k=4, batch_size=64, biased=False)),
-    ("momentum_sgd", dict(k=4, batch_size=64)),
-    ("dmf", dict(user_dim=4, item_dim=4, hidden=(8,), batch_size=64)),
-])
+@pytest.mark.parametrize(
+    "name, params",
+    [
+        ("adam_sgd", dict(k=4, batch_size=64)),
+        ("adamax_sgd", dict(k=4, batch_size=64, biased=False)),
+        ("momentum_sgd", dict(k=4, batch_size=64)),
+        ("dmf", dict(user_dim=4, item_dim=4, hidden=(8,), batch_size=64)),
+    ],
+)
 def test_device_epochs_wait_once(counting_gpu, name, params):
     """An epoch of the device path reads back one number (its loss) whatever its batch count:
     no ``unique``, ``bincount`` or ``float`` per batch (each a host round trip on a GPU: 600,000
@@ -284,12 +291,16 @@ def test_gpu_peak_follows_device_allocations_only(monkeypatch):
             hooks.remove(self)
 
     pool = FakePool(used=100, cached=300)
-    fake = types.SimpleNamespace(get_default_memory_pool=lambda: pool, cuda=types.SimpleNamespace(MemoryHook=MemoryHook))
+    fake = types.SimpleNamespace(
+        get_default_memory_pool=lambda: pool, cuda=types.SimpleNamespace(MemoryHook=MemoryHook)
+    )
     monkeypatch.setattr(devices, "_cupy", lambda: fake)
     with devices.GpuPeakMemory() as probe:
         (hook,) = hooks
         assert probe.peak_bytes == 100 and pool.cached == 0
-        assert not any(hasattr(hook, f"{name}_{when}process") for name in ("malloc", "free") for when in ("pre", "post"))
+        assert not any(
+            hasattr(hook, f"{name}_{when}process") for name in ("malloc", "free") for when in ("pre", "post")
+        )
         hook.alloc_postprocess(device_id=0, mem_size=1000, mem_ptr=1)
         pool.used += 1000
         hook.alloc_postprocess(device_id=0, mem_size=500, mem_ptr=2)
@@ -342,12 +353,15 @@ def test_svd_moves_its_matrix_in_prepare_and_predicts_nothing_in_fit(stand_in_gp
     assert moved == [(60, 40)]
 
 
-@pytest.mark.parametrize("major, wanted", [
-    (13, 'pip install "mfbench[gpu13]" (the NVIDIA driver supports CUDA 13)'),
-    (12, 'pip install "mfbench[gpu12]" (the NVIDIA driver supports CUDA 12)'),
-    (11, "the NVIDIA driver supports CUDA 11; cupy needs CUDA 12 or later: update the driver"),
-    (None, 'pip install "mfbench[gpu13]" for a CUDA 13 driver, "mfbench[gpu12]" for CUDA 12'),
-])
+@pytest.mark.parametrize(
+    "major, wanted",
+    [
+        (13, 'pip install "mfbench[gpu13]" (the NVIDIA driver supports CUDA 13)'),
+        (12, 'pip install "mfbench[gpu12]" (the NVIDIA driver supports CUDA 12)'),
+        (11, "the NVIDIA driver supports CUDA 11; cupy needs CUDA 12 or later: update the driver"),
+        (None, 'pip install "mfbench[gpu13]" for a CUDA 13 driver, "mfbench[gpu12]" for CUDA 12'),
+    ],
+)
 def test_install_hint_names_the_cupy_build_of_the_driver(monkeypatch, major, wanted):
     """One extra per CUDA major version (the GPU machines have cupy-cuda13x: a cuda12x extra
     would add a second copy of the cupy package there)."""
@@ -361,6 +375,8 @@ def test_the_extras_offer_one_build_per_cuda_version():
     import tomllib
     from pathlib import Path
 
-    extras = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    extras = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
     assert extras["gpu12"] == ["cupy-cuda12x>=13"] and extras["gpu13"] == ["cupy-cuda13x>=13.6"]
     assert "gpu" not in extras

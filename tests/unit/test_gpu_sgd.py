@@ -30,8 +30,9 @@ def test_cuda_source_compiles(tmp_path, defines, arch):
     if nvcc is None:
         pytest.skip("nvcc not found: the CUDA source is compiled by cupy's NVRTC on a GPU machine")
     out = tmp_path / "sgd.ptx"
-    done = subprocess.run([nvcc, "-ptx", f"-arch={arch}", *defines, str(SOURCE), "-o", str(out)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [nvcc, "-ptx", f"-arch={arch}", *defines, str(SOURCE), "-o", str(out)], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     ptx = out.read_text()
     assert ".entry sgd_epoch" in ptx
@@ -39,11 +40,14 @@ def test_cuda_source_compiles(tmp_path, defines, arch):
     assert ("cvt.rn.f16.f32" in ptx) == bool(defines)
 
 
-@pytest.mark.parametrize("kw, message", [
-    ({"backend": "cuda"}, "runs on the gpu"),
-    ({"half": True}, "half=true"),
-    ({"backend": "fortran"}, "backend must be one of auto, numba, python, cuda"),
-])
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        ({"backend": "cuda"}, "runs on the gpu"),
+        ({"half": True}, "half=true"),
+        ({"backend": "fortran"}, "backend must be one of auto, numba, python, cuda"),
+    ],
+)
 def test_backend_and_device_are_checked(small, kw, message):
     with pytest.raises(MfbenchError, match=message):
         SGD(**kw).prepare(small)
@@ -69,16 +73,35 @@ def test_one_warp_equals_the_python_reference(small, biased, adaptive):
     f = init_factors(np, small.n_users, small.n_items, 40, float(small.values.mean()), 0.1, biased, seed=2)
     cpu = Factors(f.P.copy(), f.Q.copy(), f.bu.copy(), f.bi.copy(), f.mu)
     gpu = Factors(cp.asarray(f.P), cp.asarray(f.Q), cp.asarray(f.bu), cp.asarray(f.bi), f.mu)
-    G_cpu = {name: np.ones(n, np.float32) for name, n in (("p", small.n_users), ("q", small.n_items),
-                                                          ("bu", small.n_users), ("bi", small.n_items))}
+    G_cpu = {
+        name: np.ones(n, np.float32)
+        for name, n in (("p", small.n_users), ("q", small.n_items), ("bu", small.n_users), ("bi", small.n_items))
+    }
     G_gpu = {name: cp.asarray(a) for name, a in G_cpu.items()}
     u, i, r = small.users.astype(np.int32), small.items.astype(np.int32), small.values.astype(np.float32)
     ptr, strata = np.array([0, len(r)], np.int64), np.zeros(1, np.int64)  # one block: the array order
     for _ in range(2):
-        sse_cpu = python_epoch(u, i, r, ptr, 1, strata, cpu, G_cpu, np.float32(lr), np.float32(0.1), np.float32(0.01),
-                               biased, adaptive)
-        sse_gpu = epoch(cp.arange(len(r), dtype=cp.int64), cp.asarray(u), cp.asarray(i), cp.asarray(r), gpu.P, gpu.Q,
-                        gpu.bu, gpu.bi, G_gpu, f.mu, lr, 0.1, 0.01, biased, adaptive, warps=1)
+        sse_cpu = python_epoch(
+            u, i, r, ptr, 1, strata, cpu, G_cpu, np.float32(lr), np.float32(0.1), np.float32(0.01), biased, adaptive
+        )
+        sse_gpu = epoch(
+            cp.arange(len(r), dtype=cp.int64),
+            cp.asarray(u),
+            cp.asarray(i),
+            cp.asarray(r),
+            gpu.P,
+            gpu.Q,
+            gpu.bu,
+            gpu.bi,
+            G_gpu,
+            f.mu,
+            lr,
+            0.1,
+            0.01,
+            biased,
+            adaptive,
+            warps=1,
+        )
         np.testing.assert_allclose(sse_gpu, sse_cpu, rtol=1e-4)
     for name in ("P", "Q", "bu", "bi"):
         np.testing.assert_allclose(getattr(gpu, name).get(), getattr(cpu, name), rtol=1e-3, atol=1e-4)

@@ -23,7 +23,7 @@ def test_without_lenskit_the_message_says_what_to_install(monkeypatch, small):
 
 
 def test_lenskit_als_trains_epoch_by_epoch(small):
-    pytest.importorskip("lenskit", reason='LensKit is not installed (the lenskit extra, kept out of the test extras)')
+    pytest.importorskip("lenskit", reason="LensKit is not installed (the lenskit extra, kept out of the test extras)")
     algo = LenskitALS(k=5, epochs=3)
     algo.prepare(small)
     assert len(list(algo.fit(small))) == 3

@@ -27,8 +27,9 @@ def factors64(problem, biased):
     return Factors(f.P.astype(np.float64), f.Q.astype(np.float64), bu, bi, f.mu)
 
 
-@pytest.mark.parametrize("biased,block", [(True, "P"), (True, "Q"), (True, "bu"), (True, "bi"),
-                                          (False, "P"), (False, "Q")])
+@pytest.mark.parametrize(
+    "biased,block", [(True, "P"), (True, "Q"), (True, "bu"), (True, "bi"), (False, "P"), (False, "Q")]
+)
 def test_gradient_matches_finite_differences(problem, biased, block):
     users, items, values, *_ = problem
     f = factors64(problem, biased)

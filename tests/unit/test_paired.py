@@ -144,8 +144,14 @@ def test_a_cell_line_says_what_it_knows_of_the_rmse():
     from mfbench.gate import cell_line
 
     est = Estimate(1.0, 0.98, 1.02, 8, 0.9)
-    lines = [cell_line(CellResult("c", "pass", est, 0.02, rmse, (0.5, 0.5), (None, None)), Plan())
-             for rmse in ((0.9, 0.9), (0.9, 0.91), (None, None), (0.9, None))]
-    assert [line.split("; ")[-1] for line in lines] == ["RMSE identical", "RMSE +0.0100", "no RMSE",
-                                                        "RMSE on one side only"]
+    lines = [
+        cell_line(CellResult("c", "pass", est, 0.02, rmse, (0.5, 0.5), (None, None)), Plan())
+        for rmse in ((0.9, 0.9), (0.9, 0.91), (None, None), (0.9, None))
+    ]
+    assert [line.split("; ")[-1] for line in lines] == [
+        "RMSE identical",
+        "RMSE +0.0100",
+        "no RMSE",
+        "RMSE on one side only",
+    ]
     assert lines[0].startswith("c: 1.00x [0.98, 1.02] over 8 pairs (noise floor ±2%): PASS\n      fit 0.500 s")

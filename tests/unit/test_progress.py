@@ -39,9 +39,20 @@ def test_a_plan_above_a_thousand_cells_runs_only_when_confirmed(tmp_path):
         return False
 
     with pytest.raises(MfbenchError, match=r"1,001 cells planned and not confirmed: nothing ran \(mfbench run --yes"):
-        mfbench.api.execute(mfbench.api.request(["global_mean"], ["synthetic"], seeds=1001, data_params=SMALL,
-                                                out=tmp_path, run_id="big", calibrate=False), confirm=no)
+        mfbench.api.execute(
+            mfbench.api.request(
+                ["global_mean"],
+                ["synthetic"],
+                seeds=1001,
+                data_params=SMALL,
+                out=tmp_path,
+                run_id="big",
+                calibrate=False,
+            ),
+            confirm=no,
+        )
     assert asked == [1001] and not (tmp_path / "big").exists()
-    small = mfbench.api.request(["global_mean"], ["synthetic"], seeds=2, data_params=SMALL, out=tmp_path,
-                                run_id="small", calibrate=False)
+    small = mfbench.api.request(
+        ["global_mean"], ["synthetic"], seeds=2, data_params=SMALL, out=tmp_path, run_id="small", calibrate=False
+    )
     assert not mfbench.api.execute(small, confirm=no).interrupted and asked == [1001]  # 2 cells: not asked

@@ -27,7 +27,7 @@ def _topn(lists: list[list[int]], relevant: list[list[int]], n_items: int) -> To
     width = max(len(x) for x in lists)
     items = np.full((len(lists), width), -1, np.int32)
     for row, lst in enumerate(lists):
-        items[row, :len(lst)] = lst
+        items[row, : len(lst)] = lst
     indptr = np.concatenate([[0], np.cumsum([len(r) for r in relevant])]).astype(np.int64)
     rel = np.concatenate([sorted(r) for r in relevant]).astype(np.int32)
     return TopN(np.arange(len(lists), dtype=np.int32), items, indptr, rel, n_items)
@@ -92,8 +92,13 @@ def test_metrics_equal_the_reference_on_random_lists(k):
 
 
 def test_relevant_items_keeps_users_with_a_relevant_rating():
-    test = Ratings(np.array([0, 0, 1, 2, 2], np.int32), np.array([3, 1, 0, 2, 4], np.int32),
-                   np.array([5, 4, 3, 4.5, 2], np.float32), np.arange(3), np.arange(5))
+    test = Ratings(
+        np.array([0, 0, 1, 2, 2], np.int32),
+        np.array([3, 1, 0, 2, 4], np.int32),
+        np.array([5, 4, 3, 4.5, 2], np.float32),
+        np.arange(3),
+        np.arange(5),
+    )
     users, indptr, items = relevant_items(test, 4.0)
     assert users.tolist() == [0, 2]
     assert indptr.tolist() == [0, 2, 3]
@@ -155,9 +160,27 @@ def test_top_n_and_metrics_on_a_planted_model(split):
 
 
 def test_run_reports_ranking_metrics(capsys, tmp_path):
-    code, out, err = run_cli(["run", "--algos", "biases", "--metrics", "rmse,ndcg@10,coverage", "--out", str(tmp_path),
-                              "-q", "--executor", "inline", "--data-param", "synthetic.n_ratings=20000",
-                              "--data-param", "synthetic.n_users=300", "--data-param", "synthetic.n_items=400"], capsys)
+    code, out, err = run_cli(
+        [
+            "run",
+            "--algos",
+            "biases",
+            "--metrics",
+            "rmse,ndcg@10,coverage",
+            "--out",
+            str(tmp_path),
+            "-q",
+            "--executor",
+            "inline",
+            "--data-param",
+            "synthetic.n_ratings=20000",
+            "--data-param",
+            "synthetic.n_users=300",
+            "--data-param",
+            "synthetic.n_items=400",
+        ],
+        capsys,
+    )
     assert code == 0, err
     header = out.splitlines()[0].split()
     assert header[4:7] == ["rmse", "ndcg@10", "coverage@10"]

@@ -48,18 +48,22 @@ def test_defaults_agree_across_the_doors(tmp_path):
             got = req.value(opt.name)
             if opt.name == "data_dir":
                 continue  # MFBENCH_DATA_DIR may be set in the environment
-            assert (list(got) if isinstance(got, (list, tuple)) else got) == \
-                (list(expected) if isinstance(expected, (list, tuple)) else expected), opt.name
+            assert (list(got) if isinstance(got, (list, tuple)) else got) == (
+                list(expected) if isinstance(expected, (list, tuple)) else expected
+            ), opt.name
 
 
-@pytest.mark.parametrize("cli, key, api, message", [
-    (["--repeats", "0"], "repeats = 0", {"repeats": 0}, "at least 1"),
-    (["--valid", "1.5"], "[control]\nvalid = 1.5", {"valid": 1.5}, r"the validation fraction must be in \[0, 1\)"),
-    (["--threads", "0"], "[control]\nthreads = 0", {"threads": 0}, "at least 1"),
-    (["--timeout", "-1"], "[control]\ntimeout = -1", {"timeout": -1}, "must be more than 0 seconds"),
-    (["--algos", ","], None, {"algos": []}, "give at least one algorithm"),
-    (["--run-id", "../x"], 'run_id = "../x"', {"run_id": "../x"}, "a run id is a folder name"),
-])
+@pytest.mark.parametrize(
+    "cli, key, api, message",
+    [
+        (["--repeats", "0"], "repeats = 0", {"repeats": 0}, "at least 1"),
+        (["--valid", "1.5"], "[control]\nvalid = 1.5", {"valid": 1.5}, r"the validation fraction must be in \[0, 1\)"),
+        (["--threads", "0"], "[control]\nthreads = 0", {"threads": 0}, "at least 1"),
+        (["--timeout", "-1"], "[control]\ntimeout = -1", {"timeout": -1}, "must be more than 0 seconds"),
+        (["--algos", ","], None, {"algos": []}, "give at least one algorithm"),
+        (["--run-id", "../x"], 'run_id = "../x"', {"run_id": "../x"}, "a run id is a folder name"),
+    ],
+)
 def test_validate_names_the_door_the_bad_value_came_through(tmp_path, cli, key, api, message):
     with pytest.raises(MfbenchError, match=rf"^{cli[0]} .*: {message}"):
         validate(cli_request(cli))

@@ -186,8 +186,13 @@ def test_tree_peak_counts_a_child_process():
         pytest.skip("TreePeak reads /proc")
     before = current_rss_bytes()
     with TreePeak(interval=0.02) as tree:
-        child = subprocess.Popen([_sys.executable, "-c", "import time; b = bytearray(200 * 2**20); "
-                                  "b[::4096] = b'x' * len(b[::4096]); time.sleep(1.5)"])
+        child = subprocess.Popen(
+            [
+                _sys.executable,
+                "-c",
+                "import time; b = bytearray(200 * 2**20); b[::4096] = b'x' * len(b[::4096]); time.sleep(1.5)",
+            ]
+        )
         time.sleep(1.0)
         sampled = tree.sampled_bytes
     child.wait()
@@ -211,5 +216,7 @@ def test_an_algorithm_defined_in_main_fails_its_cell_clearly(split):
     Local = type("Local", (Scripted,), {"__module__": "__main__"})
     rec = LocalExecutor().run_one(job(split, Local), lambda e: None)
     assert rec["status"] == "failed"
-    assert rec["error"] == ("local is defined in the script that runs mfbench (__main__), which a cell's process does "
-                            "not import: define it in a module of its own")
+    assert rec["error"] == (
+        "local is defined in the script that runs mfbench (__main__), which a cell's process does "
+        "not import: define it in a module of its own"
+    )

@@ -59,8 +59,18 @@ def test_python_backend_refuses_big_data(monkeypatch, small):
 @pytest.fixture(scope="module")
 def planted():
     """Rank 4, noise 0.1, no rounding: a held-out RMSE near 0.1 means the structure was found."""
-    r, _ = generate(n_users=400, n_items=300, n_ratings=40_000, rank=4, noise=0.1, step=0.001, seed=11,
-                    user_sigma=0.2, item_sigma=0.2, scale=(-10.0, 10.0))
+    r, _ = generate(
+        n_users=400,
+        n_items=300,
+        n_ratings=40_000,
+        rank=4,
+        noise=0.1,
+        step=0.001,
+        seed=11,
+        user_sigma=0.2,
+        item_sigma=0.2,
+        scale=(-10.0, 10.0),
+    )
     rng = np.random.default_rng(0)
     test = rng.random(len(r)) < 0.1
     train_part = r.take(~test)
@@ -71,13 +81,17 @@ def planted():
     return train_part, r.take(test_idx)
 
 
-@pytest.mark.parametrize("algo", [
-    SGD(k=4, epochs=60, reg=0.01, lr=0.1, seed=0),
-    AdamSGD(k=4, epochs=60, reg=0.01, batch_size=512, seed=0),
-    AdamaxSGD(k=4, epochs=60, reg=0.01, batch_size=512, lr=0.03, seed=0),
-    MomentumSGD(k=4, epochs=60, reg=0.01, batch_size=512, lr=2.0, seed=0),
-    MaskedGD(k=4, epochs=400, reg=0.01, lr=0.05, seed=0),
-], ids=lambda a: type(a).__name__)
+@pytest.mark.parametrize(
+    "algo",
+    [
+        SGD(k=4, epochs=60, reg=0.01, lr=0.1, seed=0),
+        AdamSGD(k=4, epochs=60, reg=0.01, batch_size=512, seed=0),
+        AdamaxSGD(k=4, epochs=60, reg=0.01, batch_size=512, lr=0.03, seed=0),
+        MomentumSGD(k=4, epochs=60, reg=0.01, batch_size=512, lr=2.0, seed=0),
+        MaskedGD(k=4, epochs=400, reg=0.01, lr=0.05, seed=0),
+    ],
+    ids=lambda a: type(a).__name__,
+)
 def test_planted_low_rank_structure_is_recovered(planted, algo):
     train_part, test = planted
     train(algo, train_part)
@@ -110,8 +124,11 @@ def test_minibatch_backend_is_checked(small):
 
 
 def test_minibatch_optimizers_differ_but_all_learn(small):
-    algos = [MomentumSGD(k=4, epochs=5, batch_size=64, lr=0.2, seed=0), AdamSGD(k=4, epochs=5, batch_size=64, seed=0),
-             AdamaxSGD(k=4, epochs=5, batch_size=64, seed=0)]
+    algos = [
+        MomentumSGD(k=4, epochs=5, batch_size=64, lr=0.2, seed=0),
+        AdamSGD(k=4, epochs=5, batch_size=64, seed=0),
+        AdamaxSGD(k=4, epochs=5, batch_size=64, seed=0),
+    ]
     losses = {type(a).__name__: train(a, small) for a in algos}
     for name, curve in losses.items():
         assert curve[-1] < curve[0], name
@@ -145,7 +162,7 @@ def test_block_order_sorts_by_block_then_user_then_item():
     assert (np.diff(key) > 0).all()
     np.testing.assert_array_equal(ptr, np.r_[0, np.cumsum(np.bincount(block, minlength=nb * nb))])
     for b in range(nb * nb):
-        rows = perm_u[users[order[ptr[b]:ptr[b + 1]]]]
+        rows = perm_u[users[order[ptr[b] : ptr[b + 1]]]]
         assert len(rows) == 0 or (rows * nb // r.n_users == b // nb).all()
 
 
@@ -243,8 +260,12 @@ def test_minibatch_packed_rows(kind, k, layout):
 def test_l2_cache_size_is_read_from_sysfs_or_defaulted(tmp_path):
     from mfbench_plugins.algorithms._minibatch_numba import l2_cache_bytes
 
-    for name, level, kind, size in [("index0", 1, "Data", "48K"), ("index1", 1, "Instruction", "32K"),
-                                    ("index2", 2, "Unified", "2048K"), ("index3", 3, "Unified", "480M")]:
+    for name, level, kind, size in [
+        ("index0", 1, "Data", "48K"),
+        ("index1", 1, "Instruction", "32K"),
+        ("index2", 2, "Unified", "2048K"),
+        ("index3", 3, "Unified", "480M"),
+    ]:
         (tmp_path / name).mkdir()
         for field, value in (("level", level), ("type", kind), ("size", size)):
             (tmp_path / name / field).write_text(f"{value}\n")

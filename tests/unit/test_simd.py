@@ -43,7 +43,7 @@ def _rows(n, seed):
     guard = np.float32(1e30)
     buf = np.full((2, n + 2 * WIDTH + 3), guard, np.float32)
     start = 3  # not at a chunk boundary of the buffer
-    rows = buf[:, start:start + n]
+    rows = buf[:, start : start + n]
     rows[...] = rng.standard_normal((2, n)).astype(np.float32)
     return buf, rows[0], rows[1], start
 
@@ -71,5 +71,5 @@ def test_update2_updates_the_rows_and_nothing_else(n, known):
     np.testing.assert_allclose(p, p0 + a * p0 + b * q0, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(q, q0 + c * q0 + d * p0, rtol=1e-6, atol=1e-6)
     outside = np.ones(buf.shape, bool)
-    outside[:, start:start + n] = False
+    outside[:, start : start + n] = False
     np.testing.assert_array_equal(buf[outside], before[outside])

@@ -64,8 +64,22 @@ def test_a_visit_steps_along_the_gradient_of_its_loss():
     Y = rng.normal(0, 0.5, (n_items, k)).astype(F32)
     bu, bi = np.array([0.2], F32), rng.normal(0, 0.3, n_items).astype(F32)
     before = [P[0].astype(float), float(bu[0]), Q.astype(float), bi.astype(float), Y.astype(float)]
-    python_epoch(np.array([0, 4]), rated, values, np.array([0]), P, Q, Y, bu, bi, F32(mu), lr, F32(reg), F32(reg_bias),
-                 F32(reg_y))
+    python_epoch(
+        np.array([0, 4]),
+        rated,
+        values,
+        np.array([0]),
+        P,
+        Q,
+        Y,
+        bu,
+        bi,
+        F32(mu),
+        lr,
+        F32(reg),
+        F32(reg_bias),
+        F32(reg_y),
+    )
     after = [P[0], bu[0], Q, bi, Y]
     h = 1e-6
     for which, shape in ((0, (k,)), (1, ()), (2, (n_items, k)), (3, (n_items,)), (4, (n_items, k))):
@@ -75,8 +89,10 @@ def test_a_visit_steps_along_the_gradient_of_its_loss():
             plus[which][idx] += h
             minus[which][idx] -= h
             args = (rated, values, mu, reg, reg_bias, reg_y)
-            grad = (visit_loss([t if np.ndim(t) else float(t) for t in plus], *args)
-                    - visit_loss([t if np.ndim(t) else float(t) for t in minus], *args)) / (2 * h)
+            grad = (
+                visit_loss([t if np.ndim(t) else float(t) for t in plus], *args)
+                - visit_loss([t if np.ndim(t) else float(t) for t in minus], *args)
+            ) / (2 * h)
             step = (np.asarray(after[which], float)[idx] - np.asarray(before[which], float)[idx]) / float(lr)
             assert step == pytest.approx(-grad, rel=0.03, abs=0.01), (which, idx)
 

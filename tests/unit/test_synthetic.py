@@ -12,10 +12,16 @@ from mfbench_datasets.synthetic import PRESETS, _fill_array, generate
 
 def test_presets_are_registered_with_the_published_shapes():
     reg = get_registry()
-    assert (PRESETS["synthetic-netflix"]["n_users"], PRESETS["synthetic-netflix"]["n_items"],
-            PRESETS["synthetic-netflix"]["n_ratings"]) == (480_189, 17_770, 100_480_507)
-    assert (PRESETS["synthetic-ml20m"]["n_users"], PRESETS["synthetic-ml20m"]["n_items"],
-            PRESETS["synthetic-ml20m"]["n_ratings"]) == (138_493, 26_744, 20_000_263)
+    assert (
+        PRESETS["synthetic-netflix"]["n_users"],
+        PRESETS["synthetic-netflix"]["n_items"],
+        PRESETS["synthetic-netflix"]["n_ratings"],
+    ) == (480_189, 17_770, 100_480_507)
+    assert (
+        PRESETS["synthetic-ml20m"]["n_users"],
+        PRESETS["synthetic-ml20m"]["n_items"],
+        PRESETS["synthetic-ml20m"]["n_ratings"],
+    ) == (138_493, 26_744, 20_000_263)
     for name in PRESETS:
         assert reg.dataset(name).options == {"rank": 10, "noise": 0.5, "seed": 0, "device": "cpu"}
 
@@ -29,8 +35,12 @@ def test_a_scaled_down_netflix_shape_has_distinct_pairs_and_exact_counts():
     assert len(np.unique(keys)) == len(keys)
     assert r.users.min() == 0 and np.all(np.diff(r.users) >= 0)  # written user by user
     assert set(np.unique(r.values)) <= {1.0, 2.0, 3.0, 4.0, 5.0}
-    clean = truth["mu"] + truth["user_bias"][r.users] + truth["item_bias"][r.items] + \
-        np.einsum("nk,nk->n", truth["P"][r.users], truth["Q"][r.items])
+    clean = (
+        truth["mu"]
+        + truth["user_bias"][r.users]
+        + truth["item_bias"][r.items]
+        + np.einsum("nk,nk->n", truth["P"][r.users], truth["Q"][r.items])
+    )
     np.testing.assert_allclose(truth["clean"], clean, rtol=1e-5, atol=1e-5)
 
 
@@ -75,8 +85,12 @@ def test_the_gpu_generator_keeps_the_shape_and_the_planted_truth(gpu_namespace):
     for name in ("P", "Q", "user_bias", "item_bias"):
         np.testing.assert_array_equal(truth[name], cpu_truth[name])
     assert set(np.unique(gpu.values)) <= {1.0, 2.0, 3.0, 4.0, 5.0}
-    clean = truth["mu"] + truth["user_bias"][gpu.users] + truth["item_bias"][gpu.items] + \
-        np.einsum("nk,nk->n", truth["P"][gpu.users], truth["Q"][gpu.items])
+    clean = (
+        truth["mu"]
+        + truth["user_bias"][gpu.users]
+        + truth["item_bias"][gpu.items]
+        + np.einsum("nk,nk->n", truth["P"][gpu.users], truth["Q"][gpu.items])
+    )
     np.testing.assert_allclose(truth["clean"], clean, rtol=1e-5, atol=1e-5)
     assert abs(gpu.values.mean() - cpu.values.mean()) < 0.01
     a, b = np.sort(cpu.item_counts())[::-1], np.sort(gpu.item_counts())[::-1]
@@ -95,9 +109,23 @@ def test_both_ways_of_drawing_distinct_items_sample_without_replacement_by_weigh
     n_users = 40_000
     deg = np.full(n_users, 2, np.int64)
     one = np.ones(n_users, np.float32)
-    _, items, _, _ = _fill_array(np, deg, np.cumsum(w), np.zeros((n_users, 1), np.float32), np.zeros((4, 1), np.float32),
-                                 one, np.ones(4, np.float32), 3.0, 0.0, 1.0, 1.0, 5.0, seed=1, dense_share=dense_share,
-                                 chunk=1 << 16)
+    _, items, _, _ = _fill_array(
+        np,
+        deg,
+        np.cumsum(w),
+        np.zeros((n_users, 1), np.float32),
+        np.zeros((4, 1), np.float32),
+        one,
+        np.ones(4, np.float32),
+        3.0,
+        0.0,
+        1.0,
+        1.0,
+        5.0,
+        seed=1,
+        dense_share=dense_share,
+        chunk=1 << 16,
+    )
     pairs = items.reshape(n_users, 2)
     assert (pairs[:, 0] != pairs[:, 1]).all()
     exact = np.array([w[i] + sum(w[j] * w[i] / (1 - w[j]) for j in range(4) if j != i) for i in range(4)])

@@ -22,8 +22,12 @@ __all__ = ["main", "cli"]
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="mfbench")
-@click.option("--debug", is_flag=True, envvar="MFBENCH_DEBUG", help="Show the traceback of an error, not only its "
-              "one line [env: MFBENCH_DEBUG=1].")
+@click.option(
+    "--debug",
+    is_flag=True,
+    envvar="MFBENCH_DEBUG",
+    help="Show the traceback of an error, not only its one line [env: MFBENCH_DEBUG=1].",
+)
 def cli(debug: bool) -> None:
     """Benchmark matrix-factorization algorithms: speed, memory and accuracy, per backend.
 
@@ -47,10 +51,13 @@ for _module in (run, listing, describe, report, compare, gate, ab, plot):
 _DEBUG = [False]
 
 #: what to do about a system error of these kinds, said after its one line
-_OS_HINTS = {errno.ENOSPC: "free some space, or give --out a folder on another disk",
-             errno.EDQUOT: "free some space, or give --out a folder on another disk",
-             errno.EROFS: "give --out a folder you can write", errno.EACCES: "give --out a folder you can write",
-             errno.EPERM: "give --out a folder you can write"}
+_OS_HINTS = {
+    errno.ENOSPC: "free some space, or give --out a folder on another disk",
+    errno.EDQUOT: "free some space, or give --out a folder on another disk",
+    errno.EROFS: "give --out a folder you can write",
+    errno.EACCES: "give --out a folder you can write",
+    errno.EPERM: "give --out a folder you can write",
+}
 
 
 def _traceback() -> None:
@@ -83,6 +90,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except Exception as exc:  # noqa: BLE001 - the last resort: one line, the traceback on demand
         _traceback()
-        click.echo(f"mfbench: internal error: {type(exc).__name__}: {exc} (run again with --debug for the traceback, "
-                   "and report it)", err=True)
+        click.echo(
+            f"mfbench: internal error: {type(exc).__name__}: {exc} (run again with --debug for the traceback, "
+            "and report it)",
+            err=True,
+        )
         sys.exit(70)

@@ -13,14 +13,28 @@ __all__ = ["command"]
 @click.argument("run_a", metavar="RUN_A")
 @click.argument("run_b", metavar="RUN_B")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True)
-@click.option("--threshold", type=float, default=0.10, show_default=True,
-              help="A time ratio beyond 1 ± threshold (and beyond every cell's own spread) counts as a change.")
-@click.option("--rmse-tolerance", type=float, default=0.002, show_default=True,
-              help="An RMSE increase beyond this counts as less accurate.")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write the comparison as one self-contained HTML page (needs matplotlib: mfbench[plot]).")
-def command(run_a: str, run_b: str, out: Path, threshold: float, rmse_tolerance: float,
-            html_path: Path | None) -> None:
+@click.option(
+    "--threshold",
+    type=float,
+    default=0.10,
+    show_default=True,
+    help="A time ratio beyond 1 ± threshold (and beyond every cell's own spread) counts as a change.",
+)
+@click.option(
+    "--rmse-tolerance",
+    type=float,
+    default=0.002,
+    show_default=True,
+    help="An RMSE increase beyond this counts as less accurate.",
+)
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the comparison as one self-contained HTML page (needs matplotlib: mfbench[plot]).",
+)
+def command(run_a: str, run_b: str, out: Path, threshold: float, rmse_tolerance: float, html_path: Path | None) -> None:
     """Compare RUN_B against RUN_A: time ratios B/A and metric differences, cell by cell.
 
     Marks: + slower, - faster, ! newly failing or less accurate, ~ within the noise,
@@ -37,6 +51,7 @@ def command(run_a: str, run_b: str, out: Path, threshold: float, rmse_tolerance:
     if html_path is not None:
         from ..html import compare_page, write_page
 
-        page = compare_page(c.records_a, c.records_b, c.env_a, c.env_b, c.a.path.name, c.b.path.name, c.rows,
-                            c.warnings)
+        page = compare_page(
+            c.records_a, c.records_b, c.env_a, c.env_b, c.a.path.name, c.b.path.name, c.rows, c.warnings
+        )
         click.echo(f"\nHTML comparison: {write_page(html_path, page)}", err=True)

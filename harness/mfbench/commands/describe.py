@@ -14,9 +14,15 @@ __all__ = ["command", "describe_command", "render_description"]
 
 @click.command(name="describe")
 @click.argument("dataset")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="MFBENCH_DATA_DIR",
-              help="Folder with local dataset copies [env: MFBENCH_DATA_DIR].")
-@click.option("--data-param", "data_params", multiple=True, metavar="DATASET.KEY=VALUE", help="A dataset option (repeatable).")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="MFBENCH_DATA_DIR",
+    help="Folder with local dataset copies [env: MFBENCH_DATA_DIR].",
+)
+@click.option(
+    "--data-param", "data_params", multiple=True, metavar="DATASET.KEY=VALUE", help="A dataset option (repeatable)."
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def command(dataset: str, data_dir: Path | None, data_params: tuple[str, ...], fmt: str) -> None:
     """Load DATASET and describe it: counts, density, rating scale and distribution, ratings per
@@ -50,8 +56,10 @@ def render_description(info: dict) -> str:
     from tabulate import tabulate
 
     def degrees(d: dict) -> str:
-        return (f"min {d['min']:,.0f} · p10 {d['p10']:,.0f} · median {d['median']:,.0f} · p90 {d['p90']:,.0f} · "
-                f"p99 {d['p99']:,.0f} · max {d['max']:,.0f} · mean {d['mean']:,.1f} · Gini {d['gini']:.2f}")
+        return (
+            f"min {d['min']:,.0f} · p10 {d['p10']:,.0f} · median {d['median']:,.0f} · p90 {d['p90']:,.0f} · "
+            f"p99 {d['p99']:,.0f} · max {d['max']:,.0f} · mean {d['mean']:,.1f} · Gini {d['gini']:.2f}"
+        )
 
     scale = info["rating_scale"]
     hist = "  ".join(f"{v}: {c:,}" for v, c in info["rating_counts"].items())
@@ -67,8 +75,12 @@ def render_description(info: dict) -> str:
         ("ratings per user", degrees(info["ratings_per_user"])),
         ("ratings per item", degrees(info["ratings_per_item"])),
         ("time span", " .. ".join(info["time_span"]) if info["time_span"] else "no timestamps"),
-        ("official folds", f"{len(info['official_folds'])} (test sizes {', '.join(f'{n:,}' for n in info['official_folds'])})"
-         if info["official_folds"] else "none"),
+        (
+            "official folds",
+            f"{len(info['official_folds'])} (test sizes {', '.join(f'{n:,}' for n in info['official_folds'])})"
+            if info["official_folds"]
+            else "none",
+        ),
         ("default split", info["default_split"]),
         ("item metadata", ", ".join(info["item_metadata"]) or "none"),
         ("licence", info["licence"]),

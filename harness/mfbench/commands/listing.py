@@ -32,12 +32,27 @@ def list_command(kind: str | None) -> None:
     for section in sections:
         entries = reg.listing(section[:-1])
         if section == "algorithms":
-            rows = [(e.spec.name, ",".join(e.spec.devices), e.spec.description,
-                     " ".join(f"{k}={v}" for k, v in e.spec.defaults.items()), e.distribution) for e in entries]
+            rows = [
+                (
+                    e.spec.name,
+                    ",".join(e.spec.devices),
+                    e.spec.description,
+                    " ".join(f"{k}={v}" for k, v in e.spec.defaults.items()),
+                    e.distribution,
+                )
+                for e in entries
+            ]
             headers = ["algorithm", "devices", "description", "defaults", "from"]
         elif section == "datasets":
-            rows = [(e.spec.name + (":ARG" if e.spec.parametric else ""), e.spec.default_split, e.spec.description,
-                     e.distribution) for e in entries]
+            rows = [
+                (
+                    e.spec.name + (":ARG" if e.spec.parametric else ""),
+                    e.spec.default_split,
+                    e.spec.description,
+                    e.distribution,
+                )
+                for e in entries
+            ]
             headers = ["dataset", "default split", "description", "from"]
         elif section == "metrics":
             rows = [(e.spec.name, f"{e.spec.direction} is better", e.spec.description, e.distribution) for e in entries]
@@ -61,11 +76,19 @@ def _parameter_table(spec: Any) -> str:
         if key in declared:
             accepts = describe_constraints(declared[key])
         else:
-            accepts = "true or false" if isinstance(default, bool) else \
-                "a number" if isinstance(default, (int, float)) else "any value"
+            accepts = (
+                "true or false"
+                if isinstance(default, bool)
+                else "a number"
+                if isinstance(default, (int, float))
+                else "any value"
+            )
         rows.append((key, "none" if default is None else str(default), accepts))
-    head = f"{spec.name}: {spec.description} (devices: {', '.join(spec.devices)}); set with --param {spec.name}.KEY=VALUE"
-    return head + "\n" + tabulate(rows, headers=["parameter", "default", "accepts"], tablefmt="simple",
-                                   disable_numparse=True)
-
-
+    head = (
+        f"{spec.name}: {spec.description} (devices: {', '.join(spec.devices)}); set with --param {spec.name}.KEY=VALUE"
+    )
+    return (
+        head
+        + "\n"
+        + tabulate(rows, headers=["parameter", "default", "accepts"], tablefmt="simple", disable_numparse=True)
+    )

@@ -17,9 +17,14 @@ __all__ = ["command", "report_command"]
 @click.argument("run_ref", metavar="RUN")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "md", "csv", "json"]), default="table", show_default=True)
-@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write one self-contained HTML page: the table, accuracy against time, learning curves, "
-                   "costs, CPU and GPU side by side, the environment (needs matplotlib: mfbench[plot]).")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write one self-contained HTML page: the table, accuracy against time, learning curves, "
+    "costs, CPU and GPU side by side, the environment (needs matplotlib: mfbench[plot]).",
+)
 def command(run_ref: str, out: Path, fmt: str, html_path: Path | None) -> None:
     """Print the comparison table of RUN (a run id under --out, or a run folder)."""
     report_command(run_ref, out, fmt, html_path)

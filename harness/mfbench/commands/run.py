@@ -15,16 +15,40 @@ __all__ = ["command", "build_request", "run_command"]
 #: ``NAME.KEY=VALUE`` options: option name -> (flag, request field, its sources field, metavar, help), and the
 #: table option each follows in ``--help``
 _ASSIGNMENTS = {
-    "params": ("--param", "params", "sources", "ALGO.KEY=VALUE", "folds",
-               "Set a hyper-parameter (repeatable); `mfbench list ALGO` shows each one's default and what it "
-               "accepts, checked before any work."),
-    "data_params": ("--data-param", "data_params", "data_sources", "DATASET.KEY=VALUE", "folds",
-                    "Set a dataset option, e.g. synthetic.n_ratings=1000000 or file.rating=stars (repeatable)."),
-    "executor_params": ("--executor-param", "executor_params", "executor_sources", "EXECUTOR.KEY=VALUE",
-                        "executor", "Set an executor option, e.g. dask.scheduler=tcp://HOST:8786 (repeatable)."),
+    "params": (
+        "--param",
+        "params",
+        "sources",
+        "ALGO.KEY=VALUE",
+        "folds",
+        "Set a hyper-parameter (repeatable); `mfbench list ALGO` shows each one's default and what it "
+        "accepts, checked before any work.",
+    ),
+    "data_params": (
+        "--data-param",
+        "data_params",
+        "data_sources",
+        "DATASET.KEY=VALUE",
+        "folds",
+        "Set a dataset option, e.g. synthetic.n_ratings=1000000 or file.rating=stars (repeatable).",
+    ),
+    "executor_params": (
+        "--executor-param",
+        "executor_params",
+        "executor_sources",
+        "EXECUTOR.KEY=VALUE",
+        "executor",
+        "Set an executor option, e.g. dask.scheduler=tcp://HOST:8786 (repeatable).",
+    ),
 }
-_CLICK_TYPES: dict[str, Any] = {"int": int, "number": float, "str": str, "names": str, "seeds": str,
-                                "path": click.Path(file_okay=False, path_type=Path)}
+_CLICK_TYPES: dict[str, Any] = {
+    "int": int,
+    "number": float,
+    "str": str,
+    "names": str,
+    "seeds": str,
+    "path": click.Path(file_okay=False, path_type=Path),
+}
 
 
 def _click_option(opt: Option) -> click.Option:
@@ -32,18 +56,31 @@ def _click_option(opt: Option) -> click.Option:
     assert opt.flag is not None
     if opt.kind == "bool":
         decl = f"{opt.flag}/{opt.secondary_flag}" if opt.secondary_flag else opt.flag
-        return click.Option([decl, opt.name], is_flag=True, default=opt.default,
-                            show_default=opt.secondary_flag is not None, help=opt.help)
+        return click.Option(
+            [decl, opt.name],
+            is_flag=True,
+            default=opt.default,
+            show_default=opt.secondary_flag is not None,
+            help=opt.help,
+        )
     default = opt.cli_default if opt.cli_default is not None else opt.default
     if isinstance(default, (list, tuple)):
         default = ",".join(map(str, default))
-    return click.Option([opt.flag, opt.name], type=_CLICK_TYPES[opt.kind], default=default,
-                        show_default=default is not None, metavar=opt.metavar, envvar=opt.envvar, help=opt.help)
+    return click.Option(
+        [opt.flag, opt.name],
+        type=_CLICK_TYPES[opt.kind],
+        default=default,
+        show_default=default is not None,
+        metavar=opt.metavar,
+        envvar=opt.envvar,
+        help=opt.help,
+    )
 
 
 def _options() -> list[click.Parameter]:
-    params: list[click.Parameter] = [click.Argument(["experiment"], required=False,
-                                                    type=click.Path(dir_okay=False, path_type=Path))]
+    params: list[click.Parameter] = [
+        click.Argument(["experiment"], required=False, type=click.Path(dir_okay=False, path_type=Path))
+    ]
     for opt in OPTIONS:
         if opt.flag is None:
             continue
@@ -52,11 +89,15 @@ def _options() -> list[click.Parameter]:
             if after == opt.name:
                 params.append(click.Option([flag, name], multiple=True, metavar=metavar, help=help_))
     params += [
-        click.Option(["--format", "fmt"], type=click.Choice(["table", "md", "csv", "json"]), default="table",
-                     show_default=True),
+        click.Option(
+            ["--format", "fmt"], type=click.Choice(["table", "md", "csv", "json"]), default="table", show_default=True
+        ),
         click.Option(["-q", "--quiet"], is_flag=True, help="No progress output, only the table."),
-        click.Option(["-y", "--yes"], is_flag=True, help="Start a plan of more than 1,000 cells without asking (from "
-                     "a terminal, mfbench asks)."),
+        click.Option(
+            ["-y", "--yes"],
+            is_flag=True,
+            help="Start a plan of more than 1,000 cells without asking (from a terminal, mfbench asks).",
+        ),
     ]
     return params
 
@@ -98,8 +139,11 @@ def _ask(cells: int) -> bool:
 
     if not (sys.stdin.isatty() and sys.stderr.isatty()):
         return True
-    return click.confirm(f"{cells:,} cells planned (more than {CONFIRM_ABOVE:,}; --yes skips this question). Run them?",
-                         default=False, err=True)
+    return click.confirm(
+        f"{cells:,} cells planned (more than {CONFIRM_ABOVE:,}; --yes skips this question). Run them?",
+        default=False,
+        err=True,
+    )
 
 
 def run_command(request: RunRequest, fmt: str, quiet: bool, yes: bool = False) -> int:
@@ -111,8 +155,11 @@ def run_command(request: RunRequest, fmt: str, quiet: bool, yes: bool = False) -
     done = execute(request, quiet=quiet, echo=lambda line: click.echo(line, err=True), confirm=None if yes else _ask)
     store = done.store
     if done.interrupted:
-        click.echo(f"\ninterrupted: the finished cells are in {store.records_path}; "
-                   f"continue with: mfbench run ... --resume {store.path.name}", err=True)
+        click.echo(
+            f"\ninterrupted: the finished cells are in {store.records_path}; "
+            f"continue with: mfbench run ... --resume {store.path.name}",
+            err=True,
+        )
         return done.exit_code
     wanted = {c.id for c in done.plan.cells}
     records = [r for r in store.latest() if r["cell_id"] in wanted]
@@ -120,8 +167,7 @@ def run_command(request: RunRequest, fmt: str, quiet: bool, yes: bool = False) -
     if not quiet:
         click.echo(f"\nrecords: {store.records_path}", err=True)
         out = "" if Path(request.out) == Path("results") else f" --out {request.out}"
-        click.echo(f"report with curves and charts: mfbench report {store.path.name}{out} --html report.html",
-                   err=True)
+        click.echo(f"report with curves and charts: mfbench report {store.path.name}{out} --html report.html", err=True)
     return 0 if all(r["status"] == "ok" for r in records) else 1
 
 
@@ -138,8 +184,11 @@ def _run(ctx: click.Context, experiment: Path | None, fmt: str, quiet: bool, yes
     """
     from click.core import ParameterSource
 
-    given = {name for name in opts
-             if ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)}
+    given = {
+        name
+        for name in opts
+        if ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    }
     sys.exit(run_command(build_request(opts, given, experiment), fmt, quiet, yes))
 
 

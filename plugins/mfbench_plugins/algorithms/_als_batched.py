@@ -34,7 +34,9 @@ def plan_batches(sorted_counts: np.ndarray, k: int, budget: int) -> list[tuple[i
     within ``budget`` entries (at least one row, whatever its cost)."""
     c = np.asarray(sorted_counts, np.int64)
     n = len(c)
-    per_row = c * k + SYSTEM_COPIES * k * k  # nondecreasing: the cost of a run ending at e is (e - start) * per_row[e - 1]
+    per_row = (
+        c * k + SYSTEM_COPIES * k * k
+    )  # nondecreasing: the cost of a run ending at e is (e - start) * per_row[e - 1]
     out = []
     start = 0
     while start < n:
@@ -50,8 +52,9 @@ def plan_batches(sorted_counts: np.ndarray, k: int, budget: int) -> list[tuple[i
     return out
 
 
-def gather_padded(xp: Any, starts_x: Any, counts_x: Any, sel_x: Any, longest: int, indices: Any, Y: Any,
-                  targets: Any, dtype: Any) -> tuple[Any, Any]:
+def gather_padded(
+    xp: Any, starts_x: Any, counts_x: Any, sel_x: Any, longest: int, indices: Any, Y: Any, targets: Any, dtype: Any
+) -> tuple[Any, Any]:
     """The rated design rows and targets of the CSR rows ``sel_x``, as a zero-padded
     ``(rows, longest, k)`` tensor and ``(rows, longest)`` targets in ``dtype`` (zeros past each
     row's end, so that they add nothing to ``Y^T Y`` or ``Y^T t``)."""
@@ -59,11 +62,24 @@ def gather_padded(xp: Any, starts_x: Any, counts_x: Any, sel_x: Any, longest: in
     valid = width[None, :] < counts_x[sel_x][:, None]
     flat = xp.where(valid, starts_x[sel_x][:, None] + width[None, :], 0)
     valid_f = valid.astype(dtype)
-    return Y[indices[flat]].astype(dtype, copy=False) * valid_f[..., None], targets[flat].astype(dtype, copy=False) * valid_f
+    return Y[indices[flat]].astype(dtype, copy=False) * valid_f[..., None], targets[flat].astype(
+        dtype, copy=False
+    ) * valid_f
 
 
-def solve_rows_batched(xp: Any, indptr: np.ndarray, indices: Any, targets: Any, Y: Any, X: Any, reg: float,
-                       weighted: bool, bias_reg: float, has_bias: bool, budget: int | None = None) -> None:
+def solve_rows_batched(
+    xp: Any,
+    indptr: np.ndarray,
+    indices: Any,
+    targets: Any,
+    Y: Any,
+    X: Any,
+    reg: float,
+    weighted: bool,
+    bias_reg: float,
+    has_bias: bool,
+    budget: int | None = None,
+) -> None:
     """Overwrite ``X[u]`` with row ``u``'s regularized least-squares solution against the rows
     of ``Y`` it rated (``indptr`` on the host; ``indices``, ``targets``, ``Y``, ``X`` in ``xp``).
     With ``has_bias`` the last column is a bias regularized by ``bias_reg``."""

@@ -23,8 +23,20 @@ from mfbench.data import Ratings
 from mfbench.devices import is_gpu_namespace
 from mfbench.params import BOOLEAN, NON_NEGATIVE, POSITIVE_INT
 
-__all__ = ["BiasedMF", "Factors", "factor_bytes", "init_factors", "predict_pairs", "loss", "rating_gradients", "gradient",
-           "scatter_rows", "touched_rows", "sum_touched", "set_numba_threads"]
+__all__ = [
+    "BiasedMF",
+    "Factors",
+    "factor_bytes",
+    "init_factors",
+    "predict_pairs",
+    "loss",
+    "rating_gradients",
+    "gradient",
+    "scatter_rows",
+    "touched_rows",
+    "sum_touched",
+    "set_numba_threads",
+]
 
 
 @dataclass
@@ -39,8 +51,9 @@ class Factors:
         return {"P": self.P, "Q": self.Q, "bu": self.bu, "bi": self.bi}
 
 
-def init_factors(xp: Any, n_users: int, n_items: int, k: int, mean: float, init_std: float, biased: bool,
-                 seed: int) -> Factors:
+def init_factors(
+    xp: Any, n_users: int, n_items: int, k: int, mean: float, init_std: float, biased: bool, seed: int
+) -> Factors:
     """Normal factors around 0 (biased), or around ``sqrt(mean / k)`` so that ``p.q ~ mean`` (unbiased)."""
     rng = np.random.default_rng(seed)
     center = 0.0 if biased else float(np.sqrt(max(mean, 0.0) / k))
@@ -64,8 +77,9 @@ def loss(xp: Any, f: Factors, users: Any, items: Any, values: Any, reg: float, r
     return float(0.5 * total)
 
 
-def rating_gradients(xp: Any, f: Factors, users: Any, items: Any, values: Any, reg: float, reg_bias: float,
-                     biased: bool) -> tuple[Any, Any, Any, Any | None, Any | None]:
+def rating_gradients(
+    xp: Any, f: Factors, users: Any, items: Any, values: Any, reg: float, reg_bias: float, biased: bool
+) -> tuple[Any, Any, Any, Any | None, Any | None]:
     """Each rating's gradient rows: ``(e, dP_u, dQ_i, db_u, db_i)`` with ``e = r_hat - r``."""
     Pu, Qi = f.P[users], f.Q[items]
     e = predict_pairs(xp, f, users, items) - values
@@ -126,8 +140,9 @@ def sum_touched(xp: Any, inverse: Any, fill: Any, values: Any) -> Any:
     return scatter_rows(xp, inverse, values, len(inverse))[fill]
 
 
-def gradient(xp: Any, f: Factors, users: Any, items: Any, values: Any, reg: float, reg_bias: float,
-             biased: bool) -> dict[str, Any]:
+def gradient(
+    xp: Any, f: Factors, users: Any, items: Any, values: Any, reg: float, reg_bias: float, biased: bool
+) -> dict[str, Any]:
     """``dL/dP``, ``dL/dQ`` (and ``dL/db_u``, ``dL/db_i`` when biased) as full arrays."""
     e, dP, dQ, dbu, dbi = rating_gradients(xp, f, users, items, values, reg, reg_bias, biased)
     out = {"P": scatter_rows(xp, users, dP, f.P.shape[0]), "Q": scatter_rows(xp, items, dQ, f.Q.shape[0])}
@@ -150,8 +165,14 @@ class BiasedMF(Algorithm):
 
     state_attrs = ("P_", "Q_", "bu_", "bi_", "mu_")
     #: the model's parameters; each optimizer adds its own
-    parameter_constraints = {"k": POSITIVE_INT, "epochs": POSITIVE_INT, "reg": NON_NEGATIVE, "reg_bias": NON_NEGATIVE,
-                             "init_std": NON_NEGATIVE, "biased": BOOLEAN}
+    parameter_constraints = {
+        "k": POSITIVE_INT,
+        "epochs": POSITIVE_INT,
+        "reg": NON_NEGATIVE,
+        "reg_bias": NON_NEGATIVE,
+        "init_std": NON_NEGATIVE,
+        "biased": BOOLEAN,
+    }
 
     #: float32 rows of ``k + 1`` (factors and bias) per user and item it holds: the model's, its
     #: working copies and an optimizer's moments
@@ -161,8 +182,16 @@ class BiasedMF(Algorithm):
         return factor_bytes(train, self.k + 1, self.factor_copies)
 
     def _init_factors(self, train: Ratings) -> Factors:
-        f = init_factors(self.xp, train.n_users, train.n_items, self.k, float(train.values.mean()), self.init_std,
-                         self.biased, self.seed)
+        f = init_factors(
+            self.xp,
+            train.n_users,
+            train.n_items,
+            self.k,
+            float(train.values.mean()),
+            self.init_std,
+            self.biased,
+            self.seed,
+        )
         self.P_, self.Q_, self.bu_, self.bi_, self.mu_ = f.P, f.Q, f.bu, f.bi, f.mu
         if self.xp is np:
             from ._predict_numba import warm_up

@@ -29,8 +29,9 @@ def kernel(half: bool) -> Any:
     return cupy.RawModule(code=SOURCE.read_text(), options=options).get_function("sgd_epoch")
 
 
-def blocks_per_sm(regs_per_thread: int, threads: int, regs_per_sm: int = 65536, threads_per_sm: int = 2048,
-                  blocks_limit: int = 32) -> int:
+def blocks_per_sm(
+    regs_per_thread: int, threads: int, regs_per_sm: int = 65536, threads_per_sm: int = 2048, blocks_limit: int = 32
+) -> int:
     """Blocks of ``threads`` one SM holds at once, limited by threads and by registers (allocated
     per warp in units of 256): 48 registers a thread allow 5 blocks of 256 where threads allow 8."""
     warps = -(-threads // 32)
@@ -50,8 +51,12 @@ def resident_warps(half: bool) -> int:
     try:
         per_sm = cupy.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(fn.ptr, THREADS_PER_BLOCK, 0)
     except AttributeError:
-        per_sm = blocks_per_sm(fn.num_regs, THREADS_PER_BLOCK, attributes["MaxRegistersPerMultiprocessor"],
-                               attributes["MaxThreadsPerMultiProcessor"])
+        per_sm = blocks_per_sm(
+            fn.num_regs,
+            THREADS_PER_BLOCK,
+            attributes["MaxRegistersPerMultiprocessor"],
+            attributes["MaxThreadsPerMultiProcessor"],
+        )
     return attributes["MultiProcessorCount"] * max(int(per_sm), 1) * THREADS_PER_BLOCK // 32
 
 
@@ -63,9 +68,24 @@ def planned_warps(n_users: int, n_items: int, resident: int) -> int:
     return max(1, min(resident, max(32, min(n_users, n_items))))
 
 
-def epoch(order: Any, users: Any, items: Any, values: Any, P: Any, Q: Any, bu: Any, bi: Any, G: dict[str, Any],
-          mu: float, lr: float, reg: float, reg_bias: float, biased: bool, adaptive: bool,
-          warps: int | None = None) -> float:
+def epoch(
+    order: Any,
+    users: Any,
+    items: Any,
+    values: Any,
+    P: Any,
+    Q: Any,
+    bu: Any,
+    bi: Any,
+    G: dict[str, Any],
+    mu: float,
+    lr: float,
+    reg: float,
+    reg_bias: float,
+    biased: bool,
+    adaptive: bool,
+    warps: int | None = None,
+) -> float:
     """Run one epoch in the order ``order`` (int64 on the device); returns the sum of squared errors.
 
     ``warps`` caps the concurrent warps (default: as many as the GPU holds); ``warps=1`` applies
@@ -82,8 +102,30 @@ def epoch(order: Any, users: Any, items: Any, values: Any, P: Any, Q: Any, bu: A
         threads = min(THREADS_PER_BLOCK, 32 * warps)
         grid = -(-32 * min(n, warps) // threads)
         kernel(half)(
-            (grid,), (threads,),
-            (order, np.int64(n), users, items, values, P, Q, bu, bi, G["p"], G["q"], G["bu"], G["bi"],
-             np.int32(P.shape[1]), np.float32(mu), np.float32(lr), np.float32(reg), np.float32(reg_bias),
-             np.int32(biased), np.int32(adaptive), sse))
+            (grid,),
+            (threads,),
+            (
+                order,
+                np.int64(n),
+                users,
+                items,
+                values,
+                P,
+                Q,
+                bu,
+                bi,
+                G["p"],
+                G["q"],
+                G["bu"],
+                G["bi"],
+                np.int32(P.shape[1]),
+                np.float32(mu),
+                np.float32(lr),
+                np.float32(reg),
+                np.float32(reg_bias),
+                np.int32(biased),
+                np.int32(adaptive),
+                sse,
+            ),
+        )
     return float(sse.get()[0])

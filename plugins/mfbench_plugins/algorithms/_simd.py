@@ -131,12 +131,16 @@ def dot3(typingctx, p, q, n):
                 builder.store(builder.call(fma, [x, y, builder.load(slot)]), slot)
 
         with cgutils.for_range(builder, count) as loop:
-            accumulate(builder.load(builder.gep(pv, [loop.index]), align=4),
-                       builder.load(builder.gep(qv, [loop.index]), align=4))
+            accumulate(
+                builder.load(builder.gep(pv, [loop.index]), align=4),
+                builder.load(builder.gep(qv, [loop.index]), align=4),
+            )
         with builder.if_then(_has_tail(builder, n), likely=False):
             mask = _tail_mask(builder, n)  # masked-off lanes load as 0 and add nothing
-            accumulate(_masked_load(builder, builder.gep(pv, [count]), mask),
-                       _masked_load(builder, builder.gep(qv, [count]), mask))
+            accumulate(
+                _masked_load(builder, builder.gep(pv, [count]), mask),
+                _masked_load(builder, builder.gep(qv, [count]), mask),
+            )
         pq, pp, qq = (builder.load(slot) for slot in acc)
         # transpose-and-add: [pq, pp, qq, qq] in each 128-bit half, then the halves added
         s = _pair_sums(builder, _pair_sums(builder, pq, pp), _pair_sums(builder, qq, qq))
@@ -151,8 +155,7 @@ def dot3(typingctx, p, q, n):
 def update2(typingctx, p, q, n, a, b, c, d):
     """``p <- p + a p + b q``, ``q <- q + c q + d p`` on the first ``n`` elements (rows apart)."""
     scalars = (a, b, c, d)
-    if not (_is_row(p) and _is_row(q) and isinstance(n, types.Integer)
-            and all(s == types.float32 for s in scalars)):
+    if not (_is_row(p) and _is_row(q) and isinstance(n, types.Integer) and all(s == types.float32 for s in scalars)):
         return None
 
     def codegen(context, builder, signature, args):
@@ -161,8 +164,10 @@ def update2(typingctx, p, q, n, a, b, c, d):
         va, vb, vc, vd = (_splat(builder, s) for s in args[3:])
 
         def updated(x, y):
-            return (builder.call(fma, [vb, y, builder.call(fma, [va, x, x])]),
-                    builder.call(fma, [vd, x, builder.call(fma, [vc, y, y])]))
+            return (
+                builder.call(fma, [vb, y, builder.call(fma, [va, x, x])]),
+                builder.call(fma, [vd, x, builder.call(fma, [vc, y, y])]),
+            )
 
         def write(pp, qp, x, y):
             x, y = updated(x, y)
@@ -171,10 +176,13 @@ def update2(typingctx, p, q, n, a, b, c, d):
 
         if isinstance(count, ir.Constant) and count.constant <= _HELD_CHUNKS:
             # every chunk loaded before any is stored (a store to one row could alias the other)
-            ptrs = [(builder.gep(pv, [ir.Constant(count.type, c)]), builder.gep(qv, [ir.Constant(count.type, c)]))
-                    for c in range(count.constant)]
-            for (pp, qp), (x, y) in zip(ptrs, [(builder.load(pp, align=4), builder.load(qp, align=4))
-                                               for pp, qp in ptrs]):
+            ptrs = [
+                (builder.gep(pv, [ir.Constant(count.type, c)]), builder.gep(qv, [ir.Constant(count.type, c)]))
+                for c in range(count.constant)
+            ]
+            for (pp, qp), (x, y) in zip(
+                ptrs, [(builder.load(pp, align=4), builder.load(qp, align=4)) for pp, qp in ptrs]
+            ):
                 write(pp, qp, x, y)
         else:
             with cgutils.for_range(builder, count) as loop:

@@ -45,8 +45,17 @@ def als_loss(users, items, values, X, Y, mu, reg, reg_bias, weighted, biased) ->
     from scipy import sparse
 
     by_user = sparse.csr_matrix(((values - mu).astype(np.float32), (users, items)), shape=(X.shape[0], Y.shape[0]))
-    return _loss(by_user.indptr.astype(np.int64), by_user.indices.astype(np.int32), by_user.data, X, Y, reg, reg_bias,
-                 weighted, biased)
+    return _loss(
+        by_user.indptr.astype(np.int64),
+        by_user.indices.astype(np.int32),
+        by_user.data,
+        X,
+        Y,
+        reg,
+        reg_bias,
+        weighted,
+        biased,
+    )
 
 
 def _loss(indptr, indices, targets, X, Y, reg, reg_bias, weighted, biased, rows=None) -> float:
@@ -65,11 +74,13 @@ def _loss(indptr, indices, targets, X, Y, reg, reg_bias, weighted, biased, rows=
     else:
         total = _squared_error_chunked(xp, rows, indices, targets, X, Y)
     f64 = xp.float64
-    total += reg * float(n_u.astype(f64) @ (X[:, :k].astype(f64) ** 2).sum(1)
-                         + n_i.astype(f64) @ (Y[:, :k].astype(f64) ** 2).sum(1))
+    total += reg * float(
+        n_u.astype(f64) @ (X[:, :k].astype(f64) ** 2).sum(1) + n_i.astype(f64) @ (Y[:, :k].astype(f64) ** 2).sum(1)
+    )
     if biased:
-        total += reg_bias * float(n_u.astype(f64) @ X[:, k].astype(f64) ** 2
-                                  + n_i.astype(f64) @ Y[:, k + 1].astype(f64) ** 2)
+        total += reg_bias * float(
+            n_u.astype(f64) @ X[:, k].astype(f64) ** 2 + n_i.astype(f64) @ Y[:, k + 1].astype(f64) ** 2
+        )
     return 0.5 * float(total)
 
 
@@ -114,14 +125,35 @@ class ALS(Algorithm):
     """
 
     state_attrs = ("X_", "Y_", "mu_")
-    parameter_constraints = {"k": POSITIVE_INT, "epochs": POSITIVE_INT, "reg": NON_NEGATIVE, "weighted": BOOLEAN,
-                             "biased": BOOLEAN, "reg_bias": NON_NEGATIVE,
-                             "solver": [Options("auto", "cholesky", "cg", "batched")], "cg_steps": POSITIVE_INT,
-                             "init_std": NON_NEGATIVE, "threads": NON_NEGATIVE_INT}
+    parameter_constraints = {
+        "k": POSITIVE_INT,
+        "epochs": POSITIVE_INT,
+        "reg": NON_NEGATIVE,
+        "weighted": BOOLEAN,
+        "biased": BOOLEAN,
+        "reg_bias": NON_NEGATIVE,
+        "solver": [Options("auto", "cholesky", "cg", "batched")],
+        "cg_steps": POSITIVE_INT,
+        "init_std": NON_NEGATIVE,
+        "threads": NON_NEGATIVE_INT,
+    }
 
-    def __init__(self, *, k: int = 50, epochs: int = 15, reg: float = 0.1, weighted: bool = True, biased: bool = True,
-                 reg_bias: float = 0.1, solver: str = "auto", cg_steps: int = 3, init_std: float = 0.1,
-                 threads: int = 0, device: str = "cpu", seed: int = 0):
+    def __init__(
+        self,
+        *,
+        k: int = 50,
+        epochs: int = 15,
+        reg: float = 0.1,
+        weighted: bool = True,
+        biased: bool = True,
+        reg_bias: float = 0.1,
+        solver: str = "auto",
+        cg_steps: int = 3,
+        init_std: float = 0.1,
+        threads: int = 0,
+        device: str = "cpu",
+        seed: int = 0,
+    ):
         super().__init__(device=device, seed=seed)
         self.k, self.epochs, self.reg, self.weighted = k, epochs, reg, weighted
         self.biased, self.reg_bias, self.solver, self.cg_steps = biased, reg_bias, solver, cg_steps
@@ -142,8 +174,9 @@ class ALS(Algorithm):
         from scipy import sparse
 
         if self.device == "gpu" and self._solver == "cg":
-            raise MfbenchError("als: solver=cg runs on the CPU only; on the GPU use solver=cholesky (exact, batched "
-                               "on the device)")
+            raise MfbenchError(
+                "als: solver=cg runs on the CPU only; on the GPU use solver=cholesky (exact, batched on the device)"
+            )
         if self.device == "gpu":
             from ._als_batched import MAX_DEVICE_SYSTEM
 
@@ -152,7 +185,8 @@ class ALS(Algorithm):
                 raise MfbenchError(
                     f"als on the gpu: k={self.k}{' with biased=true' if self.biased else ''} makes {size} x {size} "
                     f"row systems, and cupy solves systems larger than {MAX_DEVICE_SYSTEM} one row at a time; use "
-                    f"k <= {MAX_DEVICE_SYSTEM - (1 if self.biased else 0)} on the gpu, or device=cpu")
+                    f"k <= {MAX_DEVICE_SYSTEM - (1 if self.biased else 0)} on the gpu, or device=cpu"
+                )
         xp = self.xp
         self.mu_ = np.float32(train.values.mean() if self.biased else 0.0)
         rng = np.random.default_rng(self.seed)
@@ -171,10 +205,16 @@ class ALS(Algorithm):
         by_user.sort_indices()
         by_item.sort_indices()
         # row offsets stay on the host (they plan the batches); columns and targets go to the device
-        self._csr_u = (by_user.indptr.astype(np.int64), xp.asarray(by_user.indices.astype(np.int32)),
-                       xp.asarray(by_user.data))
-        self._csr_i = (by_item.indptr.astype(np.int64), xp.asarray(by_item.indices.astype(np.int32)),
-                       xp.asarray(by_item.data))
+        self._csr_u = (
+            by_user.indptr.astype(np.int64),
+            xp.asarray(by_user.indices.astype(np.int32)),
+            xp.asarray(by_user.data),
+        )
+        self._csr_i = (
+            by_item.indptr.astype(np.int64),
+            xp.asarray(by_item.indices.astype(np.int32)),
+            xp.asarray(by_item.data),
+        )
         self._train = train
         if xp is not np:  # each rating's user, for the chunked loss on the device
             self._rows_u = xp.asarray(np.repeat(np.arange(train.n_users, dtype=np.int32), np.diff(by_user.indptr)))
@@ -242,12 +282,23 @@ class ALS(Algorithm):
             devices.synchronize(self.device)
             t2 = time.perf_counter()
             # L above over n (2L/n), off the epoch's clock: a full pass over the ratings
-            yield {"objective": lambda: self._loss() * 2 / len(self._train), "users_seconds": t1 - t0,
-                   "items_seconds": t2 - t1}
+            yield {
+                "objective": lambda: self._loss() * 2 / len(self._train),
+                "users_seconds": t1 - t0,
+                "items_seconds": t2 - t1,
+            }
 
     def _loss(self) -> float:
-        return _loss(*self._csr_u, self.X_, self.Y_, self.reg, self.reg_bias, self.weighted, self.biased,
-                     rows=getattr(self, "_rows_u", None))
+        return _loss(
+            *self._csr_u,
+            self.X_,
+            self.Y_,
+            self.reg,
+            self.reg_bias,
+            self.weighted,
+            self.biased,
+            rows=getattr(self, "_rows_u", None),
+        )
 
     def _predict(self, users: Any, items: Any) -> Any:
         xp = self.xp

@@ -43,7 +43,9 @@ class Biases(Algorithm):
     state_attrs = ("mu_", "user_bias_", "item_bias_")
     parameter_constraints = {"reg_user": NON_NEGATIVE, "reg_item": NON_NEGATIVE, "epochs": POSITIVE_INT}
 
-    def __init__(self, *, reg_user: float = 15.0, reg_item: float = 10.0, epochs: int = 3, device: str = "cpu", seed: int = 0):
+    def __init__(
+        self, *, reg_user: float = 15.0, reg_item: float = 10.0, epochs: int = 3, device: str = "cpu", seed: int = 0
+    ):
         super().__init__(device=device, seed=seed)
         self.reg_user = reg_user
         self.reg_item = reg_item
@@ -54,8 +56,9 @@ class Biases(Algorithm):
         self._u, self._i, self._r = xp.asarray(train.users), xp.asarray(train.items), xp.asarray(train.values)
 
     def fit(self, train: Ratings, valid: Ratings | None = None) -> Iterator[dict[str, float]]:
-        passes = fit_biases(self.xp, self._u, self._i, self._r, train.n_users, train.n_items,
-                            self.reg_user, self.reg_item, self.epochs)
+        passes = fit_biases(
+            self.xp, self._u, self._i, self._r, train.n_users, train.n_items, self.reg_user, self.reg_item, self.epochs
+        )
         for self.mu_, self.user_bias_, self.item_bias_ in passes:
             yield {}
 

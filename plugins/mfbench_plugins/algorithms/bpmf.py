@@ -76,8 +76,8 @@ def draws(xp: Any, key: int, rows: Any, width: int) -> Any:
 
     c = (xp.asarray(rows).astype(u64)[:, None] * u64(width) + xp.arange(width, dtype=u64)[None, :]) * u64(2)
     h1, h2 = mix(u64(key) + c), mix(u64(key) + c + u64(1))
-    u1 = ((h1 >> u64(11)).astype(xp.float64) + 1.0) * 2.0 ** -53
-    u2 = (h2 >> u64(11)).astype(xp.float64) * 2.0 ** -53
+    u1 = ((h1 >> u64(11)).astype(xp.float64) + 1.0) * 2.0**-53
+    u2 = (h2 >> u64(11)).astype(xp.float64) * 2.0**-53
     return xp.sqrt(-2.0 * xp.log(u1)) * xp.cos(2.0 * np.pi * u2)
 
 
@@ -105,9 +105,20 @@ def sample_hyper(rows: Any, rng: np.random.Generator, beta0: float) -> tuple[np.
     return Lam, Lam @ m
 
 
-def sample_rows_batched(xp: Any, indptr: np.ndarray, indices: Any, targets: Any, design: Any, X: Any,
-                        Lam: np.ndarray, Lam_mu: np.ndarray, alpha: float, key: int, draw: bool = True,
-                        budget: int | None = None) -> None:
+def sample_rows_batched(
+    xp: Any,
+    indptr: np.ndarray,
+    indices: Any,
+    targets: Any,
+    design: Any,
+    X: Any,
+    Lam: np.ndarray,
+    Lam_mu: np.ndarray,
+    alpha: float,
+    key: int,
+    draw: bool = True,
+    budget: int | None = None,
+) -> None:
     """``_bpmf_numba.sample_rows`` as batched array code: rows by rating count in batches
     (``_als_batched.plan_batches``), each batch's systems built by one batched product and
     factored together, in float64. ``indptr`` on the host; the rest in ``xp``."""
@@ -171,14 +182,33 @@ class BPMF(Algorithm):
     """
 
     state_attrs = ("X_", "Y_", "samples_X_", "samples_Y_", "kept_", "mu_")
-    parameter_constraints = {"k": POSITIVE_INT, "epochs": POSITIVE_INT, "burn_in": NON_NEGATIVE_INT,
-                             "thin": POSITIVE_INT, "noise_precision": NON_NEGATIVE, "beta0": POSITIVE,
-                             "init_std": NON_NEGATIVE, "backend": [Options("auto", "numba", "batched")],
-                             "threads": NON_NEGATIVE_INT}
+    parameter_constraints = {
+        "k": POSITIVE_INT,
+        "epochs": POSITIVE_INT,
+        "burn_in": NON_NEGATIVE_INT,
+        "thin": POSITIVE_INT,
+        "noise_precision": NON_NEGATIVE,
+        "beta0": POSITIVE,
+        "init_std": NON_NEGATIVE,
+        "backend": [Options("auto", "numba", "batched")],
+        "threads": NON_NEGATIVE_INT,
+    }
 
-    def __init__(self, *, k: int = 10, epochs: int = 200, burn_in: int = 10, thin: int = 1,
-                 noise_precision: float = 0.0, beta0: float = 2.0, init_std: float = 0.1, backend: str = "auto",
-                 threads: int = 0, device: str = "cpu", seed: int = 0):
+    def __init__(
+        self,
+        *,
+        k: int = 10,
+        epochs: int = 200,
+        burn_in: int = 10,
+        thin: int = 1,
+        noise_precision: float = 0.0,
+        beta0: float = 2.0,
+        init_std: float = 0.1,
+        backend: str = "auto",
+        threads: int = 0,
+        device: str = "cpu",
+        seed: int = 0,
+    ):
         super().__init__(device=device, seed=seed)
         self.k, self.epochs, self.burn_in, self.thin = k, epochs, burn_in, thin
         self.noise_precision, self.beta0, self.init_std = noise_precision, beta0, init_std
@@ -220,7 +250,8 @@ class BPMF(Algorithm):
                 f"bpmf keeps {n_kept:,} draws (epochs={self.epochs}, burn_in={self._burn_in}, thin={self.thin}) of "
                 f"{train.n_users:,} users and {train.n_items:,} items at k={k}: {need / 2**30:.2f} GiB of {self.device} "
                 f"memory, more than half of the {free / 2**30:.2f} GiB free; keep fewer with thin=N, a larger burn_in "
-                f"or fewer epochs")
+                f"or fewer epochs"
+            )
         self.samples_X_ = xp.zeros((train.n_users, n_kept * (k + 2)), xp.float32)
         self.samples_Y_ = xp.zeros((train.n_items, n_kept * (k + 2)), xp.float32)
         self.kept_ = 0
@@ -245,8 +276,18 @@ class BPMF(Algorithm):
         # compile (or load from numba's cache) now, not in the first sweep or predict
         one = np.ones((1, 3), np.float32)
         if self._backend == "numba":
-            sample_rows(np.zeros(2, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32), one, one.copy(),
-                        np.eye(3), np.zeros(3), 1.0, np.uint64(0), True)
+            sample_rows(
+                np.zeros(2, np.int64),
+                np.zeros(0, np.int32),
+                np.zeros(0, np.float32),
+                one,
+                one.copy(),
+                np.eye(3),
+                np.zeros(3),
+                1.0,
+                np.uint64(0),
+                True,
+            )
         squared_error(np.zeros(2, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32), one, one)
         sample_scores(np.zeros(1, np.int32), np.zeros(1, np.int32), one, one, 3, np.empty(1, np.float32))
         warm_up()
@@ -310,8 +351,11 @@ class BPMF(Algorithm):
                 self.kept_ += 1
             devices.synchronize(self.device)
             # the current draw's training MSE, off the clock; train_mse (the runner's) is the average's
-            yield {"objective": lambda: self._sse() / max(self._n, 1), "noise_precision": alpha,
-                   "kept_draws": float(self.kept_)}
+            yield {
+                "objective": lambda: self._sse() / max(self._n, 1),
+                "noise_precision": alpha,
+                "kept_draws": float(self.kept_),
+            }
 
     # -- prediction --------------------------------------------------------------------------------
     def _model_rows(self) -> tuple[Any, Any, int, float]:

@@ -48,8 +48,9 @@ def inputs(xp: Any, params: dict[str, Any], users: Any, items: Any, genres: Any 
     return xp.concatenate(parts, axis=1)
 
 
-def forward(xp: Any, params: dict[str, Any], x: Any, batchnorm: bool, training: bool,
-            running: dict[str, Any] | None = None) -> tuple[Any, list[dict[str, Any]]]:
+def forward(
+    xp: Any, params: dict[str, Any], x: Any, batchnorm: bool, training: bool, running: dict[str, Any] | None = None
+) -> tuple[Any, list[dict[str, Any]]]:
     """Output of the network for inputs ``x`` and the cache the backward pass needs.
 
     Batch normalization uses the batch's statistics when ``training`` (kept in the cache as
@@ -76,9 +77,19 @@ def forward(xp: Any, params: dict[str, Any], x: Any, batchnorm: bool, training: 
     return h @ params["Wo"] + params["bo"], caches
 
 
-def loss_and_grads(xp: Any, params: dict[str, Any], users: Any, items: Any, target: Any, genres: Any | None,
-                   head: str, mu: float, weight_decay: float, reg: float,
-                   batchnorm: bool) -> tuple[Any, dict[str, Any]]:
+def loss_and_grads(
+    xp: Any,
+    params: dict[str, Any],
+    users: Any,
+    items: Any,
+    target: Any,
+    genres: Any | None,
+    head: str,
+    mu: float,
+    weight_decay: float,
+    reg: float,
+    batchnorm: bool,
+) -> tuple[Any, dict[str, Any]]:
     """Mean loss of a batch (a 0-d array in ``xp``: no device sync) and its gradient for every
     parameter. The embeddings' gradients are ``(rows, gradient of those rows)`` over the rows the
     batch touches, so that a batch costs what the batch holds, whatever the tables' size.
@@ -116,7 +127,7 @@ def loss_and_grads(xp: Any, params: dict[str, Any], users: Any, items: Any, targ
         dh = dz @ params[f"W{l}"].T
     du, dv = params["U"].shape[1], params["V"].shape[1]
     if genres is not None:
-        grads["G"] = genres[items].T @ dh[:, du + dv:]
+        grads["G"] = genres[items].T @ dh[:, du + dv :]
     # weight decay on dense weights; embedding rows once per rating they serve (mean over the batch)
     dense = [k for k in params if k.startswith(("W", "G"))]
     for k in dense:
@@ -165,15 +176,38 @@ class DeepMF(Algorithm):
     """
 
     state_attrs = ()  # the network's arrays are saved by state() below, by name
-    parameter_constraints = {"user_dim": POSITIVE_INT, "item_dim": POSITIVE_INT, "genre_dim": NON_NEGATIVE_INT,
-                             "batchnorm": BOOLEAN, "head": [Options("regression", "classes")],
-                             "predict": [Options("mean", "argmax")], "epochs": POSITIVE_INT, "batch_size": POSITIVE_INT,
-                             "lr": POSITIVE, "weight_decay": NON_NEGATIVE, "reg": NON_NEGATIVE}
+    parameter_constraints = {
+        "user_dim": POSITIVE_INT,
+        "item_dim": POSITIVE_INT,
+        "genre_dim": NON_NEGATIVE_INT,
+        "batchnorm": BOOLEAN,
+        "head": [Options("regression", "classes")],
+        "predict": [Options("mean", "argmax")],
+        "epochs": POSITIVE_INT,
+        "batch_size": POSITIVE_INT,
+        "lr": POSITIVE,
+        "weight_decay": NON_NEGATIVE,
+        "reg": NON_NEGATIVE,
+    }
 
-    def __init__(self, *, user_dim: int = 32, item_dim: int = 32, genre_dim: int = 0, hidden: tuple = (64, 64),
-                 batchnorm: bool = False, head: str = "regression", predict: str = "mean", epochs: int = 10,
-                 batch_size: int = 512, lr: float = 0.002, weight_decay: float = 1e-4, reg: float = 4.0,
-                 device: str = "cpu", seed: int = 0):
+    def __init__(
+        self,
+        *,
+        user_dim: int = 32,
+        item_dim: int = 32,
+        genre_dim: int = 0,
+        hidden: tuple = (64, 64),
+        batchnorm: bool = False,
+        head: str = "regression",
+        predict: str = "mean",
+        epochs: int = 10,
+        batch_size: int = 512,
+        lr: float = 0.002,
+        weight_decay: float = 1e-4,
+        reg: float = 4.0,
+        device: str = "cpu",
+        seed: int = 0,
+    ):
         super().__init__(device=device, seed=seed)
         self.reg = reg
         self.user_dim, self.item_dim, self.genre_dim, self.hidden = user_dim, item_dim, genre_dim, hidden
@@ -191,8 +225,10 @@ class DeepMF(Algorithm):
 
     def _prepare(self, train: Ratings) -> None:
         if self.head not in ("regression", "classes") or self.predict_mode not in ("mean", "argmax"):
-            raise MfbenchError(f"dmf: head must be regression or classes and predict mean or argmax "
-                               f"(got head={self.head!r}, predict={self.predict_mode!r})")
+            raise MfbenchError(
+                f"dmf: head must be regression or classes and predict mean or argmax "
+                f"(got head={self.head!r}, predict={self.predict_mode!r})"
+            )
         xp = self.xp
         genres = train.item_meta.get("genres") if train.item_meta else None
         if self.genre_dim and genres is None:
@@ -239,12 +275,23 @@ class DeepMF(Algorithm):
             perm = xp.asarray(self._rng.permutation(n))
             total = 0.0
             for start in range(0, n, self.batch_size):
-                idx = perm[start:start + self.batch_size]
+                idx = perm[start : start + self.batch_size]
                 if len(idx) < 2 and self.batchnorm:
                     continue  # batch statistics need two ratings
                 u, i = self._u[idx], self._i[idx]
-                loss, grads = loss_and_grads(xp, self.params_, u, i, self._t[idx], self._genres, self.head,
-                                             float(self.mu_), self.weight_decay, self.reg, self.batchnorm)
+                loss, grads = loss_and_grads(
+                    xp,
+                    self.params_,
+                    u,
+                    i,
+                    self._t[idx],
+                    self._genres,
+                    self.head,
+                    float(self.mu_),
+                    self.weight_decay,
+                    self.reg,
+                    self.batchnorm,
+                )
                 self._step += 1
                 for name, g in grads.items():
                     embedding = name in ("U", "V")
@@ -272,7 +319,7 @@ class DeepMF(Algorithm):
         xp = self.xp
         out = []
         for start in range(0, len(users), 65536):
-            u, i = xp.asarray(users[start:start + 65536]), xp.asarray(items[start:start + 65536])
+            u, i = xp.asarray(users[start : start + 65536]), xp.asarray(items[start : start + 65536])
             x = inputs(xp, self.params_, u, i, self._genres)
             o, _ = forward(xp, self.params_, x, self.batchnorm, training=False, running=self.running_)
             if self.head == "regression":
@@ -313,9 +360,35 @@ class MFAdam(AdamSGD):
 
     parameter_constraints = {key: c for key, c in AdamSGD.parameter_constraints.items() if key != "backend"}
 
-    def __init__(self, *, k: int = 32, epochs: int = 20, batch_size: int = 512, lr: float = 0.005,
-                 beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, reg: float = 0.1,
-                 reg_bias: float = 0.01, init_std: float = 0.1, biased: bool = True, device: str = "cpu",
-                 seed: int = 0):
-        super().__init__(k=k, epochs=epochs, batch_size=batch_size, lr=lr, beta1=beta1, beta2=beta2, eps=eps, reg=reg,
-                         reg_bias=reg_bias, init_std=init_std, biased=biased, device=device, seed=seed)
+    def __init__(
+        self,
+        *,
+        k: int = 32,
+        epochs: int = 20,
+        batch_size: int = 512,
+        lr: float = 0.005,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        reg: float = 0.1,
+        reg_bias: float = 0.01,
+        init_std: float = 0.1,
+        biased: bool = True,
+        device: str = "cpu",
+        seed: int = 0,
+    ):
+        super().__init__(
+            k=k,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            beta1=beta1,
+            beta2=beta2,
+            eps=eps,
+            reg=reg,
+            reg_bias=reg_bias,
+            init_std=init_std,
+            biased=biased,
+            device=device,
+            seed=seed,
+        )

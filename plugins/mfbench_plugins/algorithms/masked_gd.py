@@ -51,14 +51,15 @@ def _sum_squares(xp: Any, E: Any) -> float:
     rows = _slice_rows(E.shape[1])
     total = xp.zeros((), xp.float64)
     for start in range(0, E.shape[0], rows):
-        part = E[start:start + rows].astype(xp.float64)
+        part = E[start : start + rows].astype(xp.float64)
         part *= part
         total += part.sum()
     return float(total)
 
 
-def dense_gradient(xp: Any, f: Factors, R: Any, M: Any, n_u: Any, n_i: Any, reg: float, reg_bias: float,
-                   biased: bool) -> tuple[float, dict[str, Any]]:
+def dense_gradient(
+    xp: Any, f: Factors, R: Any, M: Any, n_u: Any, n_i: Any, reg: float, reg_bias: float, biased: bool
+) -> tuple[float, dict[str, Any]]:
     """The loss ``L`` of ``_mf.py`` and its gradient, from dense ``R`` and ``M`` (not divided by N).
 
     One dense matrix is made (``E``); the biases, ``R`` and ``M`` are applied to it in place."""
@@ -70,10 +71,14 @@ def dense_gradient(xp: Any, f: Factors, R: Any, M: Any, n_u: Any, n_i: Any, reg:
     E -= R
     E *= M
     sq = _sum_squares(xp, E)
-    reg_term = reg * float((n_u * (f.P.astype(xp.float64) ** 2).sum(1)).sum() + (n_i * (f.Q.astype(xp.float64) ** 2).sum(1)).sum())
+    reg_term = reg * float(
+        (n_u * (f.P.astype(xp.float64) ** 2).sum(1)).sum() + (n_i * (f.Q.astype(xp.float64) ** 2).sum(1)).sum()
+    )
     grads = {"P": E @ f.Q + reg * n_u[:, None] * f.P, "Q": E.T @ f.P + reg * n_i[:, None] * f.Q}
     if biased:
-        reg_term += reg_bias * float((n_u * f.bu.astype(xp.float64) ** 2).sum() + (n_i * f.bi.astype(xp.float64) ** 2).sum())
+        reg_term += reg_bias * float(
+            (n_u * f.bu.astype(xp.float64) ** 2).sum() + (n_i * f.bi.astype(xp.float64) ** 2).sum()
+        )
         grads["bu"] = E.sum(1) + reg_bias * n_u * f.bu
         grads["bi"] = E.sum(0) + reg_bias * n_i * f.bi
     return 0.5 * (sq + reg_term), grads
@@ -96,12 +101,28 @@ class MaskedGD(BiasedMF):
         Memory budget of the dense matrices in GiB; default half the device's free memory.
     """
 
-    parameter_constraints = {**BiasedMF.parameter_constraints, "lr": POSITIVE, "optimizer": [Options("adam", "gd")],
-                             "max_dense_gb": OPTIONAL_POSITIVE}
+    parameter_constraints = {
+        **BiasedMF.parameter_constraints,
+        "lr": POSITIVE,
+        "optimizer": [Options("adam", "gd")],
+        "max_dense_gb": OPTIONAL_POSITIVE,
+    }
 
-    def __init__(self, *, k: int = 64, epochs: int = 100, lr: float = 0.05, optimizer: str = "adam", reg: float = 0.1,
-                 reg_bias: float = 0.01, init_std: float = 0.1, biased: bool = True, max_dense_gb: float | None = None,
-                 device: str = "cpu", seed: int = 0):
+    def __init__(
+        self,
+        *,
+        k: int = 64,
+        epochs: int = 100,
+        lr: float = 0.05,
+        optimizer: str = "adam",
+        reg: float = 0.1,
+        reg_bias: float = 0.01,
+        init_std: float = 0.1,
+        biased: bool = True,
+        max_dense_gb: float | None = None,
+        device: str = "cpu",
+        seed: int = 0,
+    ):
         super().__init__(device=device, seed=seed)
         self.k, self.epochs, self.lr, self.optimizer = k, epochs, lr, optimizer
         self.reg, self.reg_bias, self.init_std, self.biased = reg, reg_bias, init_std, biased
@@ -109,8 +130,13 @@ class MaskedGD(BiasedMF):
 
     def _prepare(self, train: Ratings) -> None:
         nbytes = dense_bytes(train.n_users, train.n_items)
-        ensure_dense_fits(self.device, nbytes, self.max_dense_gb,
-                          f"masked_gd on {train.n_users:,} x {train.n_items:,}", "sgd or adam_sgd (no dense matrix)")
+        ensure_dense_fits(
+            self.device,
+            nbytes,
+            self.max_dense_gb,
+            f"masked_gd on {train.n_users:,} x {train.n_items:,}",
+            "sgd or adam_sgd (no dense matrix)",
+        )
         xp = self.xp
         self._init_factors(train)
         R = xp.zeros((train.n_users, train.n_items), xp.float32)
@@ -129,8 +155,17 @@ class MaskedGD(BiasedMF):
         f = self.factors
         scale = np.float32(1.0 / self._n)
         for t in range(1, self.epochs + 1):
-            total, grads = dense_gradient(xp, f, self._R, self._M, self._n_u, self._n_i, np.float32(self.reg),
-                                          np.float32(self.reg_bias), self.biased)
+            total, grads = dense_gradient(
+                xp,
+                f,
+                self._R,
+                self._M,
+                self._n_u,
+                self._n_i,
+                np.float32(self.reg),
+                np.float32(self.reg_bias),
+                self.biased,
+            )
             for name, g in grads.items():
                 w = getattr(f, name)
                 if self._adam is not None:

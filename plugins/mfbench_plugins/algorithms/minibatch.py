@@ -62,8 +62,8 @@ class Adam:
         m, v = _moment(self.m, name, xp, w), _moment(self.v, name, xp, w)
         m[rows] = self.b1 * m[rows] + (1 - self.b1) * g
         v[rows] = self.b2 * v[rows] + (1 - self.b2) * g * g
-        m_hat = m[rows] / (1 - self.b1 ** t)
-        v_hat = v[rows] / (1 - self.b2 ** t)
+        m_hat = m[rows] / (1 - self.b1**t)
+        v_hat = v[rows] / (1 - self.b2**t)
         w[rows] -= (self.lr * m_hat / (xp.sqrt(v_hat) + self.eps)).astype(w.dtype)
 
 
@@ -73,7 +73,7 @@ class Adamax(Adam):
         m, u = _moment(self.m, name, xp, w), _moment(self.v, name, xp, w)
         m[rows] = self.b1 * m[rows] + (1 - self.b1) * g
         u[rows] = xp.maximum(self.b2 * u[rows], xp.abs(g))
-        w[rows] -= (self.lr / (1 - self.b1 ** t) * m[rows] / (u[rows] + self.eps)).astype(w.dtype)
+        w[rows] -= (self.lr / (1 - self.b1**t) * m[rows] / (u[rows] + self.eps)).astype(w.dtype)
 
 
 class _MiniBatchMF(BiasedMF):
@@ -81,15 +81,29 @@ class _MiniBatchMF(BiasedMF):
 
     #: the model, and its packed rows: weights with a first and a second moment (Adam, Adamax)
     factor_copies = 4
-    parameter_constraints = {**BiasedMF.parameter_constraints, "batch_size": POSITIVE_INT, "lr": POSITIVE,
-                             "backend": [Options("auto", "numba", "array")]}
+    parameter_constraints = {
+        **BiasedMF.parameter_constraints,
+        "batch_size": POSITIVE_INT,
+        "lr": POSITIVE,
+        "backend": [Options("auto", "numba", "array")],
+    }
 
     def _kernel_args(self) -> tuple[int, float, float, float]:
         """``(kind, beta1 or momentum, beta2, eps)`` of the numba kernel."""
         raise NotImplementedError
 
-    def _common(self, k: int, epochs: int, batch_size: int, lr: float, reg: float, reg_bias: float, init_std: float,
-                biased: bool, backend: str = "auto") -> None:
+    def _common(
+        self,
+        k: int,
+        epochs: int,
+        batch_size: int,
+        lr: float,
+        reg: float,
+        reg_bias: float,
+        init_std: float,
+        biased: bool,
+        backend: str = "auto",
+    ) -> None:
         self.k, self.epochs, self.batch_size, self.lr = k, epochs, batch_size, lr
         self.reg, self.reg_bias, self.init_std, self.biased = reg, reg_bias, init_std, biased
         self.backend = backend
@@ -99,7 +113,9 @@ class _MiniBatchMF(BiasedMF):
 
     def _use_numba(self) -> bool:
         if self.backend == "numba" and self.device != "cpu":
-            raise MfbenchError(f"{type(self).__name__}: backend=numba runs on the CPU; use backend=auto on {self.device}")
+            raise MfbenchError(
+                f"{type(self).__name__}: backend=numba runs on the CPU; use backend=auto on {self.device}"
+            )
         return self.device == "cpu" and self.backend != "array"
 
     def _prepare(self, train: Ratings) -> None:
@@ -140,8 +156,9 @@ class _MiniBatchMF(BiasedMF):
         slots = np.full(1, -1, np.int32), np.full(1, -1, np.int32)
         self._kernel_epoch(kernel, one, [z[:1].copy() for z in self._packed], 0, slots)
 
-    def _kernel_epoch(self, kernel: Any, ratings: Any, packed: list[np.ndarray], t: int,
-                      slots: Any) -> tuple[float, int]:
+    def _kernel_epoch(
+        self, kernel: Any, ratings: Any, packed: list[np.ndarray], t: int, slots: Any
+    ) -> tuple[float, int]:
         """Run ``kernel.minibatch_epoch`` over ``ratings`` (users, items, values in epoch order)
         and the packed rows from step ``t``, on the thread count of ``_threads``; returns
         ``(sum of squared errors, step count)``."""
@@ -149,10 +166,27 @@ class _MiniBatchMF(BiasedMF):
         om, ov, _ = kernel.columns(kind, self.k)
         threads = self._threads(kernel)
         self.threads_used_ = threads  # the record's threads_in_force says this, not numba's count
-        return kernel.minibatch_epoch(kind, *ratings, *packed, self.k, om, ov, np.float32(self.mu_),
-                                      np.float32(self.reg), np.float32(self.reg_bias), self.biased, self.batch_size,
-                                      float(self.lr), float(b1), float(b2), float(eps), t, *slots,
-                                      *self._batch_scratch(kernel, threads), threads)
+        return kernel.minibatch_epoch(
+            kind,
+            *ratings,
+            *packed,
+            self.k,
+            om,
+            ov,
+            np.float32(self.mu_),
+            np.float32(self.reg),
+            np.float32(self.reg_bias),
+            self.biased,
+            self.batch_size,
+            float(self.lr),
+            float(b1),
+            float(b2),
+            float(eps),
+            t,
+            *slots,
+            *self._batch_scratch(kernel, threads),
+            threads,
+        )
 
     def _threads(self, kernel: Any) -> int:
         """numba's thread count, or one where the packed rows fit in one core's cache
@@ -196,7 +230,7 @@ class _MiniBatchMF(BiasedMF):
             perm = xp.asarray(permutation(self._epoch_key(), n).astype(np.int64))
             sse = xp.zeros((), xp.float64)  # summed on the device: no transfer, no wait, per batch
             for start in range(0, n, self.batch_size):
-                idx = perm[start:start + self.batch_size]
+                idx = perm[start : start + self.batch_size]
                 u, i, r = self._u[idx], self._i[idx], self._r[idx]
                 e, dP, dQ, dbu, dbi = rating_gradients(xp, f, u, i, r, reg, reg_bias, self.biased)
                 scale = np.float32(1.0 / len(idx))
@@ -223,9 +257,22 @@ class MomentumSGD(_MiniBatchMF):
     factor_copies = 3  # the model, and packed weights with one moment
     parameter_constraints = {**_MiniBatchMF.parameter_constraints, "momentum": DECAY}
 
-    def __init__(self, *, k: int = 64, epochs: int = 30, batch_size: int = 1024, lr: float = 3.0, momentum: float = 0.9,
-                 reg: float = 0.1, reg_bias: float = 0.01, init_std: float = 0.1, biased: bool = True,
-                 backend: str = "auto", device: str = "cpu", seed: int = 0):
+    def __init__(
+        self,
+        *,
+        k: int = 64,
+        epochs: int = 30,
+        batch_size: int = 1024,
+        lr: float = 3.0,
+        momentum: float = 0.9,
+        reg: float = 0.1,
+        reg_bias: float = 0.01,
+        init_std: float = 0.1,
+        biased: bool = True,
+        backend: str = "auto",
+        device: str = "cpu",
+        seed: int = 0,
+    ):
         super().__init__(device=device, seed=seed)
         self._common(k, epochs, batch_size, lr, reg, reg_bias, init_std, biased, backend)
         self.momentum = momentum
@@ -244,10 +291,24 @@ class AdamSGD(_MiniBatchMF):
 
     parameter_constraints = {**_MiniBatchMF.parameter_constraints, "beta1": DECAY, "beta2": DECAY, "eps": POSITIVE}
 
-    def __init__(self, *, k: int = 64, epochs: int = 20, batch_size: int = 1024, lr: float = 0.01, beta1: float = 0.9,
-                 beta2: float = 0.999, eps: float = 1e-8, reg: float = 0.1, reg_bias: float = 0.01,
-                 init_std: float = 0.1, biased: bool = True, backend: str = "auto", device: str = "cpu",
-                 seed: int = 0):
+    def __init__(
+        self,
+        *,
+        k: int = 64,
+        epochs: int = 20,
+        batch_size: int = 1024,
+        lr: float = 0.01,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        reg: float = 0.1,
+        reg_bias: float = 0.01,
+        init_std: float = 0.1,
+        biased: bool = True,
+        backend: str = "auto",
+        device: str = "cpu",
+        seed: int = 0,
+    ):
         super().__init__(device=device, seed=seed)
         self._common(k, epochs, batch_size, lr, reg, reg_bias, init_std, biased, backend)
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
@@ -264,12 +325,40 @@ class AdamSGD(_MiniBatchMF):
 class AdamaxSGD(AdamSGD):
     """Biased MF by mini-batch lazy Adamax (see the module docstring)."""
 
-    def __init__(self, *, k: int = 64, epochs: int = 20, batch_size: int = 1024, lr: float = 0.02, beta1: float = 0.9,
-                 beta2: float = 0.999, eps: float = 1e-8, reg: float = 0.1, reg_bias: float = 0.01,
-                 init_std: float = 0.1, biased: bool = True, backend: str = "auto", device: str = "cpu",
-                 seed: int = 0):
-        super().__init__(k=k, epochs=epochs, batch_size=batch_size, lr=lr, beta1=beta1, beta2=beta2, eps=eps, reg=reg,
-                         reg_bias=reg_bias, init_std=init_std, biased=biased, backend=backend, device=device, seed=seed)
+    def __init__(
+        self,
+        *,
+        k: int = 64,
+        epochs: int = 20,
+        batch_size: int = 1024,
+        lr: float = 0.02,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        reg: float = 0.1,
+        reg_bias: float = 0.01,
+        init_std: float = 0.1,
+        biased: bool = True,
+        backend: str = "auto",
+        device: str = "cpu",
+        seed: int = 0,
+    ):
+        super().__init__(
+            k=k,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            beta1=beta1,
+            beta2=beta2,
+            eps=eps,
+            reg=reg,
+            reg_bias=reg_bias,
+            init_std=init_std,
+            biased=biased,
+            backend=backend,
+            device=device,
+            seed=seed,
+        )
 
     def _optimizer(self, xp: Any) -> Any:
         return Adamax(xp, self.lr, self.beta1, self.beta2, self.eps)

@@ -41,8 +41,9 @@ __all__ = ["SGD", "block_order", "python_epoch"]
 PYTHON_BACKEND_LIMIT = 500_000
 
 
-def block_order(users: np.ndarray, items: np.ndarray, n_users: int, n_items: int, n_blocks: int,
-                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def block_order(
+    users: np.ndarray, items: np.ndarray, n_users: int, n_items: int, n_blocks: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The rating order of the block layout, the ``n_blocks^2 + 1`` block offsets, and the row
     permutations of users and items.
 
@@ -66,8 +67,21 @@ def block_order(users: np.ndarray, items: np.ndarray, n_users: int, n_items: int
     return order, ptr, perm_u, perm_i
 
 
-def python_epoch(users, items, values, block_ptr, n_blocks, strata, f: Factors, G: dict[str, np.ndarray],
-                 lr: float, reg: float, reg_bias: float, biased: bool, adaptive: bool) -> float:
+def python_epoch(
+    users,
+    items,
+    values,
+    block_ptr,
+    n_blocks,
+    strata,
+    f: Factors,
+    G: dict[str, np.ndarray],
+    lr: float,
+    reg: float,
+    reg_bias: float,
+    biased: bool,
+    adaptive: bool,
+) -> float:
     """The reference epoch: the same updates as the numba kernel, one rating at a time."""
     sse = 0.0
     k = f.P.shape[1]
@@ -133,14 +147,36 @@ class SGD(BiasedMF):
         The grid is ``blocks x blocks``; at least ``threads`` (2 to 4 times is best).
     """
 
-    parameter_constraints = {**BiasedMF.parameter_constraints, "lr": POSITIVE, "lr_decay": POSITIVE,
-                             "adaptive": BOOLEAN, "backend": [Options("auto", "numba", "python", "cuda")],
-                             "half": BOOLEAN, "threads": NON_NEGATIVE_INT, "blocks": POSITIVE_INT}
+    parameter_constraints = {
+        **BiasedMF.parameter_constraints,
+        "lr": POSITIVE,
+        "lr_decay": POSITIVE,
+        "adaptive": BOOLEAN,
+        "backend": [Options("auto", "numba", "python", "cuda")],
+        "half": BOOLEAN,
+        "threads": NON_NEGATIVE_INT,
+        "blocks": POSITIVE_INT,
+    }
 
-    def __init__(self, *, k: int = 100, epochs: int = 20, lr: float = 0.1, lr_decay: float = 1.0, reg: float = 0.1,
-                 reg_bias: float = 0.01, init_std: float = 0.1, biased: bool = True, adaptive: bool = True,
-                 backend: str = "auto", half: bool = False, threads: int = 0, blocks: int = 8, device: str = "cpu",
-                 seed: int = 0):
+    def __init__(
+        self,
+        *,
+        k: int = 100,
+        epochs: int = 20,
+        lr: float = 0.1,
+        lr_decay: float = 1.0,
+        reg: float = 0.1,
+        reg_bias: float = 0.01,
+        init_std: float = 0.1,
+        biased: bool = True,
+        adaptive: bool = True,
+        backend: str = "auto",
+        half: bool = False,
+        threads: int = 0,
+        blocks: int = 8,
+        device: str = "cpu",
+        seed: int = 0,
+    ):
         super().__init__(device=device, seed=seed)
         self.k, self.epochs, self.lr, self.lr_decay = k, epochs, lr, lr_decay
         self.reg, self.reg_bias, self.init_std = reg, reg_bias, init_std
@@ -156,19 +192,24 @@ class SGD(BiasedMF):
     def _prepare(self, train: Ratings) -> None:
         backend = self._backend
         if (backend == "cuda") != (self.device == "gpu"):
-            raise MfbenchError(f"sgd: backend={backend} runs on the {'gpu' if backend == 'cuda' else 'cpu'}, "
-                               f"not on device={self.device}; use backend=auto")
+            raise MfbenchError(
+                f"sgd: backend={backend} runs on the {'gpu' if backend == 'cuda' else 'cpu'}, "
+                f"not on device={self.device}; use backend=auto"
+            )
         if self.half and backend != "cuda":
             raise MfbenchError("sgd: half=true is a storage option of the GPU kernel (backend=cuda)")
         if backend == "python" and len(train) > PYTHON_BACKEND_LIMIT:
-            raise MfbenchError(f"sgd: backend=python is the reference loop for small data ({len(train):,} ratings "
-                               f"> {PYTHON_BACKEND_LIMIT:,}); use backend=numba")
+            raise MfbenchError(
+                f"sgd: backend=python is the reference loop for small data ({len(train):,} ratings "
+                f"> {PYTHON_BACKEND_LIMIT:,}); use backend=numba"
+            )
         if backend == "cuda":
             self._prepare_cuda(train)
             return
         self._rng = np.random.default_rng(self.seed)
-        order, self._ptr, self._perm_u, self._perm_i = block_order(train.users, train.items, train.n_users,
-                                                                   train.n_items, self.blocks, self._rng)
+        order, self._ptr, self._perm_u, self._perm_i = block_order(
+            train.users, train.items, train.n_users, train.n_items, self.blocks, self._rng
+        )
         # training runs on permuted rows (see block_order); _sync copies them back after each epoch.
         # Unsigned ids: the kernel's indexing then needs no negative-index wraparound.
         self._u = self._perm_u[train.users[order]].astype(np.uint32)
@@ -203,27 +244,77 @@ class SGD(BiasedMF):
     def _accumulators(self, train: Ratings) -> dict[str, Any]:
         """AdaGrad's squared-gradient sums per user row, item row and bias, starting at 1."""
         xp = self.xp
-        return {name: xp.ones(n, xp.float32) for name, n in
-                (("p", train.n_users), ("q", train.n_items), ("bu", train.n_users), ("bi", train.n_items))}
+        return {
+            name: xp.ones(n, xp.float32)
+            for name, n in (("p", train.n_users), ("q", train.n_items), ("bu", train.n_users), ("bi", train.n_items))
+        }
 
     def _cuda_epoch(self, order: Any, lr: float) -> float:
         from ._sgd_cuda import epoch
 
         w = self._work
-        return epoch(order, self._u, self._i, self._r, w.P, w.Q, w.bu, w.bi, self._G, w.mu, lr, self.reg,
-                     self.reg_bias, self.biased, self.adaptive, warps=self._warps)
+        return epoch(
+            order,
+            self._u,
+            self._i,
+            self._r,
+            w.P,
+            w.Q,
+            w.bu,
+            w.bi,
+            self._G,
+            w.mu,
+            lr,
+            self.reg,
+            self.reg_bias,
+            self.biased,
+            self.adaptive,
+            warps=self._warps,
+        )
 
     def _run_epoch(self, strata: np.ndarray, lr: float) -> float:
         G = self._G
         if self._backend == "python":
-            return python_epoch(self._u, self._i, self._r, self._ptr, self.blocks, strata, self._work, G, np.float32(lr),
-                                np.float32(self.reg), np.float32(self.reg_bias), self.biased, self.adaptive)
+            return python_epoch(
+                self._u,
+                self._i,
+                self._r,
+                self._ptr,
+                self.blocks,
+                strata,
+                self._work,
+                G,
+                np.float32(lr),
+                np.float32(self.reg),
+                np.float32(self.reg_bias),
+                self.biased,
+                self.adaptive,
+            )
         from ._sgd_numba import epoch_blocks
 
         w = self._work
-        return epoch_blocks(self._u, self._i, self._r, self._ptr, self.blocks, strata, w.P, w.Q, w.bu, w.bi,
-                            G["p"], G["q"], G["bu"], G["bi"], np.float32(w.mu), np.float32(lr),
-                            np.float32(self.reg), np.float32(self.reg_bias), self.biased, self.adaptive)
+        return epoch_blocks(
+            self._u,
+            self._i,
+            self._r,
+            self._ptr,
+            self.blocks,
+            strata,
+            w.P,
+            w.Q,
+            w.bu,
+            w.bi,
+            G["p"],
+            G["q"],
+            G["bu"],
+            G["bi"],
+            np.float32(w.mu),
+            np.float32(lr),
+            np.float32(self.reg),
+            np.float32(self.reg_bias),
+            self.biased,
+            self.adaptive,
+        )
 
     def _sync(self) -> None:
         """Copy the permuted working rows back into the model's arrays (user ``u`` is row ``perm_u[u]``)."""

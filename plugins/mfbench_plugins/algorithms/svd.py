@@ -79,7 +79,7 @@ class FilledMatrix:
             return s2
         n, m = self.shape
         row, col = self.row.astype(xp.float64), self.col.astype(xp.float64)
-        b2 = m * float((row ** 2).sum()) + n * float((col ** 2).sum()) + 2 * float(row.sum()) * float(col.sum())
+        b2 = m * float((row**2).sum()) + n * float((col**2).sum()) + 2 * float(row.sum()) * float(col.sum())
         S = self.S.tocoo()
         cross = float((S.data * (row[S.row] + col[S.col])).sum())
         return b2 + 2 * cross + s2
@@ -93,13 +93,19 @@ class FilledMatrix:
     def linear_operator(self) -> splinalg.LinearOperator:
         from scipy.sparse import linalg as splinalg
 
-        return splinalg.LinearOperator(self.shape, matvec=lambda v: self.matmat(v[:, None]).ravel(),
-                                       rmatvec=lambda v: self.rmatmat(v[:, None]).ravel(),
-                                       matmat=self.matmat, rmatmat=self.rmatmat, dtype=np.float64)
+        return splinalg.LinearOperator(
+            self.shape,
+            matvec=lambda v: self.matmat(v[:, None]).ravel(),
+            rmatvec=lambda v: self.rmatmat(v[:, None]).ravel(),
+            matmat=self.matmat,
+            rmatmat=self.rmatmat,
+            dtype=np.float64,
+        )
 
 
-def randomized_svd(xp: Any, op: FilledMatrix, k: int, oversample: int = 10, power_iters: int = 4,
-                   seed: int = 0) -> tuple[Any, Any, Any]:
+def randomized_svd(
+    xp: Any, op: FilledMatrix, k: int, oversample: int = 10, power_iters: int = 4, seed: int = 0
+) -> tuple[Any, Any, Any]:
     """Top-``k`` SVD by a randomized range finder with power iterations (Halko et al. 2011, alg. 4.4)."""
     n, m = op.shape
     rng = np.random.default_rng(seed)
@@ -138,16 +144,35 @@ class ImputedSVD(Algorithm):
 
     state_attrs = ("U_", "V_", "row_", "col_")
     parameter_constraints = {
-        "k": [Interval(int, 1, None), Pattern(r"energy:([0-9]*\.?[0-9]+)", "energy:F with 0 < F <= 1",
-                                              lambda m: 0 < float(m.group(1)) <= 1)],
-        "fill": [Options("baseline", "item_mean")], "center": BOOLEAN, "reg_user": NON_NEGATIVE,
-        "reg_item": NON_NEGATIVE, "solver": [Options("auto", "arpack", "randomized")], "dense": BOOLEAN,
-        "k_max": POSITIVE_INT, "max_dense_gb": OPTIONAL_POSITIVE,
+        "k": [
+            Interval(int, 1, None),
+            Pattern(r"energy:([0-9]*\.?[0-9]+)", "energy:F with 0 < F <= 1", lambda m: 0 < float(m.group(1)) <= 1),
+        ],
+        "fill": [Options("baseline", "item_mean")],
+        "center": BOOLEAN,
+        "reg_user": NON_NEGATIVE,
+        "reg_item": NON_NEGATIVE,
+        "solver": [Options("auto", "arpack", "randomized")],
+        "dense": BOOLEAN,
+        "k_max": POSITIVE_INT,
+        "max_dense_gb": OPTIONAL_POSITIVE,
     }
 
-    def __init__(self, *, k: Any = 15, fill: str = "baseline", center: bool = True, reg_user: float = 15.0,
-                 reg_item: float = 10.0, solver: str = "auto", dense: bool = False, k_max: int = 200,
-                 max_dense_gb: float | None = None, device: str = "cpu", seed: int = 0):
+    def __init__(
+        self,
+        *,
+        k: Any = 15,
+        fill: str = "baseline",
+        center: bool = True,
+        reg_user: float = 15.0,
+        reg_item: float = 10.0,
+        solver: str = "auto",
+        dense: bool = False,
+        k_max: int = 200,
+        max_dense_gb: float | None = None,
+        device: str = "cpu",
+        seed: int = 0,
+    ):
         super().__init__(device=device, seed=seed)
         self.k, self.fill, self.center, self.reg_user, self.reg_item = k, fill, center, reg_user, reg_item
         self.solver, self.dense, self.k_max, self.max_dense_gb = solver, dense, k_max, max_dense_gb
@@ -172,11 +197,17 @@ class ImputedSVD(Algorithm):
             warm_up()
         n, m = train.n_users, train.n_items
         if self.dense:
-            ensure_dense_fits(self.device, 3 * n * m * 8, self.max_dense_gb, f"svd dense=true on {n:,} x {m:,}",
-                              "the default dense=false (implicit operator)")
+            ensure_dense_fits(
+                self.device,
+                3 * n * m * 8,
+                self.max_dense_gb,
+                f"svd dense=true on {n:,} x {m:,}",
+                "the default dense=false (implicit operator)",
+            )
         if self.fill == "baseline":
-            *_, (mu, bu, bi) = fit_biases(np, train.users, train.items, train.values, n, m, self.reg_user,
-                                          self.reg_item, passes=3)
+            *_, (mu, bu, bi) = fit_biases(
+                np, train.users, train.items, train.values, n, m, self.reg_user, self.reg_item, passes=3
+            )
             row, col = mu + bu.astype(np.float64), bi.astype(np.float64)
         else:
             mu = float(train.values.mean())
@@ -191,8 +222,13 @@ class ImputedSVD(Algorithm):
         from scipy.sparse import linalg as splinalg
 
         xp = self.xp
-        op = FilledMatrix(xp, self._S, xp.asarray(self.row_, dtype=xp.float64), xp.asarray(self.col_, dtype=xp.float64),
-                          include_fill=not self.center)
+        op = FilledMatrix(
+            xp,
+            self._S,
+            xp.asarray(self.row_, dtype=xp.float64),
+            xp.asarray(self.col_, dtype=xp.float64),
+            include_fill=not self.center,
+        )
         kmax = min(op.shape) - 1
         want = self._k if self._k is not None else min(self.k_max, kmax)
         if want > kmax and not self.dense:

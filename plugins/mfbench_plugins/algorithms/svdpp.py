@@ -87,13 +87,33 @@ class SVDpp(Algorithm):
     """
 
     state_attrs = ("P_", "Q_", "Y_", "Z_", "bu_", "bi_", "mu_")
-    parameter_constraints = {"k": POSITIVE_INT, "epochs": POSITIVE_INT, "lr": POSITIVE, "lr_decay": POSITIVE,
-                             "reg": NON_NEGATIVE, "reg_bias": NON_NEGATIVE, "reg_y": NON_NEGATIVE,
-                             "init_std": NON_NEGATIVE, "backend": [Options("numba", "python")]}
+    parameter_constraints = {
+        "k": POSITIVE_INT,
+        "epochs": POSITIVE_INT,
+        "lr": POSITIVE,
+        "lr_decay": POSITIVE,
+        "reg": NON_NEGATIVE,
+        "reg_bias": NON_NEGATIVE,
+        "reg_y": NON_NEGATIVE,
+        "init_std": NON_NEGATIVE,
+        "backend": [Options("numba", "python")],
+    }
 
-    def __init__(self, *, k: int = 50, epochs: int = 60, lr: float = 0.003, lr_decay: float = 1.0, reg: float = 0.08,
-                 reg_bias: float = 0.05, reg_y: float = 0.01, init_std: float = 0.1, backend: str = "numba",
-                 device: str = "cpu", seed: int = 0):
+    def __init__(
+        self,
+        *,
+        k: int = 50,
+        epochs: int = 60,
+        lr: float = 0.003,
+        lr_decay: float = 1.0,
+        reg: float = 0.08,
+        reg_bias: float = 0.05,
+        reg_y: float = 0.01,
+        init_std: float = 0.1,
+        backend: str = "numba",
+        device: str = "cpu",
+        seed: int = 0,
+    ):
         super().__init__(device=device, seed=seed)
         self.k, self.epochs, self.lr, self.lr_decay = k, epochs, lr, lr_decay
         self.reg, self.reg_bias, self.reg_y, self.init_std, self.backend = reg, reg_bias, reg_y, init_std, backend
@@ -104,8 +124,10 @@ class SVDpp(Algorithm):
 
     def _prepare(self, train: Ratings) -> None:
         if self.backend == "python" and len(train) > PYTHON_BACKEND_LIMIT:
-            raise MfbenchError(f"svdpp: backend=python is the reference loop for small data ({len(train):,} ratings "
-                               f"> {PYTHON_BACKEND_LIMIT:,}); use backend=numba")
+            raise MfbenchError(
+                f"svdpp: backend=python is the reference loop for small data ({len(train):,} ratings "
+                f"> {PYTHON_BACKEND_LIMIT:,}); use backend=numba"
+            )
         rng = np.random.default_rng(self.seed)
         k = self.k
         self.P_ = rng.normal(0, self.init_std, (train.n_users, k)).astype(np.float32)
@@ -128,8 +150,22 @@ class SVDpp(Algorithm):
         # compile (or load from numba's cache) now, not in the first epoch
         one = np.zeros((1, 1), np.float32)
         f32 = np.float32
-        epoch(np.zeros(2, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32), np.zeros(1, np.int64), one, one,
-              one, np.zeros(1, np.float32), np.zeros(1, np.float32), f32(0), f32(0), f32(0), f32(0), f32(0))
+        epoch(
+            np.zeros(2, np.int64),
+            np.zeros(0, np.int32),
+            np.zeros(0, np.float32),
+            np.zeros(1, np.int64),
+            one,
+            one,
+            one,
+            np.zeros(1, np.float32),
+            np.zeros(1, np.float32),
+            f32(0),
+            f32(0),
+            f32(0),
+            f32(0),
+            f32(0),
+        )
         user_rows(np.zeros(2, np.int64), np.zeros(0, np.int32), one, one, one.copy())
         warm_up()
         self._user_rows()
@@ -147,8 +183,22 @@ class SVDpp(Algorithm):
         lr = self.lr
         for _ in range(self.epochs):
             order = self._rng.permutation(len(self._indptr) - 1).astype(np.int64)
-            sse = run(self._indptr, self._items, self._values, order, self.P_, self.Q_, self.Y_, self.bu_, self.bi_,
-                      self.mu_, f32(lr), f32(self.reg), f32(self.reg_bias), f32(self.reg_y))
+            sse = run(
+                self._indptr,
+                self._items,
+                self._values,
+                order,
+                self.P_,
+                self.Q_,
+                self.Y_,
+                self.bu_,
+                self.bi_,
+                self.mu_,
+                f32(lr),
+                f32(self.reg),
+                f32(self.reg_bias),
+                f32(self.reg_y),
+            )
             lr *= self.lr_decay
             self._user_rows()
             # the mean squared error of the epoch's own steps (each rating before its step)
