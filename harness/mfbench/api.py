@@ -218,7 +218,7 @@ class Results:
         epochs, why training stopped, error."""
         import pandas as pd
 
-        from .report import TIME_FIELDS
+        from .records import TIME_FIELDS
 
         metrics = self.metrics or sorted({m for r in self.records for m in (r.get("metrics") or {})})
         rows = []

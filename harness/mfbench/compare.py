@@ -32,9 +32,9 @@ import numpy as np
 from tabulate import tabulate
 
 from .paired import Estimate, estimate, estimate_unpaired
+from .records import calibration_of, cell_key, group_by_cell, median_epoch_seconds
 from .report import group_key
 from .results import RunStore, read_environment
-from .runner import cell_key, group_by_cell
 
 __all__ = ["compare_runs", "Comparison", "compare_stored", "render_comparison"]
 
@@ -42,10 +42,6 @@ __all__ = ["compare_runs", "Comparison", "compare_stored", "render_comparison"]
 def _median_of(recs: list[dict[str, Any]], read) -> float | None:
     values = [v for r in recs if r.get("status") == "ok" and (v := read(r)) is not None]
     return median(values) if values else None
-
-
-def _epoch(r: dict[str, Any]) -> float | None:
-    return median(r["epoch_seconds"]) if r.get("epoch_seconds") else None
 
 
 def per_machine(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> bool:
@@ -63,15 +59,13 @@ def compare_runs(
 ) -> list[dict[str, Any]]:
     """One dict per row of B's table: ratios, differences and the mark. ``calibrations``: the
     runs' own (``environment.json``), used with the workers' when ``per_machine``."""
-    from .gate import record_calibration
-
     a_cells, b_cells = group_by_cell(a), group_by_cell(b)
     if per_machine(a, b):
 
         def scaled(recs: list[dict[str, Any]], run_cal: float | None) -> list[dict[str, Any]]:
             out = []
             for r in recs:
-                cal = record_calibration(r, run_cal)
+                cal = calibration_of(r, run_cal)
                 if cal and r.get("status") == "ok":
                     r = {
                         **r,
@@ -122,7 +116,7 @@ def compare_runs(
         if b_ok and not a_ok:
             row["fixed"] += 1
             continue
-        for name, read in (("fit", lambda r: r.get("fit_seconds")), ("epoch", _epoch)):
+        for name, read in (("fit", lambda r: r.get("fit_seconds")), ("epoch", median_epoch_seconds)):
             ta, tb = _median_of(old, read), _median_of(new, read)
             if ta and tb:
                 row[name].append(tb / ta)

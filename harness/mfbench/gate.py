@@ -37,9 +37,9 @@ from typing import Any
 
 from .ab import CellResult, Outcome, Plan, compare_pairs
 from .errors import MfbenchError
-from .results import SCHEMAS, RunStore, read_environment, upgrade
+from .records import SCHEMAS, calibration_of, group_by_cell, upgrade
+from .results import RunStore, read_environment
 from .revisions import repo_root, revision, run_side, working_tree
-from .runner import group_by_cell
 
 __all__ = [
     "make_baseline",
@@ -54,15 +54,10 @@ __all__ = [
 ]
 
 
-def record_calibration(record: dict[str, Any], run_calibration: float | None) -> float | None:
-    """The calibration of the machine that ran ``record``: its dask worker's, else the run's."""
-    return (record.get("worker") or {}).get("calibration_seconds") or run_calibration
-
-
 def _calibration(store: RunStore, records: list[dict[str, Any]]) -> float | None:
     """The run's calibration; ``None`` when every ok record carries its worker's."""
     cal = read_environment(store.path).get("calibration_seconds")
-    if not cal and any(r.get("status") == "ok" and record_calibration(r, None) is None for r in records):
+    if not cal and any(r.get("status") == "ok" and calibration_of(r, None) is None for r in records):
         raise MfbenchError(
             f"{store.path / 'environment.json'} has no calibration_seconds: run mfbench run without --no-calibrate"
         )
@@ -73,7 +68,7 @@ def _cells(records: list[dict[str, Any]], run_calibration: float | None) -> dict
     out: dict[str, dict[str, Any]] = {}
     for key, recs in group_by_cell(records).items():
         ok = [r for r in recs if r.get("status") == "ok"]
-        cals = [c for r in ok if (c := record_calibration(r, run_calibration))]
+        cals = [c for r in ok if (c := calibration_of(r, run_calibration))]
         timed = bool(ok) and len(cals) == len(ok)
         out[key] = {
             "algorithm": recs[0]["algorithm"],

@@ -18,15 +18,9 @@ from typing import Any
 
 from tabulate import tabulate
 
-__all__ = ["summarize", "render", "table_cells", "group_key", "TIME_FIELDS"]
+from .records import TIME_FIELDS
 
-#: Timing columns: (row field, how to read it from a record, header).
-TIME_FIELDS = (
-    ("prepare_s", lambda r: r.get("prepare_seconds"), "prepare s"),
-    ("epoch_s", lambda r: median(r["epoch_seconds"]) if r.get("epoch_seconds") else None, "epoch s"),
-    ("fit_s", lambda r: r.get("fit_seconds"), "fit s"),
-    ("predict_s", lambda r: r.get("predict_seconds"), "predict s"),
-)
+__all__ = ["summarize", "render", "table_cells", "group_key"]
 
 
 def _params_label(params: dict[str, Any]) -> str:

@@ -25,56 +25,15 @@ from typing import Any
 import numpy as np
 
 from .errors import MfbenchError
+from .records import SCHEMAS, upgrade, upgrade_record
 
 __all__ = [
-    "SCHEMA_VERSION",
-    "SCHEMAS",
     "RunStore",
     "write_json_atomic",
     "capture_environment",
     "new_run_id",
-    "upgrade",
-    "upgrade_record",
     "read_environment",
 ]
-
-#: The layout version of each kind of file mfbench writes. Bump one when a field changes meaning
-#: or name, and add the step from the old version to ``_UPGRADES`` (asv's ``update_to_N``); the
-#: tests keep a committed example of every old version (``tests/fixtures/schemas``).
-SCHEMAS = {"record": 2, "baseline": 3, "environment": 1}
-#: The version of the records in ``runs.jsonl``.
-SCHEMA_VERSION = SCHEMAS["record"]
-
-
-def _record_1_to_2(rec: dict[str, Any]) -> dict[str, Any]:
-    """v2: the curve's ``train_loss`` (each algorithm's own quantity) is ``objective``, and the
-    runner adds ``train_mse``, measured alike for every algorithm (absent from v1 records)."""
-    for point in rec.get("curve") or []:
-        if "train_loss" in point:
-            point["objective"] = point.pop("train_loss")
-    return rec
-
-
-def _baseline_1_to_2(base: dict[str, Any]) -> dict[str, Any]:
-    """v2: each cell records the numba and BLAS thread counts it ran with (``threads_in_force``);
-    a v1 cell's are unknown (``None``), and the gate does not check them."""
-    for cell in base.get("cells", {}).values():
-        cell.setdefault("threads_in_force", None)
-    return base
-
-
-def _baseline_2_to_3(base: dict[str, Any]) -> dict[str, Any]:
-    """v3: the baseline names the machine that wrote it (``fingerprint``); a v2 baseline's is
-    unknown (``None``), so comparing against it is history, never a verdict."""
-    base.setdefault("fingerprint", None)
-    return base
-
-
-_UPGRADES: dict[str, dict[int, Any]] = {
-    "record": {1: _record_1_to_2},
-    "baseline": {1: _baseline_1_to_2, 2: _baseline_2_to_3},
-    "environment": {},
-}
 
 
 def _read_lock(fd: int) -> dict[str, Any]:
@@ -129,28 +88,6 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serializable: {type(obj).__name__}")
-
-
-def upgrade(kind: str, obj: dict[str, Any], source: str | Path = "") -> dict[str, Any]:
-    """Bring ``obj``, a ``kind`` (record, baseline, environment) of an older schema, to the
-    current one, step by step; a newer one is refused, naming ``source``."""
-    current = SCHEMAS[kind]
-    version = obj.get("schema", 1)
-    if not isinstance(version, int) or version < 1:
-        raise MfbenchError(f"{source}: {kind} schema {version!r} is not a version mfbench wrote")
-    if version > current:
-        raise MfbenchError(
-            f"{source}: {kind} schema {version} is newer than this mfbench reads ({current}); upgrade mfbench"
-        )
-    while version < current:
-        obj = _UPGRADES[kind][version](obj)
-        version += 1
-        obj["schema"] = version
-    return obj
-
-
-def upgrade_record(record: dict[str, Any], source: str | Path = "") -> dict[str, Any]:
-    return upgrade("record", record, source)
 
 
 def read_environment(folder: Path) -> dict[str, Any]:

@@ -9,12 +9,9 @@ predicts the test split and scores it. Whatever happens, it returns a record.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import inspect
-import json
 import math
-import platform
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
@@ -27,8 +24,8 @@ from . import devices
 from .data import Dataset, Split, make_splits, parse_protocol
 from .measure import Stopwatch, TreePeak, current_rss_bytes
 from .ranking import DEFAULT_THRESHOLD, TopN, relevant_items
+from .records import cell_id, crashed_record, digest, finish, interrupted_record, new_record, timed_out_record
 from .request import Control
-from .results import SCHEMA_VERSION, library_versions
 
 __all__ = [
     "Cell",
@@ -42,35 +39,13 @@ __all__ = [
     "Training",
     "BestEpoch",
     "cell_id",
+    # the record builders an executor needs, from mfbench.records
+    "crashed_record",
+    "interrupted_record",
+    "timed_out_record",
 ]
 
 Emit = Callable[[dict[str, Any]], None]
-
-
-def _digest(obj: Any) -> str:
-    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:8]
-
-
-def cell_id(
-    algorithm: str, params: dict[str, Any], dataset: str, split: str, device: str, seed: int, repeat: int = 0
-) -> str:
-    """A stable id: the same cell in another run (or after ``--resume``) has the same id."""
-    return f"{algorithm}[{_digest(params)}]|{dataset}|{split}|{device}|seed={seed}" + (
-        f"|repeat={repeat}" if repeat else ""
-    )
-
-
-def cell_key(record: dict[str, Any]) -> str:
-    """What makes two records comparable across runs: the cell id without the repeat."""
-    return record["cell_id"].split("|repeat=")[0]
-
-
-def group_by_cell(records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Records by ``cell_key`` (a cell's repeats together), in the order cells first appear."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    for r in records:
-        out.setdefault(cell_key(r), []).append(r)
-    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -154,31 +129,6 @@ def code_version(factory: Callable[..., Any]) -> str:
         return ""
 
 
-def base_record(job: Job) -> dict[str, Any]:
-    c = job.cell
-    return {
-        "schema": SCHEMA_VERSION,
-        "run_id": job.run_id,
-        "cell_id": c.id,
-        "algorithm": c.algorithm,
-        "params": c.params,
-        "code_version": job.code_version,
-        "dataset": c.dataset,
-        "dataset_digest": job.source.digest if job.source else None,
-        "split": job.split.describe(),
-        "device": c.device,
-        "seed": c.seed,
-        "repeat": c.repeat,
-        "threads": job.control.threads,
-        "status": "failed",
-        "error": None,
-        "traceback": None,
-        "hostname": platform.node(),
-        "versions": library_versions(),
-        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
-
-
 #: what the thread pools of libraries not loaded yet read when they load
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
 
@@ -225,7 +175,7 @@ def save_checkpoint(directory: str, cell: Cell, state: dict[str, Any]) -> str:
     import tempfile
 
     os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, f"{_digest(cell.id)}.npz")
+    path = os.path.join(directory, f"{digest(cell.id)}.npz")
     fd, tmp = tempfile.mkstemp(dir=directory, suffix=".npz.tmp")
     with os.fdopen(fd, "wb") as fh:
         np.savez(fh, **state)
@@ -371,7 +321,7 @@ def run_cell(job: Job, emit: Emit = lambda e: None) -> dict[str, Any]:
     """Run one cell here and return its record (never raises for the cell's own failures):
     build the algorithm, time ``prepare``, ``train``, keep the best epoch (early stopping) and
     checkpoint it, ``score``."""
-    rec = base_record(job)
+    rec = new_record(job)
     cell, split, control = job.cell, job.split, job.control
     rec["rss_at_start_bytes"] = current_rss_bytes()
     emit({"event": "start", "cell_id": cell.id, "label": cell.label()})
@@ -424,25 +374,4 @@ def run_cell(job: Job, emit: Emit = lambda e: None) -> dict[str, Any]:
             rec["peak_gpu_bytes"] = gpu_peak.peak_bytes
             rec["nvml_used_bytes"] = devices.nvml_used_bytes()
     rec["peak_rss_bytes"] = memory.peak_bytes
-    rec["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    return rec
-
-
-def timed_out_record(job: Job, seconds: float) -> dict[str, Any]:
-    rec = base_record(job)
-    rec.update(status="timed_out", error=f"cell killed after its timeout of {seconds:g} s")
-    return rec
-
-
-def interrupted_record(job: Job, signal_name: str) -> dict[str, Any]:
-    rec = base_record(job)
-    rec.update(status="interrupted", error=f"cell stopped by {signal_name}; mfbench run --resume runs it again")
-    return rec
-
-
-def crashed_record(job: Job, exitcode: int | None) -> dict[str, Any]:
-    rec = base_record(job)
-    why = f"signal {-exitcode}" if exitcode is not None and exitcode < 0 else f"exit code {exitcode}"
-    hint = " (killed: out of memory?)" if exitcode == -9 else ""
-    rec.update(status="failed", error=f"worker process died with {why}{hint} before reporting")
-    return rec
+    return finish(rec)

@@ -40,7 +40,8 @@ from typing import Any
 
 from mfbench.data import Dataset
 from mfbench.errors import MfbenchError
-from mfbench.runner import Emit, Job, base_record
+from mfbench.records import new_record
+from mfbench.runner import Emit, Job
 
 __all__ = ["DaskExecutor", "RESOURCE", "SCHEDULER_ENV"]
 
@@ -205,7 +206,7 @@ def _record(future: Any, job: Job) -> dict[str, Any]:
     except distributed.KilledWorker as exc:
         last = exc.args[1] if len(exc.args) > 1 else None
         address = getattr(last, "address", last)
-        rec = base_record(job)
+        rec = new_record(job)
         rec.update(
             status="failed",
             error=f"dask worker {address} died while running the cell (killed, or out of memory?) before reporting",
@@ -213,13 +214,13 @@ def _record(future: Any, job: Job) -> dict[str, Any]:
         )
         return rec
     except Exception as exc:  # noqa: BLE001 - the cell's failure, recorded
-        rec = base_record(job)
+        rec = new_record(job)
         rec.update(status="failed", error=f"the dask task failed: {type(exc).__name__}: {exc}")
         return rec
     if kind == "record":
         payload["worker"] = worker
         return payload
-    rec = base_record(job)
+    rec = new_record(job)
     rec.update(status="failed", error=payload, worker=worker)
     return rec
 

@@ -24,7 +24,8 @@ from typing import Any
 from mfbench import hookimpl
 from mfbench._cell_path import ENV_VAR as CELL_PATH_VAR
 from mfbench.errors import Interrupted
-from mfbench.runner import Emit, Job, crashed_record, interrupted_record, run_cell, timed_out_record
+from mfbench.records import crashed_record, interrupted_record, timed_out_record
+from mfbench.runner import Emit, Job, run_cell
 from mfbench.specs import ExecutorSpec
 
 from .dask_executor import DaskExecutor

@@ -9,7 +9,8 @@ import pytest
 
 from _cli import records, run_cli
 from mfbench.errors import MfbenchError
-from mfbench.results import SCHEMAS, RunStore
+from mfbench.records import SCHEMAS
+from mfbench.results import RunStore
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "schemas"
 #: the command that wrote the fixtures (at schema v1), so that a new run has the same cell ids
