@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mfbench.data import Ratings
+from mfbench.data import Ratings, code_ids
 from mfbench.errors import DataError
 
 if TYPE_CHECKING:  # annotations only: importing it costs every mfbench command its start-up
@@ -437,21 +437,6 @@ def _locate_problem(
     raise DataError(f"{path}: cannot read it as ratings ({exc})")
 
 
-def _code(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(sorted distinct ids, int32 code of each entry)``; small non-negative integer ids are
-    coded by a lookup table in linear time, others by sorting."""
-    ids = _maybe_int(ids)
-    if ids.dtype.kind in "iu" and len(ids):
-        lo, hi = int(ids.min()), int(ids.max())
-        if lo >= 0 and hi < max(4 * len(ids), 1 << 24):
-            present = np.zeros(hi + 1, bool)
-            present[ids] = True
-            table = np.cumsum(present, dtype=np.int32) - 1
-            return np.flatnonzero(present).astype(np.int64), table[ids]
-    uniq, inverse = np.unique(ids, return_inverse=True)
-    return uniq, inverse.astype(np.int32).ravel()
-
-
 def _from_columns(
     users: np.ndarray,
     items: np.ndarray,
@@ -461,9 +446,9 @@ def _from_columns(
 ) -> tuple[Ratings, int]:
     """Code the ids and resolve duplicate (user, item) pairs: keep the last by timestamp (by file
     order without timestamps, or between equal ones), and count the ratings dropped."""
-    user_ids, u = _code(users)
+    user_ids, u = code_ids(_maybe_int(users))
     del users
-    item_ids, i = _code(items)
+    item_ids, i = code_ids(_maybe_int(items))
     del items
     n = len(values)
     keys = u.astype(np.int64) * len(item_ids) + i

@@ -128,7 +128,7 @@ def _run(
     labels = {j.cell.id: j.cell.label() for j in jobs}
     try:
         with _sigterm_as_interrupt():
-            for record in exec_spec.factory(**exec_options).run(jobs, progress.event):
+            for record in exec_spec.make(**exec_options).run(jobs, progress.event):
                 store.append(record)
                 progress.cell_done(record, labels.get(record["cell_id"], record["cell_id"]))
     except KeyboardInterrupt as exc:

@@ -23,7 +23,22 @@ import numpy as np
 
 from .errors import MfbenchError
 
-__all__ = ["Ratings", "Dataset", "Split", "make_splits", "parse_protocol", "Protocol"]
+__all__ = ["code_ids", "Ratings", "Dataset", "Split", "make_splits", "parse_protocol", "Protocol"]
+
+
+def code_ids(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(sorted distinct ids, int32 code of each entry)``: the one coding of user and item ids.
+    Small non-negative integer ids are coded by a lookup table in linear time, others by
+    sorting; the distinct ids keep the dtype of ``ids``."""
+    if ids.dtype.kind in "iu" and len(ids):
+        lo, hi = int(ids.min()), int(ids.max())
+        if lo >= 0 and hi < max(4 * len(ids), 1 << 24):
+            present = np.zeros(hi + 1, bool)
+            present[ids] = True
+            table = np.cumsum(present, dtype=np.int32) - 1
+            return np.flatnonzero(present).astype(ids.dtype), table[ids]
+    uniq, inverse = np.unique(ids, return_inverse=True)
+    return uniq, inverse.astype(np.int32).ravel()
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,13 +85,13 @@ class Ratings:
         timestamps: Any = None,
         rating_scale: tuple[float, float] | None = None,
     ) -> Ratings:
-        """Code arbitrary user and item ids densely (in sorted id order)."""
-        user_ids, u = np.unique(np.asarray(users), return_inverse=True)
-        item_ids, i = np.unique(np.asarray(items), return_inverse=True)
+        """Code arbitrary user and item ids densely (in sorted id order, ``code_ids``)."""
+        user_ids, u = code_ids(np.asarray(users))
+        item_ids, i = code_ids(np.asarray(items))
         ts = None if timestamps is None else np.asarray(timestamps, dtype=np.int64)
         return cls(
-            u.astype(np.int32).ravel(),
-            i.astype(np.int32).ravel(),
+            u,
+            i,
             np.asarray(values, dtype=np.float32),
             user_ids,
             item_ids,

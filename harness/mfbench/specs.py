@@ -91,7 +91,11 @@ class MetricSpec:
 
 @dataclass(frozen=True)
 class ExecutorSpec:
-    """A way to run cells: ``factory(**options)`` returns an ``mfbench.runner.Executor``."""
+    """A way to run cells: ``factory(**options)`` returns an ``mfbench.runner.Executor``.
+
+    ``options`` preset some of the factory's keyword arguments, so that one factory can back
+    several executors (``ExecutorSpec("dask-local", DaskExecutor, options={"workers": 2})``); a
+    user's ``--executor-param`` overrides them."""
 
     name: str
     factory: Callable[..., Any]
@@ -100,8 +104,13 @@ class ExecutorSpec:
 
     @property
     def defaults(self) -> dict[str, Any]:
-        """The executor's options with their defaults (``--executor-param NAME.KEY=VALUE``)."""
-        return signature_defaults(self.factory, exclude=())
+        """The executor's options with their defaults, ``options`` included
+        (``--executor-param NAME.KEY=VALUE``)."""
+        return {**signature_defaults(self.factory, exclude=()), **self.options}
+
+    def make(self, **options: Any) -> Any:
+        """The executor, with ``options`` (checked against ``defaults``) over the preset ones."""
+        return self.factory(**{**self.options, **options})
 
 
 def signature_defaults(fn: Callable[..., Any], exclude: tuple[str, ...] = HARNESS_PARAMS) -> dict[str, Any]:

@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mfbench.data import Dataset, Ratings, make_splits, parse_protocol
 from mfbench.errors import MfbenchError
@@ -134,3 +136,24 @@ def test_accuracy_metric_rounds_to_the_rating_grid():
     y = np.array([1.0, 2.0, 3.0, 4.0, 5.0], np.float32)
     # 1.2->1 hit, 2.6->3 miss, 3.0 hit, 3.6->4 hit, 5.4->5 hit
     assert accuracy(y, np.array([1.2, 2.6, 3.0, 3.6, 5.4], np.float32)) == pytest.approx(0.8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    ids=st.one_of(
+        st.lists(st.integers(0, 300), max_size=60),
+        st.lists(st.integers(-(2**40), 2**40), max_size=60),
+        st.lists(st.text(max_size=3), max_size=30),
+    )
+)
+def test_code_ids_is_np_unique_in_linear_time_where_it_can_be(ids):
+    """One coding of ids (``Ratings.from_ids`` and the file loaders both use it): the lookup
+    table for small non-negative integers gives exactly what sorting gives."""
+    from mfbench.data import code_ids
+
+    arr = np.asarray(ids) if ids else np.asarray([], dtype=np.int64)
+    uniq, codes = code_ids(arr)
+    want_uniq, want_codes = np.unique(arr, return_inverse=True)
+    assert codes.dtype == np.int32 and uniq.dtype == arr.dtype
+    np.testing.assert_array_equal(uniq, want_uniq)
+    np.testing.assert_array_equal(codes, want_codes.ravel())

@@ -220,3 +220,16 @@ def test_an_algorithm_defined_in_main_fails_its_cell_clearly(split):
         "local is defined in the script that runs mfbench (__main__), which a cell's process does "
         "not import: define it in a module of its own"
     )
+
+
+def test_an_executor_specs_options_preset_its_factory_and_the_user_overrides_them():
+    """``ExecutorSpec.options`` were never read: a spec presetting ``workers`` got the default."""
+    from mfbench.specs import ExecutorSpec
+
+    def factory(workers=1, scheduler=None):
+        return {"workers": workers, "scheduler": scheduler}
+
+    spec = ExecutorSpec("pool", factory, options={"workers": 4})
+    assert spec.defaults == {"workers": 4, "scheduler": None}
+    assert spec.make() == {"workers": 4, "scheduler": None}
+    assert spec.make(workers=2, scheduler="tcp://h:1") == {"workers": 2, "scheduler": "tcp://h:1"}
