@@ -20,7 +20,7 @@ from .algorithm import Algorithm, Baseline
 from .api import Results, load, run
 from .data import Dataset, Ratings, Split
 from .errors import DataError, DeviceUnavailable, MfbenchError, UnknownNameError
-from .plugins import get_registry, hookimpl
+from .registry import get_registry, hookimpl
 from .specs import AlgorithmSpec, DatasetSpec, ExecutorSpec, MetricSpec
 
 __version__ = "0.1.0"

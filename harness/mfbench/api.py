@@ -61,7 +61,7 @@ def execute(
     the progress lines meant for stderr (``None``: none). A plan of more than ``CONFIRM_ABOVE``
     cells runs only if ``confirm(cells)`` says so (``None``: it does). The run folder has one
     writer at a time (``RunStore.locked``)."""
-    from .plugins import get_registry
+    from .registry import get_registry
 
     say = echo or (lambda line: None)
     registry = get_registry()

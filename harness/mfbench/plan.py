@@ -13,8 +13,8 @@ from . import devices
 from .data import Dataset, make_splits, parse_protocol
 from .errors import MfbenchError
 from .params import Constraint, check_params, constraints_of
-from .plugins import Registry
 from .ranking import DEFAULT_K, parse_metric_name
+from .registry import Registry
 from .request import RunRequest, validate
 from .runner import Cell, Job, SplitSource, code_version
 

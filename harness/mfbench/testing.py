@@ -31,7 +31,7 @@ import pytest
 from .algorithm import Algorithm
 from .data import Ratings, Split
 from .errors import DeviceUnavailable
-from .plugins import get_registry
+from .registry import get_registry
 
 __all__ = ["AlgorithmChecks", "planted_ratings", "planted_split", "require_device"]
 

@@ -1,7 +1,7 @@
 """Where an exact ALS half-sweep spends its time: gathers, Gram products, factorizations.
 
 ``python tests/benchmarks/als_phases.py --k 128 --threads 1`` runs a copy of
-``_als_numba.solve_rows`` three times per side on 10M uniform ratings (70,000 x 10,000, the ALS
+``rows.solve_rows`` three times per side on 10M uniform ratings (70,000 x 10,000, the ALS
 throughput benchmark's data): gathers only, gathers and ``ssyrk``, and the whole solve
 (``spotrf`` + ``spotrs`` too). The differences are each phase's seconds. The copy drops the bias
 handling, which costs nothing next to these phases.
@@ -17,7 +17,7 @@ from scipy import sparse
 from threadpoolctl import threadpool_limits
 
 from mfbench_datasets.synthetic import generate
-from mfbench_plugins.algorithms._als_numba import LAPACK
+from mfbench_plugins.algorithms.rows import LAPACK
 
 GATHER, GRAM, SOLVE = 0, 1, 2
 

@@ -1,6 +1,6 @@
 """How far ``sgd``'s kernel runs from its in-cache floor, and what a rating costs in instructions.
 
-``python tests/benchmarks/sgd_kernel_floor.py --k 128`` times ``_sgd_numba.epoch_blocks`` on one
+``python tests/benchmarks/sgd_kernel_floor.py --k 128`` times ``sgd._numba.epoch_blocks`` on one
 thread (default settings: AdaGrad steps, biases) over two rating sets of the same size:
 
 - ``in L1``: 16 users x 16 items, users in runs of 16 ratings (the 10M set has about 18 a block),
@@ -30,8 +30,8 @@ import time
 import numpy as np
 
 from mfbench_datasets.synthetic import generate
-from mfbench_plugins.algorithms._mf import set_numba_threads
-from mfbench_plugins.algorithms.sgd import SGD
+from mfbench_plugins.algorithms.model import set_numba_threads
+from mfbench_plugins.algorithms.sgd.sgd import SGD
 
 
 def in_l1_set(n, k, seed=0):
@@ -87,7 +87,7 @@ def blocked_set(ratings, k):
 
 
 def epoch(arrays, rng):
-    from mfbench_plugins.algorithms._sgd_numba import epoch_blocks
+    from mfbench_plugins.algorithms.sgd._numba import epoch_blocks
 
     users, items, values, ptr, blocks, *rest, mu = arrays
     return epoch_blocks(

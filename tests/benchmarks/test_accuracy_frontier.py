@@ -19,7 +19,7 @@ pytest.importorskip("surprise", reason='the peers extra: pip install "mfbench[pe
 pytest.importorskip("myfm", reason='the peers extra: pip install "mfbench[peers]"')
 
 from mfbench.data import make_splits, parse_protocol  # noqa: E402
-from mfbench.plugins import get_registry  # noqa: E402
+from mfbench.registry import get_registry  # noqa: E402
 from mfbench.runner import Cell, Job  # noqa: E402
 from mfbench_plugins.executors import LocalExecutor  # noqa: E402
 from mfbench_plugins.metrics import rmse  # noqa: E402

@@ -23,7 +23,7 @@ import pytest
 from _bench import epoch_runner, report_throughput
 from threadpoolctl import threadpool_limits
 
-from mfbench_plugins.algorithms.als import ALS
+from mfbench_plugins.algorithms.als.als import ALS
 
 N_USERS, N_ITEMS = 70_000, 10_000
 

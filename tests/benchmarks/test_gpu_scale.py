@@ -17,11 +17,11 @@ from _bench import SCALE, epoch_runner
 from mfbench.devices import GpuPeakMemory, describe_gpu, synchronize
 from mfbench.testing import require_device
 from mfbench_datasets.synthetic import PRESETS, generate
-from mfbench_plugins.algorithms.als import ALS
-from mfbench_plugins.algorithms.bpmf import BPMF
-from mfbench_plugins.algorithms.minibatch import AdamaxSGD, AdamSGD, MomentumSGD
-from mfbench_plugins.algorithms.sgd import SGD
-from mfbench_plugins.algorithms.svd import ImputedSVD
+from mfbench_plugins.algorithms.als.als import ALS
+from mfbench_plugins.algorithms.bpmf.bpmf import BPMF
+from mfbench_plugins.algorithms.minibatch.minibatch import AdamaxSGD, AdamSGD, MomentumSGD
+from mfbench_plugins.algorithms.sgd.sgd import SGD
+from mfbench_plugins.algorithms.svd.svd import ImputedSVD
 
 
 def _generate(name):

@@ -8,10 +8,10 @@ pytest.importorskip("lenskit", reason='LensKit is not installed (the lenskit ext
 
 from mfbench.data import make_splits, parse_protocol  # noqa: E402
 from mfbench.runner import Cell, Control, Job  # noqa: E402
-from mfbench_plugins.algorithms.als import ALS  # noqa: E402
+from mfbench_plugins.algorithms.als.als import ALS  # noqa: E402
 from mfbench_plugins.executors import LocalExecutor  # noqa: E402
-from mfbench_plugins.lenskit_peer import LenskitALS  # noqa: E402
 from mfbench_plugins.metrics import rmse  # noqa: E402
+from mfbench_plugins.peers.lenskit import LenskitALS  # noqa: E402
 
 
 def test_als_against_lenskit(ml100k, benchmark):

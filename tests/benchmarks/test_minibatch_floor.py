@@ -19,8 +19,8 @@ import pytest
 from _bench import SCALE
 from numba import njit, prange
 
-from mfbench_plugins.algorithms._minibatch_numba import ADAM, AHEAD, MOMENTUM, packed
-from mfbench_plugins.algorithms._prefetch import prefetch_row
+from mfbench_plugins.algorithms.kernels.prefetch import prefetch_row
+from mfbench_plugins.algorithms.minibatch._numba import ADAM, AHEAD, MOMENTUM, packed
 
 N_USERS, K, BATCH = 480_189, 64, 1024
 NETFLIX_TRAIN = 80_384_405

@@ -15,7 +15,7 @@ pytest.importorskip("surprise", reason='the peers extra: pip install "mfbench[pe
 
 from mfbench.data import make_splits, parse_protocol  # noqa: E402
 from mfbench.runner import Cell, Job  # noqa: E402
-from mfbench_plugins.algorithms.sgd import SGD  # noqa: E402
+from mfbench_plugins.algorithms.sgd.sgd import SGD  # noqa: E402
 from mfbench_plugins.executors import LocalExecutor  # noqa: E402
 from mfbench_plugins.metrics import rmse  # noqa: E402
 from mfbench_plugins.peers import SurpriseSVD  # noqa: E402
@@ -84,7 +84,7 @@ def test_a_surprise_peer_fits_inside_mfbench_as_fast_as_surprise_alone(ml100k, d
     ratio must stay under ``MAX_PEER_OVERHEAD``."""
     from concurrent.futures import ProcessPoolExecutor
 
-    from mfbench.plugins import get_registry
+    from mfbench.registry import get_registry
 
     executor = LocalExecutor()  # first: its fork server carries this process's sys.path to the children
     spec = get_registry().algorithm(name)

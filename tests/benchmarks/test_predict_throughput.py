@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from _bench import SCALE
 
-from mfbench_plugins.algorithms._mf import Factors, predict_pairs
-from mfbench_plugins.algorithms._predict_numba import pair_scores
+from mfbench_plugins.algorithms.kernels.predict import pair_scores
+from mfbench_plugins.algorithms.model import Factors, predict_pairs
 
 
 def _best_of(fn, rounds=3):

@@ -17,7 +17,7 @@ import pytest
 from _bench import SCALE, run_forever
 
 from mfbench.errors import MfbenchError
-from mfbench.plugins import get_registry
+from mfbench.registry import get_registry
 from mfbench_datasets.synthetic import PRESETS, generate
 
 THREADS = int(os.environ.get("MFBENCH_BENCH_THREADS", "2"))

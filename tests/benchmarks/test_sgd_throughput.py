@@ -3,7 +3,7 @@
 import pytest
 from _bench import epoch_runner, report_throughput
 
-from mfbench_plugins.algorithms.sgd import SGD
+from mfbench_plugins.algorithms.sgd.sgd import SGD
 
 
 @pytest.mark.parametrize("threads", [1, 2])

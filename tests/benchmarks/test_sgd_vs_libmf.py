@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 from _bench import epoch_runner, interleaved, per_round, spread
 
-from mfbench_plugins.algorithms.sgd import SGD
+from mfbench_plugins.algorithms.sgd.sgd import SGD
 
 LIBMF_FLAGS = ["-O3", "-std=c++11", "-march=native", "-pthread", "-DUSEAVX", "-mavx", "-fopenmp", "-DUSEOMP"]
 #: the grid LIBMF uses by default (nr_bins)

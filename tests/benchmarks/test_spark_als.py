@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("pyspark", reason='pip install "mfbench[spark]"')
 
 import mfbench  # noqa: E402
-from mfbench_plugins.spark_peer import java_major  # noqa: E402
+from mfbench_plugins.peers.spark import java_major  # noqa: E402
 
 K, ITERATIONS = 64, 5
 PARAMS = {

@@ -6,7 +6,7 @@ and states the accuracy each must reach on the planted data (noise 0.3, so 0.3 i
 
 from __future__ import annotations
 
-from mfbench.plugins import get_registry
+from mfbench.registry import get_registry
 from mfbench.testing import AlgorithmChecks
 
 SURPRISE = {

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mfbench.data import make_splits, parse_protocol
-from mfbench.plugins import get_registry
+from mfbench.registry import get_registry
 from mfbench_plugins.metrics import rmse
 
 pytestmark = pytest.mark.realdata
@@ -49,7 +49,7 @@ def test_mean_test_rmse_on_official_folds(folds, name):
 
 def test_dmf_classification_head(folds):
     """The classification head (softmax over 1..5, expected value) reaches mean RMSE <= 1.00."""
-    from mfbench_plugins.algorithms.deep import DeepMF
+    from mfbench_plugins.algorithms.deep.deep import DeepMF
     from mfbench_plugins.metrics import accuracy
 
     scores, hits = [], []

@@ -14,7 +14,7 @@ from mfbench.commands.run import build_request
 from mfbench.errors import MfbenchError
 from mfbench.experiment import load_experiment
 from mfbench.plan import plan_run
-from mfbench.plugins import get_registry
+from mfbench.registry import get_registry
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SMALL = {"synthetic": {"n_ratings": 3000}}

@@ -14,10 +14,10 @@ import mfbench  # noqa: E402
 from mfbench.api import request  # noqa: E402
 from mfbench.errors import MfbenchError  # noqa: E402
 from mfbench.plan import plan_run  # noqa: E402
-from mfbench.plugins import get_registry  # noqa: E402
+from mfbench.registry import get_registry  # noqa: E402
 from mfbench.results import RunStore  # noqa: E402
 from mfbench.runner import Cell  # noqa: E402
-from mfbench_plugins.dask_executor import DaskExecutor  # noqa: E402
+from mfbench_plugins.executors.dask_cluster import DaskExecutor  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the worker-kill fake reads /proc")
 

@@ -20,10 +20,10 @@ import json, sys
 import numba
 import numpy as np
 from mfbench_datasets.synthetic import generate
-from mfbench_plugins.algorithms import _minibatch_numba
-from mfbench_plugins.algorithms.als import ALS
-from mfbench_plugins.algorithms.minibatch import AdamSGD, MomentumSGD
-from mfbench_plugins.algorithms.sgd import SGD
+from mfbench_plugins.algorithms.minibatch import _numba as _minibatch_numba
+from mfbench_plugins.algorithms.als.als import ALS
+from mfbench_plugins.algorithms.minibatch.minibatch import AdamSGD, MomentumSGD
+from mfbench_plugins.algorithms.sgd.sgd import SGD
 
 ratings, _ = generate(n_users=60, n_items=40, n_ratings=900, rank=3, seed=4)
 out = {}

@@ -177,7 +177,7 @@ def test_checkpoint_restores_the_model(tmp_path, capsys):
     assert code == 0, err
     (rec,) = records(tmp_path / "ck" / "runs.jsonl")
     state = dict(np.load(rec["checkpoint"]))
-    from mfbench_plugins.algorithms.sgd import SGD
+    from mfbench_plugins.algorithms.sgd.sgd import SGD
 
     algo = SGD(k=4)
     algo.load_state({k.replace("__", "."): v for k, v in state.items()})

@@ -81,7 +81,7 @@ def test_loading_every_plugin_imports_no_heavy_library():
     # start in a fraction of a second
     code = textwrap.dedent("""
         import sys, mfbench, mfbench.cli, mfbench.runner, mfbench.plan
-        from mfbench.plugins import get_registry
+        from mfbench.registry import get_registry
         get_registry()
         bad = [m for m in ("cupy", "matplotlib", "scipy", "pandas", "pyarrow", "numba") if m in sys.modules]
         assert not bad, bad

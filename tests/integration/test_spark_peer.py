@@ -9,8 +9,8 @@ pytest.importorskip("pyspark", reason='spark_als needs pyspark: pip install "mfb
 
 from mfbench.data import make_splits, parse_protocol  # noqa: E402
 from mfbench.errors import MfbenchError  # noqa: E402
-from mfbench_plugins.algorithms.als import ALS  # noqa: E402
-from mfbench_plugins.spark_peer import SparkALS, java_major  # noqa: E402
+from mfbench_plugins.algorithms.als.als import ALS  # noqa: E402
+from mfbench_plugins.peers.spark import SparkALS, java_major  # noqa: E402
 
 needs_java = pytest.mark.skipif((java_major() or 0) < 17, reason="Spark 4 needs Java 17 or newer")
 

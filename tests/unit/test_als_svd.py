@@ -6,8 +6,8 @@ import pytest
 from als_check import check_half_sweep, recorded_half_sweeps
 from mfbench.errors import MfbenchError
 from mfbench_datasets.synthetic import generate
-from mfbench_plugins.algorithms.als import ALS, als_loss
-from mfbench_plugins.algorithms.svd import FilledMatrix, ImputedSVD, energy_rank
+from mfbench_plugins.algorithms.als.als import ALS, als_loss
+from mfbench_plugins.algorithms.svd.svd import FilledMatrix, ImputedSVD, energy_rank
 from mfbench_plugins.metrics import rmse
 
 
@@ -90,7 +90,7 @@ def test_cg_reaches_the_cholesky_loss_within_one_percent(small):
 def test_auto_solver_takes_cg_from_k_64_on_the_cpu_at_the_exact_loss(small):
     """``solver=auto`` is exact below ``CG_FROM_K`` and on the GPU, CG from it on the CPU; there
     its loss stays within 1% of the exact solver's after every sweep."""
-    from mfbench_plugins.algorithms.als import CG_FROM_K
+    from mfbench_plugins.algorithms.als.als import CG_FROM_K
 
     assert ALS(k=CG_FROM_K - 1)._solver == "cholesky" and ALS(k=CG_FROM_K)._solver == "cg"
     assert ALS(k=CG_FROM_K, device="gpu")._solver == "cholesky"
@@ -118,7 +118,7 @@ def test_als_is_deterministic_across_thread_counts(small, solver):
 def test_on_threads_gives_each_thread_its_share_and_raises_what_a_share_raises():
     import numba
 
-    from mfbench_plugins.algorithms._compile import on_threads
+    from mfbench_plugins.algorithms.kernels.compiling import on_threads
 
     seen = []
     before = numba.get_num_threads()
@@ -260,7 +260,7 @@ def test_batched_array_solver_solves_what_the_numba_cholesky_solves(small, biase
     solve at a bound from float32 and the row's conditioning, not to each other element by
     element: their float32 arithmetic legitimately differs on an ill-conditioned row), and
     reach the same loss; small budgets (many batches) change nothing that matters."""
-    from mfbench_plugins.algorithms import _als_batched
+    from mfbench_plugins.algorithms import rows_gpu as _als_batched
 
     def sweep(solver, budget=None):
         a = ALS(k=6, epochs=1, biased=biased, weighted=weighted, solver=solver, seed=2)

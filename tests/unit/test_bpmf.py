@@ -6,8 +6,8 @@ from scipy import sparse, stats
 
 from mfbench.data import Ratings
 from mfbench.errors import MfbenchError
-from mfbench_plugins.algorithms._bpmf_numba import normal, sample_rows
-from mfbench_plugins.algorithms.bpmf import BPMF, draws, sample_rows_batched, stream_key
+from mfbench_plugins.algorithms.bpmf._numba import normal, sample_rows
+from mfbench_plugins.algorithms.bpmf.bpmf import BPMF, draws, sample_rows_batched, stream_key
 
 
 def csr(n_rows, n_cols, density, rng, empty=0):
@@ -70,7 +70,7 @@ def test_the_counter_generator_draws_standard_normals():
 def test_the_conditional_mean_is_the_ridge_solution_of_an_als_step():
     """With the prior ``N(0, (alpha reg)^-1 I)`` the conditional mean solves ALS's normal equations
     ``(Y^T Y + reg I) x = Y^T t``: what an (unweighted) ALS half-step computes."""
-    from mfbench_plugins.algorithms._als_numba import LAPACK, solve_rows
+    from mfbench_plugins.algorithms.rows import LAPACK, solve_rows
 
     rng = np.random.default_rng(1)
     D, reg, alpha = 6, 0.5, 40.0

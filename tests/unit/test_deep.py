@@ -6,7 +6,7 @@ import pytest
 from mfbench.data import Ratings
 from mfbench.errors import MfbenchError
 from mfbench_datasets.synthetic import generate
-from mfbench_plugins.algorithms.deep import DeepMF, loss_and_grads
+from mfbench_plugins.algorithms.deep.deep import DeepMF, loss_and_grads
 
 
 def make_params(rng, n_users, n_items, n_genres, dims, hidden, out, batchnorm, genres):
@@ -127,7 +127,7 @@ def test_weights_of_dead_units_are_flushed_before_they_turn_subnormal(monkeypatc
     geometrically into the float32 subnormals, where many x86 cores run about 100x slower.
     Every dense step flushes what falls below ``FLUSH``; without it, this run leaves hundreds of
     such values."""
-    from mfbench_plugins.algorithms import deep
+    from mfbench_plugins.algorithms.deep import deep
 
     r, _ = generate(n_users=300, n_items=200, n_ratings=20_000, seed=1)
 
@@ -146,7 +146,7 @@ def test_weights_of_dead_units_are_flushed_before_they_turn_subnormal(monkeypatc
 
 
 def test_flush_tiny_zeroes_only_what_is_below_the_threshold():
-    from mfbench_plugins.algorithms.deep import FLUSH, flush_tiny
+    from mfbench_plugins.algorithms.deep.deep import FLUSH, flush_tiny
 
     a = np.array([1e-30, -1e-25, 0.0, FLUSH, -2 * FLUSH, 0.5, np.float32(1e-45)], np.float32)
     b = np.array([-1e-21, 3.0], np.float32)

@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from mfbench.plugins import get_registry
+from mfbench.registry import get_registry
 from mfbench.runner import Cell, Job, run_cell
 from mfbench.testing import planted_split
 
@@ -55,7 +55,7 @@ def test_no_builtin_predicts_the_training_set_inside_an_epoch(monkeypatch, split
 def test_als_objective_is_off_the_clock(monkeypatch, split):
     """``als`` computed its full regularized loss inside every epoch (8-9% of the epoch at 2M
     ratings); it now yields it as a callable the runner evaluates after the clock stops."""
-    from mfbench_plugins.algorithms import als
+    from mfbench_plugins.algorithms.als import als
 
     original = als.ALS._loss
     monkeypatch.setattr(als.ALS, "_loss", lambda self: time.sleep(SLEEP) or original(self))

@@ -14,13 +14,13 @@ import pytest
 
 from als_check import check_half_sweep, recorded_half_sweeps, to_host
 from mfbench.errors import MfbenchError
-from mfbench.plugins import get_registry
+from mfbench.registry import get_registry
 from mfbench.testing import planted_split
 from mfbench_datasets.synthetic import generate
-from mfbench_plugins.algorithms.als import ALS
-from mfbench_plugins.algorithms.masked_gd import MaskedGD
-from mfbench_plugins.algorithms.minibatch import AdamaxSGD, AdamSGD, MomentumSGD
-from mfbench_plugins.algorithms.svd import ImputedSVD
+from mfbench_plugins.algorithms.als.als import ALS
+from mfbench_plugins.algorithms.minibatch.masked_gd import MaskedGD
+from mfbench_plugins.algorithms.minibatch.minibatch import AdamaxSGD, AdamSGD, MomentumSGD
+from mfbench_plugins.algorithms.svd.svd import ImputedSVD
 
 
 @pytest.fixture(scope="module")
@@ -69,11 +69,11 @@ def test_als_on_the_gpu_solves_what_the_numba_cholesky_solves(monkeypatch, gpu_n
     float64 solve at a bound set by float32 and the row's conditioning; their losses and
     predictions agree. Factors are not compared element by element across the two paths: a
     float32 solve of an ill-conditioned row legitimately differs between BLAS builds."""
-    from mfbench_plugins.algorithms import als as als_module
+    from mfbench_plugins.algorithms.als import als as als_module
 
     # small chunks, so that the chunked loss crosses chunk boundaries
     monkeypatch.setattr(
-        als_module, "_squared_error_chunked", functools.partial(als_module._squared_error_chunked, chunk=7)
+        als_module, "squared_error_chunked", functools.partial(als_module.squared_error_chunked, chunk=7)
     )
     kw = dict(k=6, epochs=2, biased=biased, weighted=weighted, seed=2)
     losses, preds = {}, {}

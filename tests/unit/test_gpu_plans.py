@@ -8,8 +8,8 @@ import pytest
 
 from mfbench.errors import MfbenchError
 from mfbench_datasets.synthetic import PRESETS, _popularity, _user_degrees
-from mfbench_plugins.algorithms._als_batched import SYSTEM_COPIES, plan_batches
-from mfbench_plugins.algorithms.als import ALS
+from mfbench_plugins.algorithms.als.als import ALS
+from mfbench_plugins.algorithms.rows_gpu import SYSTEM_COPIES, plan_batches
 
 DEVICE_BUDGET = 1 << 27
 
@@ -70,7 +70,7 @@ def test_als_refuses_systems_cupy_would_solve_row_by_row(stand_in_gpu, k, biased
 def test_register_bound_occupancy():
     """ptxas gives the SGD kernel 48 registers a thread on sm_90: 5 blocks of 256 an SM, not the
     8 that the thread limit alone allows (a grid of 8 per SM ran as 1.6 waves)."""
-    from mfbench_plugins.algorithms._sgd_cuda import blocks_per_sm
+    from mfbench_plugins.algorithms.sgd._cuda import blocks_per_sm
 
     assert blocks_per_sm(48, 256) == 5
     assert blocks_per_sm(32, 256) == 8
@@ -83,7 +83,7 @@ def simulate_lock_free(train, test, warps, k=100, epochs=20, lr=0.1, reg=0.1, re
     ``warps`` ratings in flight: each round of ``warps`` ratings reads the parameters as the last
     round left them, and where several write one row, the last write wins and the others are
     lost, as unlocked warps that meet on a row lose updates."""
-    from mfbench_plugins.algorithms._mf import init_factors
+    from mfbench_plugins.algorithms.model import init_factors
 
     f = init_factors(np, train.n_users, train.n_items, k, float(train.values.mean()), 0.1, True, seed)
     P, Q, bu, bi, mu = f.P, f.Q, f.bu, f.bi, np.float32(f.mu)
@@ -116,8 +116,8 @@ def test_lock_free_warps_are_capped_by_the_data(ml100k):
     enough updates to cost about 0.016 of test RMSE against the CPU kernel, outside the GPU
     test's bound of 0.005; the planned cap (943 warps) stays within it (about 0.002)."""
     from mfbench.data import make_splits, parse_protocol
-    from mfbench_plugins.algorithms._sgd_cuda import planned_warps
-    from mfbench_plugins.algorithms.sgd import SGD
+    from mfbench_plugins.algorithms.sgd._cuda import planned_warps
+    from mfbench_plugins.algorithms.sgd.sgd import SGD
 
     split = next(iter(make_splits(ml100k, parse_protocol("official"))))
     train, test = split.train, split.test
@@ -140,7 +140,7 @@ def test_masked_gd_peak_memory_is_its_estimate(monkeypatch):
     import tracemalloc
 
     from mfbench.testing import planted_ratings
-    from mfbench_plugins.algorithms import masked_gd
+    from mfbench_plugins.algorithms.minibatch import masked_gd
 
     monkeypatch.setattr(masked_gd, "SQUARE_CHUNK", 1 << 16)  # slices smaller than the matrix, as at scale
     n, m = 1000, 1200
@@ -246,7 +246,7 @@ def test_device_epochs_wait_once(counting_gpu, name, params):
     """An epoch of the device path reads back one number (its loss) whatever its batch count:
     no ``unique``, ``bincount`` or ``float`` per batch (each a host round trip on a GPU: 600,000
     an epoch on the Netflix shape at batch 1,024, when a batch made six)."""
-    from mfbench.plugins import get_registry
+    from mfbench.registry import get_registry
     from mfbench.testing import planted_ratings
 
     ratings = planted_ratings(n_users=120, n_items=90, n_ratings=3000)
@@ -336,7 +336,7 @@ def test_svd_moves_its_matrix_in_prepare_and_predicts_nothing_in_fit(stand_in_gp
     ``fit`` predicts no training pairs (a training loss over every rating at once would need
     three (N, k) arrays on the device; the runner measures train_mse in chunks, off the clock)."""
     from mfbench.testing import planted_ratings
-    from mfbench_plugins.algorithms import svd
+    from mfbench_plugins.algorithms.svd import svd
 
     moved = []
     monkeypatch.setattr(svd, "device_sparse", lambda xp, S: moved.append(S.shape) or S)

@@ -11,9 +11,9 @@ import pytest
 from mfbench.errors import MfbenchError
 from mfbench.testing import require_device
 from mfbench_datasets.synthetic import generate
-from mfbench_plugins.algorithms._mf import Factors, init_factors
-from mfbench_plugins.algorithms._sgd_cuda import SOURCE
-from mfbench_plugins.algorithms.sgd import SGD, python_epoch
+from mfbench_plugins.algorithms.model import Factors, init_factors
+from mfbench_plugins.algorithms.sgd._cuda import SOURCE
+from mfbench_plugins.algorithms.sgd.sgd import SGD, python_epoch
 from mfbench_plugins.metrics import rmse
 
 
@@ -66,7 +66,7 @@ def _gpu():
 def test_one_warp_equals_the_python_reference(small, biased, adaptive):
     """One warp applies the ratings in order: the sequential update of the reference, to float32."""
     cp = _gpu()
-    from mfbench_plugins.algorithms._sgd_cuda import epoch
+    from mfbench_plugins.algorithms.sgd._cuda import epoch
 
     lr = 0.05 if adaptive else 0.01
     # k > 32: lanes take two factors each

@@ -7,7 +7,7 @@ import pytest
 
 from mfbench.errors import MfbenchError
 from mfbench_datasets.synthetic import generate
-from mfbench_plugins.lenskit_peer import LenskitALS
+from mfbench_plugins.peers.lenskit import LenskitALS
 
 
 @pytest.fixture(scope="module")

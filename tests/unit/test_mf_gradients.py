@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from mfbench_plugins.algorithms._mf import Factors, gradient, init_factors, loss, predict_pairs
-from mfbench_plugins.algorithms.masked_gd import dense_gradient
+from mfbench_plugins.algorithms.minibatch.masked_gd import dense_gradient
+from mfbench_plugins.algorithms.model import Factors, gradient, init_factors, loss, predict_pairs
 
 
 @pytest.fixture
@@ -75,7 +75,7 @@ def test_unbiased_init_starts_near_the_mean():
 @pytest.mark.parametrize("biased", [True, False])
 def test_compiled_pair_scores_equal_the_array_expression(biased):
     """The CPU's compiled predictions are ``predict_pairs`` (the array code the GPU runs)."""
-    from mfbench_plugins.algorithms._predict_numba import pair_scores
+    from mfbench_plugins.algorithms.kernels.predict import pair_scores
 
     rng = np.random.default_rng(0)
     P, Q = rng.standard_normal((50, 37)).astype(np.float32), rng.standard_normal((30, 37)).astype(np.float32)

@@ -12,14 +12,14 @@ from mfbench.data import Ratings, Split
 from mfbench.devices import to_numpy
 from mfbench.errors import MfbenchError
 from mfbench.plan import resolve_metrics
-from mfbench.plugins import get_registry
 from mfbench.ranking import TopN, parse_metric_name, relevant_items
+from mfbench.registry import get_registry
 from mfbench.runner import top_n
 from mfbench_datasets.synthetic import generate
-from mfbench_plugins.algorithms.als import ALS
-from mfbench_plugins.algorithms.baselines import Biases
-from mfbench_plugins.algorithms.sgd import SGD
-from mfbench_plugins.algorithms.svd import ImputedSVD
+from mfbench_plugins.algorithms.als.als import ALS
+from mfbench_plugins.algorithms.baselines.baselines import Biases
+from mfbench_plugins.algorithms.sgd.sgd import SGD
+from mfbench_plugins.algorithms.svd.svd import ImputedSVD
 from mfbench_plugins.metrics import average_precision, coverage, hit_rate, ndcg, precision, recall
 
 

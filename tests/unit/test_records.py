@@ -38,7 +38,7 @@ def test_the_typed_record_and_the_docs_name_the_same_fields():
 
 
 def _tiny_job(tmp_path, algorithm="biases"):
-    from mfbench.plugins import get_registry
+    from mfbench.registry import get_registry
 
     ratings, _ = generate(n_users=80, n_items=60, n_ratings=2000, seed=0)
     split = next(make_splits(Dataset("tiny", ratings), parse_protocol("holdout")))

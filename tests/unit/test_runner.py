@@ -89,7 +89,7 @@ def test_local_executor_isolates_crashes_and_timeouts(split):
 def test_predict_goes_in_chunks_and_equals_one_call(monkeypatch):
     """``predict`` hands ``_predict`` bounded chunks; the result does not depend on the chunk size."""
     import mfbench.algorithm as algorithm
-    from mfbench_plugins.algorithms.sgd import SGD
+    from mfbench_plugins.algorithms.sgd.sgd import SGD
 
     r, _ = generate(n_users=50, n_items=30, n_ratings=800, seed=1)
     algo = SGD(k=4, epochs=2, seed=0)
@@ -205,7 +205,7 @@ def test_tree_peak_counts_a_child_process():
 
 def test_threads_hold_for_a_blas_the_algorithm_loads_in_prepare(split):
     # als imports scipy (and scipy its own OpenBLAS) in prepare, after the cell set its threads
-    from mfbench_plugins.algorithms.als import ALS
+    from mfbench_plugins.algorithms.als.als import ALS
 
     rec = LocalExecutor().run_one(job(split, ALS, Control(threads=1), epochs=1), lambda e: None)
     assert rec["status"] == "ok", rec["error"]

@@ -6,9 +6,9 @@ import pytest
 
 from mfbench.errors import MfbenchError
 from mfbench_datasets.synthetic import generate
-from mfbench_plugins.algorithms.masked_gd import MaskedGD
-from mfbench_plugins.algorithms.minibatch import AdamaxSGD, AdamSGD, MomentumSGD
-from mfbench_plugins.algorithms.sgd import SGD
+from mfbench_plugins.algorithms.minibatch.masked_gd import MaskedGD
+from mfbench_plugins.algorithms.minibatch.minibatch import AdamaxSGD, AdamSGD, MomentumSGD
+from mfbench_plugins.algorithms.sgd.sgd import SGD
 from mfbench_plugins.metrics import rmse
 
 
@@ -49,7 +49,7 @@ def test_sgd_loss_decreases(small):
 
 
 def test_python_backend_refuses_big_data(monkeypatch, small):
-    import mfbench_plugins.algorithms.sgd as sgd
+    import mfbench_plugins.algorithms.sgd.sgd as sgd
 
     monkeypatch.setattr(sgd, "PYTHON_BACKEND_LIMIT", 100)
     with pytest.raises(MfbenchError, match="backend=numba"):
@@ -149,7 +149,7 @@ def test_peer_without_its_library_says_what_to_install(monkeypatch, small, modul
 def test_block_order_sorts_by_block_then_user_then_item():
     """The block layout: ratings sorted by (block, user, item), block offsets that match, and
     each block's users and items a contiguous range of the permuted rows."""
-    from mfbench_plugins.algorithms.sgd import block_order
+    from mfbench_plugins.algorithms.sgd.sgd import block_order
 
     r, _ = generate(n_users=300, n_items=200, n_ratings=20_000, seed=6)
     shuffle = np.random.default_rng(0).permutation(len(r))
@@ -171,7 +171,7 @@ def test_shuffle_is_one_seeded_permutation_of_every_array_whatever_the_threads()
     it moves and on any thread count, and the same as indexing with ``permutation``."""
     import numba
 
-    from mfbench_plugins.algorithms._shuffle import permutation, shuffle
+    from mfbench_plugins.algorithms.kernels.shuffle import permutation, shuffle
 
     rng = np.random.default_rng(0)
     n = 5000
@@ -200,7 +200,7 @@ def test_shuffle_is_one_seeded_permutation_of_every_array_whatever_the_threads()
 def test_one_thread_shuffle_is_the_threaded_permutation(buckets):
     """Below ``ONE_THREAD_BELOW`` buckets one kernel shuffles on one thread: the same permutation
     the threaded kernels give for the same key, length and buckets."""
-    from mfbench_plugins.algorithms import _shuffle
+    from mfbench_plugins.algorithms.kernels import shuffle as _shuffle
 
     n, key = 3000, _shuffle._key(11)
     src = np.arange(n, dtype=np.uint32)
@@ -216,7 +216,7 @@ def test_one_thread_shuffle_is_the_threaded_permutation(buckets):
 def test_shuffle_moves_the_bits_of_every_dtype():
     """Arrays are shuffled as unsigned integers of their width: floats (NaN included) come out
     bit for bit, and every width takes the same permutation."""
-    from mfbench_plugins.algorithms._shuffle import permutation, shuffle
+    from mfbench_plugins.algorithms.kernels.shuffle import permutation, shuffle
 
     n = 1000
     perm = permutation(3, n, bucket=64)
@@ -235,7 +235,7 @@ def test_shuffle_is_uniform(bucket):
     through the bucket split (buckets of one or two elements) and through Fisher-Yates alone."""
     from scipy.stats import chisquare
 
-    from mfbench_plugins.algorithms._shuffle import permutation
+    from mfbench_plugins.algorithms.kernels.shuffle import permutation
 
     n, keys = 6, 12_000
     places = np.zeros((n, n))
@@ -249,7 +249,7 @@ def test_shuffle_is_uniform(bucket):
 def test_minibatch_packed_rows(kind, k, layout):
     """A packed row: weights, bias and moments, each part on its own cache lines, the table
     aligned to a line."""
-    from mfbench_plugins.algorithms._minibatch_numba import columns, packed
+    from mfbench_plugins.algorithms.minibatch._numba import columns, packed
 
     assert columns(kind, k) == layout
     z = packed(kind, k, 33)
@@ -258,7 +258,7 @@ def test_minibatch_packed_rows(kind, k, layout):
 
 
 def test_l2_cache_size_is_read_from_sysfs_or_defaulted(tmp_path):
-    from mfbench_plugins.algorithms._minibatch_numba import l2_cache_bytes
+    from mfbench_plugins.algorithms.minibatch._numba import l2_cache_bytes
 
     for name, level, kind, size in [
         ("index0", 1, "Data", "48K"),
@@ -280,7 +280,7 @@ def test_minibatch_kernel_results_do_not_depend_on_the_thread_count(monkeypatch,
     """Threads take whole users and items (by slot): each row's gradient is summed in one order."""
     import numba
 
-    from mfbench_plugins.algorithms import _minibatch_numba
+    from mfbench_plugins.algorithms.minibatch import _numba as _minibatch_numba
 
     monkeypatch.setattr(_minibatch_numba, "ONE_THREAD_BYTES", 0)  # small tables would train on one thread
     results = []
@@ -308,7 +308,7 @@ def test_the_record_says_the_threads_the_minibatch_kernel_ran_on(monkeypatch, sm
     import numba
 
     from mfbench.runner import _threads_in_force
-    from mfbench_plugins.algorithms import _minibatch_numba
+    from mfbench_plugins.algorithms.minibatch import _numba as _minibatch_numba
 
     algo = AdamSGD(k=5, epochs=1, batch_size=64, seed=3)
     algo.prepare(small)

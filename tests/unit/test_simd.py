@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from numba import literally, njit
 
-from mfbench_plugins.algorithms._simd import WIDTH, dot3, update2
+from mfbench_plugins.algorithms.kernels.simd import WIDTH, dot3, update2
 
 
 @njit(cache=True)

@@ -6,7 +6,7 @@ import pytest
 
 from mfbench.data import Ratings
 from mfbench.errors import MfbenchError
-from mfbench_plugins.algorithms.svdpp import SVDpp, python_epoch
+from mfbench_plugins.algorithms.svdpp.svdpp import SVDpp, python_epoch
 
 F32 = np.float32
 
@@ -111,7 +111,7 @@ def test_predictions_use_the_implicit_sum_of_the_training_items():
 
 
 def test_the_python_backend_refuses_large_data(monkeypatch):
-    import mfbench_plugins.algorithms.svdpp as svdpp
+    import mfbench_plugins.algorithms.svdpp.svdpp as svdpp
 
     monkeypatch.setattr(svdpp, "PYTHON_BACKEND_LIMIT", 10)
     with pytest.raises(MfbenchError, match="backend=python .* use backend=numba"):

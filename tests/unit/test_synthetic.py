@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mfbench.data import Dataset, _gini
-from mfbench.plugins import get_registry
+from mfbench.registry import get_registry
 from mfbench_datasets.synthetic import PRESETS, _fill_array, generate
 
 

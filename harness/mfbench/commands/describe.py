@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..plan import parse_assignments
-from ..plugins import get_registry
+from ..registry import get_registry
 
 __all__ = ["command", "describe_command", "render_description"]
 

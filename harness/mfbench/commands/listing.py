@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from ..plugins import get_registry
+from ..registry import get_registry
 
 __all__ = ["command", "list_command"]
 

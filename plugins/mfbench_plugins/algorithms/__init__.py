@@ -1,4 +1,6 @@
-"""The built-in algorithms: one module per method family, registered here."""
+"""The built-in algorithms: one subpackage per method family (its public class, numba kernels and
+CUDA source), the biased-MF model they share (``model``), the row solver of ALS and BPMF
+(``rows``, ``rows_gpu``) and the shared numba building blocks (``kernels``); registered here."""
 
 from __future__ import annotations
 
@@ -9,8 +11,7 @@ from .als import ALS
 from .baselines import Biases, GlobalMean
 from .bpmf import BPMF
 from .deep import DeepMF, MFAdam
-from .masked_gd import MaskedGD
-from .minibatch import AdamaxSGD, AdamSGD, MomentumSGD
+from .minibatch import AdamaxSGD, AdamSGD, MaskedGD, MomentumSGD
 from .sgd import SGD
 from .svd import ImputedSVD
 from .svdpp import SVDpp

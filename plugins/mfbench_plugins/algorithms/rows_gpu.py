@@ -1,4 +1,4 @@
-"""ALS row solves as batched array code: the same normal equations as ``_als_numba.solve_rows``,
+"""ALS row solves as batched array code: the same normal equations as ``rows.solve_rows``,
 written against the array namespace (numpy here, cupy on a GPU).
 
 Rows are taken in order of rating count, so a batch holds rows of similar length; each batch's

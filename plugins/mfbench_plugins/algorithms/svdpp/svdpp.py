@@ -30,8 +30,7 @@ from mfbench.algorithm import Algorithm
 from mfbench.data import Ratings
 from mfbench.errors import MfbenchError
 from mfbench.params import NON_NEGATIVE, POSITIVE, POSITIVE_INT, Options
-
-from ._mf import factor_bytes
+from mfbench_plugins.algorithms.model import factor_bytes
 
 __all__ = ["SVDpp", "python_epoch"]
 
@@ -144,8 +143,8 @@ class SVDpp(Algorithm):
         self._indptr = np.zeros(train.n_users + 1, np.int64)
         np.cumsum(np.bincount(train.users, minlength=train.n_users), out=self._indptr[1:])
         self._rng = rng
-        from ._predict_numba import warm_up
-        from ._svdpp_numba import epoch, user_rows
+        from mfbench_plugins.algorithms.kernels.predict import warm_up
+        from mfbench_plugins.algorithms.svdpp._numba import epoch, user_rows
 
         # compile (or load from numba's cache) now, not in the first epoch
         one = np.zeros((1, 1), np.float32)
@@ -171,12 +170,12 @@ class SVDpp(Algorithm):
         self._user_rows()
 
     def _user_rows(self) -> None:
-        from ._svdpp_numba import user_rows
+        from mfbench_plugins.algorithms.svdpp._numba import user_rows
 
         user_rows(self._indptr, self._items, self.P_, self.Y_, self.Z_)
 
     def fit(self, train: Ratings, valid: Ratings | None = None) -> Iterator[dict[str, float]]:
-        from ._svdpp_numba import epoch
+        from mfbench_plugins.algorithms.svdpp._numba import epoch
 
         run = python_epoch if self.backend == "python" else epoch
         f32 = np.float32
@@ -205,7 +204,7 @@ class SVDpp(Algorithm):
             yield {"objective": sse / max(len(self._values), 1)}
 
     def _predict(self, users: Any, items: Any) -> Any:
-        from ._predict_numba import pair_scores
+        from mfbench_plugins.algorithms.kernels.predict import pair_scores
 
         return pair_scores(users, items, self.Z_, self.Q_, self.bu_, self.bi_, float(self.mu_))
 

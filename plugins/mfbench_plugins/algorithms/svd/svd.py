@@ -192,7 +192,7 @@ class ImputedSVD(Algorithm):
         self._solver = self.solver if self.solver != "auto" else "arpack" if self.device == "cpu" else "randomized"
         self._k, self._fraction = self._parse_k()
         if self.xp is np:
-            from ._predict_numba import warm_up
+            from mfbench_plugins.algorithms.kernels.predict import warm_up
 
             warm_up()
         n, m = train.n_users, train.n_items
@@ -253,7 +253,7 @@ class ImputedSVD(Algorithm):
     def _predict(self, users: Any, items: Any) -> Any:
         xp = self.xp
         if xp is np:
-            from ._predict_numba import pair_scores
+            from mfbench_plugins.algorithms.kernels.predict import pair_scores
 
             return pair_scores(users, items, self.U_, self.V_, self.row_, self.col_)
         u, i = xp.asarray(users), xp.asarray(items)

@@ -253,7 +253,7 @@ def _dataset(job: Job) -> Dataset:
     from pathlib import Path
 
     from mfbench.plan import load_dataset
-    from mfbench.plugins import get_registry
+    from mfbench.registry import get_registry
 
     source = job.source
     key = (source.dataset, json.dumps(source.options, sort_keys=True, default=str), source.data_dir)
@@ -292,7 +292,7 @@ def run_on_worker(job: Job, topic: str) -> tuple[str, Any, dict[str, Any]]:
     ``("failed", why, worker)`` when the cell could not start."""
     from distributed import get_worker
 
-    from mfbench_plugins.executors import LocalExecutor
+    from .local import LocalExecutor
 
     worker = get_worker()
     info = _worker_info(worker.address)

@@ -6,7 +6,7 @@ With ``R`` the dense users x items ratings and ``M`` its 0/1 mask of observed en
     dL/dP = E Q + reg diag(n_u) P            dL/dQ = E^T P + reg diag(n_i) Q
     dL/db = E 1 + reg_bias n_u * b           dL/dc = E^T 1 + reg_bias n_i * c
 
-which is the gradient of the loss of ``_mf.py`` (per-rating regularization; ``n_u``, ``n_i``
+which is the gradient of the loss of ``model.py`` (per-rating regularization; ``n_u``, ``n_i``
 rating counts), divided by the number of ratings. Steps are plain gradient descent or Adam
 (Kingma & Ba 2015). Everything is dense matrix algebra written against the array namespace:
 numpy (BLAS) on the CPU, cupy (cuBLAS) on the GPU. Dense means ``n_users x n_items`` floats three
@@ -24,9 +24,8 @@ import numpy as np
 from mfbench.data import Ratings
 from mfbench.devices import ensure_dense_fits
 from mfbench.params import OPTIONAL_POSITIVE, POSITIVE, Options
-
-from ._mf import BiasedMF, Factors
-from .minibatch import Adam
+from mfbench_plugins.algorithms.minibatch.minibatch import Adam
+from mfbench_plugins.algorithms.model import BiasedMF, Factors
 
 __all__ = ["MaskedGD", "dense_gradient", "dense_bytes", "DENSE_MATRICES"]
 
@@ -60,7 +59,7 @@ def _sum_squares(xp: Any, E: Any) -> float:
 def dense_gradient(
     xp: Any, f: Factors, R: Any, M: Any, n_u: Any, n_i: Any, reg: float, reg_bias: float, biased: bool
 ) -> tuple[float, dict[str, Any]]:
-    """The loss ``L`` of ``_mf.py`` and its gradient, from dense ``R`` and ``M`` (not divided by N).
+    """The loss ``L`` of ``model.py`` and its gradient, from dense ``R`` and ``M`` (not divided by N).
 
     One dense matrix is made (``E``); the biases, ``R`` and ``M`` are applied to it in place."""
     E = f.P @ f.Q.T

@@ -1,4 +1,4 @@
-"""Executors: ``local`` runs each cell in a fresh process, one at a time; ``inline`` in this one.
+"""``local`` runs each cell in a fresh process, one at a time; ``inline`` in this one.
 
 ``local`` is the default: a cell that crashes or runs out of memory takes only its own process
 down, its peak RSS is its own, and ``--timeout`` can kill it. Cells run one after another, never
@@ -21,16 +21,12 @@ import types
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from mfbench import hookimpl
 from mfbench._cell_path import ENV_VAR as CELL_PATH_VAR
 from mfbench.errors import Interrupted
 from mfbench.records import crashed_record, interrupted_record, timed_out_record
 from mfbench.runner import Emit, Job, run_cell
-from mfbench.specs import ExecutorSpec
 
-from .dask_executor import DaskExecutor
-
-__all__ = ["InlineExecutor", "LocalExecutor", "DaskExecutor"]
+__all__ = ["InlineExecutor", "LocalExecutor"]
 
 
 class InlineExecutor:
@@ -197,14 +193,3 @@ class LocalExecutor:
         finally:
             _kill_tree(proc)
             events.close()
-
-
-@hookimpl
-def mfbench_executors() -> list[ExecutorSpec]:
-    return [
-        ExecutorSpec("local", LocalExecutor, "each cell in its own process, one at a time (default)"),
-        ExecutorSpec("inline", InlineExecutor, "every cell in the mfbench process itself (debugging)"),
-        ExecutorSpec(
-            "dask", DaskExecutor, "cells over a dask.distributed cluster, one per worker at a time (the dask extra)"
-        ),
-    ]

@@ -3,7 +3,7 @@
 Holding the item factors fixed, each user's factors minimize a regularized least-squares problem
 over the items that user rated, solved exactly (Cholesky) or approximately (a few conjugate-
 gradient steps warm-started from the current factors); then the same for items. The loss is the
-one of ``_mf.py`` with ``weighted=true`` (each row's penalty scales with its rating count)::
+one of ``model.py`` with ``weighted=true`` (each row's penalty scales with its rating count)::
 
     L = 1/2 sum_(u,i) (r - r_hat)^2 + reg/2 (sum_u n_u |p_u|^2 + sum_i n_i |q_i|^2)
         [+ reg_bias/2 (sum_u n_u b_u^2 + sum_i n_i b_i^2)]
@@ -14,7 +14,7 @@ CSR by user and by item, built once in ``prepare``; the per-row solves run on ``
 threads with numba, independent of each other.
 
 On the GPU the factors, the CSR columns and targets live on the device (moved in ``prepare``),
-the row systems are built and solved in batches there (``_als_batched``: a batched ``Y^T Y`` and
+the row systems are built and solved in batches there (``rows_gpu``: a batched ``Y^T Y`` and
 ``solve``), and the loss is taken there in chunks; only the CSR row offsets stay on the host.
 """
 
@@ -31,8 +31,7 @@ from mfbench.algorithm import Algorithm
 from mfbench.data import Ratings
 from mfbench.errors import MfbenchError
 from mfbench.params import BOOLEAN, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE_INT, Options
-
-from ._mf import factor_bytes, set_numba_threads
+from mfbench_plugins.algorithms.model import factor_bytes, set_numba_threads, squared_error_chunked
 
 __all__ = ["ALS", "als_loss", "CG_FROM_K"]
 
@@ -68,11 +67,11 @@ def _loss(indptr, indices, targets, X, Y, reg, reg_bias, weighted, biased, rows=
     if not weighted:
         n_u, n_i = (n_u > 0).astype(xp.int64), (n_i > 0).astype(xp.int64)
     if rows is None:
-        from ._als_numba import squared_error
+        from mfbench_plugins.algorithms.rows import squared_error
 
         total = squared_error(indptr, indices, targets, X, Y)
     else:
-        total = _squared_error_chunked(xp, rows, indices, targets, X, Y)
+        total = squared_error_chunked(xp, rows, indices, targets, X, Y)
     f64 = xp.float64
     total += reg * float(
         n_u.astype(f64) @ (X[:, :k].astype(f64) ** 2).sum(1) + n_i.astype(f64) @ (Y[:, :k].astype(f64) ** 2).sum(1)
@@ -82,16 +81,6 @@ def _loss(indptr, indices, targets, X, Y, reg, reg_bias, weighted, biased, rows=
             n_u.astype(f64) @ X[:, k].astype(f64) ** 2 + n_i.astype(f64) @ Y[:, k + 1].astype(f64) ** 2
         )
     return 0.5 * float(total)
-
-
-def _squared_error_chunked(xp, rows, indices, targets, X, Y, chunk: int = 1 << 22) -> float:
-    """``sum (t - x_row . y_col)^2`` in float64, ``chunk`` ratings at a time (bounded gathers)."""
-    total = 0.0
-    for start in range(0, int(targets.shape[0]), chunk):
-        sl = slice(start, start + chunk)
-        e = targets[sl] - (X[rows[sl]] * Y[indices[sl]]).sum(axis=1)
-        total += float((e.astype(xp.float64) ** 2).sum())
-    return total
 
 
 class ALS(Algorithm):
@@ -178,7 +167,7 @@ class ALS(Algorithm):
                 "als: solver=cg runs on the CPU only; on the GPU use solver=cholesky (exact, batched on the device)"
             )
         if self.device == "gpu":
-            from ._als_batched import MAX_DEVICE_SYSTEM
+            from mfbench_plugins.algorithms.rows_gpu import MAX_DEVICE_SYSTEM
 
             size = self.k + (1 if self.biased else 0)  # unknowns per row: the factors and the row's bias
             if size > MAX_DEVICE_SYSTEM:
@@ -221,7 +210,7 @@ class ALS(Algorithm):
             return
         set_numba_threads(self.threads)
         # compile the kernels (or load them from numba's cache) here, not in the first epoch or predict
-        from ._predict_numba import warm_up
+        from mfbench_plugins.algorithms.kernels.predict import warm_up
 
         empty = (np.zeros(2, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32))  # one row, no ratings
         tiny = np.zeros((1, kk), np.float32)
@@ -247,7 +236,7 @@ class ALS(Algorithm):
             design, rows, tgt = Y, X, targets
         reg, bias_reg = np.float32(self.reg), np.float32(self.reg_bias)
         if xp is not np:  # the device solver, whichever exact solver was named
-            from ._als_batched import solve_rows_batched
+            from mfbench_plugins.algorithms.rows_gpu import solve_rows_batched
 
             solve_rows_batched(xp, indptr, indices, tgt, design, rows, reg, self.weighted, bias_reg, self.biased)
         else:
@@ -258,13 +247,13 @@ class ALS(Algorithm):
     def _half_cpu(self, indptr, indices, tgt, design, rows, reg, bias_reg) -> None:
         from threadpoolctl import threadpool_limits
 
-        from ._als_numba import LAPACK, cg_rows, solve_rows
+        from mfbench_plugins.algorithms.rows import LAPACK, cg_rows, solve_rows
 
         with threadpool_limits(1):  # BLAS inside parallel row solves must not spawn threads of its own
             if self._solver == "cholesky":
                 solve_rows(indptr, indices, tgt, design, rows, reg, self.weighted, bias_reg, self.biased, *LAPACK)
             elif self._solver == "batched":
-                from ._als_batched import solve_rows_batched
+                from mfbench_plugins.algorithms.rows_gpu import solve_rows_batched
 
                 solve_rows_batched(np, indptr, indices, tgt, design, rows, reg, self.weighted, bias_reg, self.biased)
             else:
@@ -303,7 +292,7 @@ class ALS(Algorithm):
     def _predict(self, users: Any, items: Any) -> Any:
         xp = self.xp
         if xp is np:
-            from ._predict_numba import pair_scores
+            from mfbench_plugins.algorithms.kernels.predict import pair_scores
 
             return pair_scores(users, items, self.X_, self.Y_, offset=float(self.mu_))
         return self.mu_ + (self.X_[xp.asarray(users)] * self.Y_[xp.asarray(items)]).sum(axis=1)

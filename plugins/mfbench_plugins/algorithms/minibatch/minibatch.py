@@ -1,7 +1,7 @@
 """Biased MF by mini-batch gradient steps: heavy-ball momentum, Adam, Adamax.
 
 Each step takes ``batch_size`` ratings of a seeded per-epoch shuffle, forms the mean of their
-gradients (the loss of ``_mf.py``, per-rating regularization), adds them up per touched row, and
+gradients (the loss of ``model.py``, per-rating regularization), adds them up per touched row, and
 updates only those rows. The optimizers are *lazy* (TensorFlow's LazyAdam): moments live per
 row and move only when the row is in a batch; bias corrections use the global step count.
 
@@ -10,7 +10,7 @@ row and move only when the row is in a batch; bias corrections use the global st
   ``w -= lr m_hat / (sqrt(v_hat) + eps)``
 - Adamax (Kingma & Ba 2015, sec. 7.1): ``u = max(b2 u, |g|)``; ``w -= lr / (1 - b1^t) m / (u + eps)``
 
-Two backends with the same rule: a fused, threaded numba kernel (``_minibatch_numba.py``, the default on
+Two backends with the same rule: a fused, threaded numba kernel (``minibatch/_numba.py``, the default on
 the CPU) and array code written once against the array namespace (numpy on the CPU with
 ``backend=array``, cupy on the GPU). The tests hold them equal to float32 tolerance.
 """
@@ -25,8 +25,7 @@ import numpy as np
 from mfbench.data import Ratings
 from mfbench.errors import MfbenchError
 from mfbench.params import DECAY, POSITIVE, POSITIVE_INT, Options
-
-from ._mf import BiasedMF, Factors, rating_gradients, sum_touched, touched_rows
+from mfbench_plugins.algorithms.model import BiasedMF, Factors, rating_gradients, sum_touched, touched_rows
 
 __all__ = ["MomentumSGD", "AdamSGD", "AdamaxSGD", "Momentum", "Adam", "Adamax"]
 
@@ -126,7 +125,7 @@ class _MiniBatchMF(BiasedMF):
         self._opt = self._optimizer(xp)
         self._t = 0
         if self._use_numba():
-            from . import _minibatch_numba as kernel
+            from . import _numba as kernel
 
             kind = self._kernel_args()[0]
             k = self.k
@@ -138,18 +137,18 @@ class _MiniBatchMF(BiasedMF):
             self._scratch = [np.full(train.n_users, -1, np.int32), np.full(train.n_items, -1, np.int32)]
             self._warm_up(kernel)
         else:
-            from ._shuffle import permutation
+            from mfbench_plugins.algorithms.kernels.shuffle import permutation
 
             permutation(0, 1)  # compiled (or loaded from the cache) here, not in the first epoch
 
     def _epoch_key(self) -> int:
-        """The seed of the next epoch's shuffle (``_shuffle.py``), from the fit's generator."""
+        """The seed of the next epoch's shuffle (``kernels/shuffle.py``), from the fit's generator."""
         return int(self._rng.integers(2**63))
 
     def _warm_up(self, kernel: Any) -> None:
         """Compile the kernel and the shuffle (or load them from the cache) on a one-rating copy:
         no state moves, and no epoch's clock holds a compilation."""
-        from ._shuffle import shuffle
+        from mfbench_plugins.algorithms.kernels.shuffle import shuffle
 
         shuffle(0, [a[:1] for a in (self._u, self._i, self._r)], [a[:1] for a in self._shuffled])
         one = np.zeros(1, self._u.dtype), np.zeros(1, self._i.dtype), np.ones(1, self._r.dtype)
@@ -203,7 +202,7 @@ class _MiniBatchMF(BiasedMF):
 
     def _run_epoch(self, kernel: Any) -> float:
         """One epoch of the numba kernel: shuffle, pack the weights in, run, unpack them."""
-        from ._shuffle import shuffle
+        from mfbench_plugins.algorithms.kernels.shuffle import shuffle
 
         shuffle(self._epoch_key(), [self._u, self._i, self._r], self._shuffled)
         k = self.k
@@ -215,12 +214,12 @@ class _MiniBatchMF(BiasedMF):
 
     def fit(self, train: Ratings, valid: Ratings | None = None) -> Iterator[dict[str, float]]:
         if self._use_numba():
-            from . import _minibatch_numba as kernel
+            from . import _numba as kernel
 
             for _ in range(self.epochs):
                 yield {"objective": self._run_epoch(kernel) / len(self._r)}
             return
-        from ._shuffle import permutation
+        from mfbench_plugins.algorithms.kernels.shuffle import permutation
 
         xp = self.xp
         n = len(self._r)
@@ -281,7 +280,7 @@ class MomentumSGD(_MiniBatchMF):
         return Momentum(xp, self.lr, self.momentum)
 
     def _kernel_args(self) -> tuple[int, float, float, float]:
-        from ._minibatch_numba import MOMENTUM
+        from mfbench_plugins.algorithms.minibatch._numba import MOMENTUM
 
         return MOMENTUM, self.momentum, 0.0, 0.0
 
@@ -317,7 +316,7 @@ class AdamSGD(_MiniBatchMF):
         return Adam(xp, self.lr, self.beta1, self.beta2, self.eps)
 
     def _kernel_args(self) -> tuple[int, float, float, float]:
-        from ._minibatch_numba import ADAM
+        from mfbench_plugins.algorithms.minibatch._numba import ADAM
 
         return ADAM, self.beta1, self.beta2, self.eps
 
@@ -364,6 +363,6 @@ class AdamaxSGD(AdamSGD):
         return Adamax(xp, self.lr, self.beta1, self.beta2, self.eps)
 
     def _kernel_args(self) -> tuple[int, float, float, float]:
-        from ._minibatch_numba import ADAMAX
+        from mfbench_plugins.algorithms.minibatch._numba import ADAMAX
 
         return ADAMAX, self.beta1, self.beta2, self.eps

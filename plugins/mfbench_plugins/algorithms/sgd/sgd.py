@@ -1,6 +1,6 @@
 """Per-rating stochastic gradient descent for biased MF (Funk 2006; Koren, Bell & Volinsky 2009).
 
-For each rating, with ``e = r_hat - r`` (the model and loss of ``_mf.py``)::
+For each rating, with ``e = r_hat - r`` (the model and loss of ``model.py``)::
 
     b_u -= lr (e + reg_bias b_u)          b_i -= lr (e + reg_bias b_i)
     p_u -= lr (e q_i + reg p_u)           q_i -= lr (e p_u + reg q_i)
@@ -17,7 +17,7 @@ updates in the same order in plain Python: the readable reference and the test o
 numba kernel (small data only).
 
 On the GPU (``backend="cuda"``, the default there) the same update runs as the CUDA kernel of
-``_sgd_cuda.cu``: one warp per rating, lock-free across warps (Hogwild; cuMF_SGD's scheme), over
+``sgd/_cuda.cu``: one warp per rating, lock-free across warps (Hogwild; cuMF_SGD's scheme), over
 a permutation of the ratings drawn on the device each epoch. Its result depends on the order in
 which warps meet, so it matches the CPU run in accuracy, not bit for bit.
 """
@@ -32,8 +32,7 @@ import numpy as np
 from mfbench.data import Ratings
 from mfbench.errors import MfbenchError
 from mfbench.params import BOOLEAN, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, Options
-
-from ._mf import BiasedMF, Factors, set_numba_threads
+from mfbench_plugins.algorithms.model import BiasedMF, Factors, set_numba_threads
 
 __all__ = ["SGD", "block_order", "python_epoch"]
 
@@ -55,7 +54,7 @@ def block_order(
     it halved two-thread throughput). Ratings are sorted by block (numpy's radix sort), then by
     user, then item inside each block (the blocks on numba's thread count).
     """
-    from ._sgd_numba import sort_by_block, sort_within_blocks
+    from mfbench_plugins.algorithms.sgd._numba import sort_by_block, sort_within_blocks
 
     perm_u = rng.permutation(n_users).astype(np.int64)
     perm_i = rng.permutation(n_items).astype(np.int64)
@@ -226,7 +225,7 @@ class SGD(BiasedMF):
 
     def _prepare_cuda(self, train: Ratings) -> None:
         """Training data and factors to the device (timed in prepare), the kernel compiled."""
-        from ._sgd_cuda import kernel
+        from mfbench_plugins.algorithms.sgd._cuda import kernel
 
         xp = self.xp
         self._u, self._i = xp.asarray(train.users, dtype=xp.int32), xp.asarray(train.items, dtype=xp.int32)
@@ -237,7 +236,7 @@ class SGD(BiasedMF):
         self._G = self._accumulators(train)
         self._device_rng = xp.random.RandomState(self.seed)
         kernel(self.half)  # compile (or load from cupy's cache) now, not in epoch 1
-        from ._sgd_cuda import planned_warps, resident_warps
+        from mfbench_plugins.algorithms.sgd._cuda import planned_warps, resident_warps
 
         self._warps = planned_warps(train.n_users, train.n_items, resident_warps(self.half))
 
@@ -250,7 +249,7 @@ class SGD(BiasedMF):
         }
 
     def _cuda_epoch(self, order: Any, lr: float) -> float:
-        from ._sgd_cuda import epoch
+        from mfbench_plugins.algorithms.sgd._cuda import epoch
 
         w = self._work
         return epoch(
@@ -290,7 +289,7 @@ class SGD(BiasedMF):
                 self.biased,
                 self.adaptive,
             )
-        from ._sgd_numba import epoch_blocks
+        from mfbench_plugins.algorithms.sgd._numba import epoch_blocks
 
         w = self._work
         return epoch_blocks(
@@ -324,7 +323,7 @@ class SGD(BiasedMF):
                 self.P_[...] = w.P.astype(self.P_.dtype)
                 self.Q_[...] = w.Q.astype(self.Q_.dtype)
             return
-        from ._sgd_numba import gather_rows
+        from mfbench_plugins.algorithms.sgd._numba import gather_rows
 
         gather_rows(w.P, self._perm_u, self.P_)
         gather_rows(w.Q, self._perm_i, self.Q_)

@@ -9,7 +9,7 @@ half the flops of a general product) and solves it with LAPACK's Cholesky (``spo
 all in float32; ``cg_rows`` takes ``steps`` conjugate-gradient steps from the current factors, without
 forming the matrix (each step costs ``2 |J| k``, against ``|J| k^2`` for the build). Rows are
 independent, so the result does not depend on the thread count. The rows' chunks are shared
-among threads of Python's (``_compile.on_threads``), not by a numba parallel loop: a half-epoch
+among threads of Python's (``compiling.on_threads``), not by a numba parallel loop: a half-epoch
 is one hand-off a thread, and a parallel loop around a row solve compiles twice as long.
 """
 
@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit, prange
 from numba.extending import get_cython_function_address
 
-from ._compile import on_threads
+from mfbench_plugins.algorithms.kernels.compiling import on_threads
 
 __all__ = ["solve_rows", "cg_rows", "squared_error", "LAPACK", "CHUNKS"]
 

@@ -1,4 +1,4 @@
-"""The GPU backend of ``sgd``: the CUDA kernel of ``_sgd_cuda.cu`` launched through cupy.
+"""The GPU backend of ``sgd``: the CUDA kernel of ``sgd/_cuda.cu`` launched through cupy.
 
 The kernel is compiled by cupy's NVRTC on first use (and cached by cupy on disk), once for
 float32 factors and once for half-precision factor storage. One launch is one epoch: a grid walks
@@ -17,7 +17,7 @@ import numpy as np
 
 __all__ = ["SOURCE", "THREADS_PER_BLOCK", "epoch", "kernel", "blocks_per_sm", "resident_warps", "planned_warps"]
 
-SOURCE = Path(__file__).with_name("_sgd_cuda.cu")
+SOURCE = Path(__file__).with_name("_cuda.cu")
 THREADS_PER_BLOCK = 256
 
 

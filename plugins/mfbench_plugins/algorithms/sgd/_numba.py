@@ -10,7 +10,7 @@ order: a user's row stays in L1 across that user's ratings, the block's item row
 The kernels index with unsigned integers (the rating arrays are ``uint32``, positions ``uint64``):
 numba then emits no negative-index wraparound, and all scalar arithmetic stays in float32
 (``error_model="numpy"``: no division check, the accumulators start at 1). The two passes over
-the rows are emitted as explicit 8-wide vector code (``_simd``), compiled for each ``k`` and each
+the rows are emitted as explicit 8-wide vector code (``kernels.simd``), compiled for each ``k`` and each
 pair of the ``biased`` / ``adaptive`` flags: the passes unroll, and up to k = 64 the update pass
 reuses the chunks the dot pass loaded, since every scalar store of a step comes after it. From
 k = 64 on, the item row of the rating two ahead is prefetched: past L1 the row's lines would
@@ -23,9 +23,9 @@ from __future__ import annotations
 import numpy as np
 from numba import literally, njit, prange
 
-from ._compile import Specialized, on_threads
-from ._prefetch import prefetch_row
-from ._simd import dot3, update2
+from mfbench_plugins.algorithms.kernels.compiling import Specialized, on_threads
+from mfbench_plugins.algorithms.kernels.prefetch import prefetch_row
+from mfbench_plugins.algorithms.kernels.simd import dot3, update2
 
 __all__ = ["epoch_blocks", "gather_rows", "sgd_step", "sort_by_block", "sort_within_blocks"]
 
@@ -92,7 +92,7 @@ def epoch_blocks(users, items, values, block_ptr, n_blocks, strata, P, Q, bu, bi
     """One epoch over the strata in the given order; returns the sum of squared errors seen.
     ``users`` and ``items`` are ``uint32``.
 
-    Runs ``_epoch_blocks`` compiled for this ``k`` and these two flags (``_compile``): with the
+    Runs ``_epoch_blocks`` compiled for this ``k`` and these two flags (``kernels.compiling``): with the
     row length a constant the passes over the rows unroll with no loop control and no tail test,
     and the branches of the flags not taken are gone (about 6% faster at k = 32).
     """

@@ -8,7 +8,7 @@ prior, or a fixed value (``noise_precision > 0``). ``mu`` is the training mean.
 
 One epoch is one Gibbs sweep: ``alpha`` given the residuals, each side's ``(m, Lambda)`` given its
 rows, then every user row given the items, then every item row given the users. A row's
-conditional is Gaussian (``_bpmf_numba``); rows are drawn in parallel, each from a counter-based
+conditional is Gaussian (``bpmf._numba``); rows are drawn in parallel, each from a counter-based
 generator keyed by (seed, sweep, side, row), so a seed gives the same chain on any thread count.
 Rows are stored as ALS stores them, ``[p_u, b_u, 1]`` and ``[q_i, 1, b_i]``, so that one dot
 product gives ``p . q + b_u + b_i``.
@@ -38,8 +38,7 @@ from mfbench.algorithm import Algorithm
 from mfbench.data import Ratings
 from mfbench.errors import MfbenchError
 from mfbench.params import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, Options
-
-from ._mf import factor_bytes, set_numba_threads
+from mfbench_plugins.algorithms.model import factor_bytes, set_numba_threads, squared_error_chunked
 
 __all__ = ["BPMF", "draws", "stream_key", "sample_hyper", "sample_rows_batched"]
 
@@ -51,7 +50,7 @@ DEVICE_SCORE_ENTRIES = 1 << 26
 
 
 def _mix(x: int) -> int:
-    """``_bpmf_numba._mix`` on Python integers."""
+    """``bpmf._numba._mix`` on Python integers."""
     z = (x + 0x9E3779B97F4A7C15) & _MASK
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
@@ -65,7 +64,7 @@ def stream_key(seed: int, sweep: int, side: int) -> int:
 
 def draws(xp: Any, key: int, rows: Any, width: int) -> Any:
     """Standard normals ``(len(rows), width)`` in float64: entry ``(r, f)`` is the draw of
-    counter ``rows[r] * width + f`` of stream ``key``, as ``_bpmf_numba.normal`` computes it."""
+    counter ``rows[r] * width + f`` of stream ``key``, as ``bpmf._numba.normal`` computes it."""
     u64 = xp.uint64
 
     def mix(x):
@@ -119,10 +118,10 @@ def sample_rows_batched(
     draw: bool = True,
     budget: int | None = None,
 ) -> None:
-    """``_bpmf_numba.sample_rows`` as batched array code: rows by rating count in batches
-    (``_als_batched.plan_batches``), each batch's systems built by one batched product and
+    """``bpmf._numba.sample_rows`` as batched array code: rows by rating count in batches
+    (``rows_gpu.plan_batches``), each batch's systems built by one batched product and
     factored together, in float64. ``indptr`` on the host; the rest in ``xp``."""
-    from ._als_batched import gather_padded, plan_batches
+    from mfbench_plugins.algorithms.rows_gpu import gather_padded, plan_batches
 
     n_rows, D = X.shape
     if budget is None:
@@ -269,9 +268,9 @@ class BPMF(Algorithm):
             self._rows_u = xp.asarray(np.repeat(np.arange(train.n_users, dtype=np.int32), np.diff(indptr)))
             return
         set_numba_threads(self.threads)
-        from ._als_numba import squared_error
-        from ._bpmf_numba import sample_rows, sample_scores
-        from ._predict_numba import warm_up
+        from mfbench_plugins.algorithms.bpmf._numba import sample_rows, sample_scores
+        from mfbench_plugins.algorithms.kernels.predict import warm_up
+        from mfbench_plugins.algorithms.rows import squared_error
 
         # compile (or load from numba's cache) now, not in the first sweep or predict
         one = np.ones((1, 3), np.float32)
@@ -304,12 +303,11 @@ class BPMF(Algorithm):
     def _sse(self) -> float:
         indptr, indices, targets = self._csr["users"]
         if self.xp is np:
-            from ._als_numba import squared_error
+            from mfbench_plugins.algorithms.rows import squared_error
 
             return float(squared_error(indptr, indices, targets, self.X_, self.Y_))
-        from .als import _squared_error_chunked
 
-        return _squared_error_chunked(self.xp, self._rows_u, indices, targets, self.X_, self.Y_)
+        return squared_error_chunked(self.xp, self._rows_u, indices, targets, self.X_, self.Y_)
 
     def _half(self, side: str, hyper: tuple[np.ndarray, np.ndarray], alpha: float, key: int) -> None:
         xp = self.xp
@@ -322,7 +320,7 @@ class BPMF(Algorithm):
         rows = xp.empty((X.shape[0], len(own)), xp.float32)
         Lam, Lam_mu = hyper
         if self._backend == "numba":
-            from ._bpmf_numba import sample_rows
+            from mfbench_plugins.algorithms.bpmf._numba import sample_rows
 
             sample_rows(indptr, indices, tgt, design, rows, Lam, Lam_mu, float(alpha), np.uint64(key), True)
         else:
@@ -369,7 +367,7 @@ class BPMF(Algorithm):
         A, B, width, scale = self._model_rows()
         xp = self.xp
         if xp is np:
-            from ._bpmf_numba import sample_scores
+            from mfbench_plugins.algorithms.bpmf._numba import sample_scores
 
             out = np.empty(len(users), np.float32)
             sample_scores(np.ascontiguousarray(users), np.ascontiguousarray(items), A, B, width, out)

@@ -7,7 +7,7 @@ collaborative filtering family, He et al. 2017), trained jointly by mini-batch A
     classes:     p = softmax(h W + c) over the rating values  loss -log p[r]
 
 plus ``weight_decay / 2`` times the squared dense weights and ``reg / 2`` times each embedding
-row's squared norm once per rating it serves (as in ``_mf.py``). Batch normalization (Ioffe &
+row's squared norm once per rating it serves (as in ``model.py``). Batch normalization (Ioffe &
 Szegedy 2015) uses the batch's statistics in training and, at predict time, statistics of a
 sample of the training data taken after each epoch. The classification head predicts the
 expected rating (``predict=mean``) or the most probable one (``predict=argmax``).
@@ -26,9 +26,8 @@ from mfbench.algorithm import Algorithm
 from mfbench.data import Ratings
 from mfbench.errors import MfbenchError
 from mfbench.params import BOOLEAN, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, Options
-
-from ._mf import sum_touched, touched_rows
-from .minibatch import Adam, AdamSGD
+from mfbench_plugins.algorithms.minibatch.minibatch import Adam, AdamSGD
+from mfbench_plugins.algorithms.model import sum_touched, touched_rows
 
 __all__ = ["DeepMF", "MFAdam", "loss_and_grads", "forward", "flush_tiny", "FLUSH"]
 

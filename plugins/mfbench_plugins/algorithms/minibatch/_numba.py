@@ -2,7 +2,7 @@
 
 The gradients of a batch are taken at the batch's starting parameters, so its ratings may be
 visited in any order. Each epoch first lays its ratings' users, items and values out in the
-shuffle's order (``_shuffle.py``, in parallel), so the epoch reads ratings in order and pays a
+shuffle's order (``kernels/shuffle.py``, in parallel), so the epoch reads ratings in order and pays a
 random access only for rows.
 
 A row is packed (``packed``): a user's (or item's) weights, bias, first and second moments sit
@@ -59,8 +59,8 @@ from pathlib import Path
 import numpy as np
 from numba import literally, njit, prange
 
-from ._compile import Specialized
-from ._prefetch import LINE, prefetch, prefetch_row, prefetch_span
+from mfbench_plugins.algorithms.kernels.compiling import Specialized
+from mfbench_plugins.algorithms.kernels.prefetch import LINE, prefetch, prefetch_row, prefetch_span
 
 __all__ = ["minibatch_epoch", "packed", "columns", "scratch", "MOMENTUM", "ADAM", "ADAMAX"]
 
@@ -289,7 +289,7 @@ def minibatch_epoch(kind, U, I, R, Zu, Zi, k, om, ov, mu, reg, reg_bias, biased,
     ``-1`` over all users and items (left so); ``C`` to ``P``: ``scratch(k, batch, T)``.
     ``T``: the threads (``numba.get_num_threads()``, or 1).
 
-    Compiled for the optimizer ``kind`` alone (``_compile``), and on one thread without numba's
+    Compiled for the optimizer ``kind`` alone (``kernels.compiling``), and on one thread without numba's
     parallel machinery (about 2 s of compilation): a cell compiles only the variant it runs."""
     args = (U, I, R, Zu, Zi, k, om, ov, mu, reg, reg_bias, biased, batch, lr, b1, b2, eps, t, slot_u, slot_i, C, Gu, Gi,
             rows_u, rows_i, L, P)

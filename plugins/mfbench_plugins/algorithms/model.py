@@ -24,6 +24,7 @@ from mfbench.devices import is_gpu_namespace
 from mfbench.params import BOOLEAN, NON_NEGATIVE, POSITIVE_INT
 
 __all__ = [
+    "squared_error_chunked",
     "BiasedMF",
     "Factors",
     "factor_bytes",
@@ -152,6 +153,16 @@ def gradient(
     return out
 
 
+def squared_error_chunked(xp, rows, indices, targets, X, Y, chunk: int = 1 << 22) -> float:
+    """``sum (t - x_row . y_col)^2`` in float64, ``chunk`` ratings at a time (bounded gathers)."""
+    total = 0.0
+    for start in range(0, int(targets.shape[0]), chunk):
+        sl = slice(start, start + chunk)
+        e = targets[sl] - (X[rows[sl]] * Y[indices[sl]]).sum(axis=1)
+        total += float((e.astype(xp.float64) ** 2).sum())
+    return total
+
+
 def factor_bytes(train: Ratings, width: int, copies: int) -> int:
     """Bytes of ``copies`` float32 tables of ``width`` columns over the users and items of ``train``
     (the estimate ``Algorithm.memory_bytes`` gives for a factor model)."""
@@ -194,7 +205,7 @@ class BiasedMF(Algorithm):
         )
         self.P_, self.Q_, self.bu_, self.bi_, self.mu_ = f.P, f.Q, f.bu, f.bi, f.mu
         if self.xp is np:
-            from ._predict_numba import warm_up
+            from mfbench_plugins.algorithms.kernels.predict import warm_up
 
             warm_up()
         return f
@@ -207,7 +218,7 @@ class BiasedMF(Algorithm):
     def _predict(self, users: Any, items: Any) -> Any:
         xp = self.xp
         if xp is np:
-            from ._predict_numba import pair_scores
+            from mfbench_plugins.algorithms.kernels.predict import pair_scores
 
             return pair_scores(users, items, self.P_, self.Q_, self.bu_, self.bi_, float(self.mu_))
         return predict_pairs(xp, self.factors, xp.asarray(users), xp.asarray(items))

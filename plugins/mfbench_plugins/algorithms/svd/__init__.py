@@ -1,0 +1,5 @@
+"""``svd``: truncated SVD of the baseline-imputed matrix, never densified."""
+
+from .svd import ImputedSVD
+
+__all__ = ["ImputedSVD"]
