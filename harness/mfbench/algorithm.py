@@ -10,16 +10,20 @@ appear in ``prepare``/``fit``. The harness drives the epochs::
         ...
     algo.predict(users, items)         # float32, clipped to the rating scale
 
-Subclasses implement ``_prepare``, ``fit`` and ``_predict`` (for pairs whose user and item both
-have training ratings); the base class applies the unseen rule (see ``mfbench.data``), clips to
-the rating scale, and provides ``recommend``, ``params``, ``state`` and ``load_state``.
+``AlgorithmProtocol`` is the contract the harness relies on, whatever class an algorithm is.
+``Algorithm`` is the base class that fulfils it: subclasses implement ``fit`` and ``_predict``
+(abstract: for pairs whose user and item both have training ratings) and may implement
+``_prepare`` and ``_score_block``; the base class applies the unseen rule (see
+``mfbench.data``), clips to the rating scale, ranks through ``mfbench.ranking.recommend``, and
+saves and restores the attributes named in ``state_attrs``.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -28,7 +32,7 @@ from .data import Ratings
 from .params import Constraint, check_params
 from .specs import signature_defaults
 
-__all__ = ["Algorithm", "Baseline", "fit_biases"]
+__all__ = ["AlgorithmProtocol", "Algorithm", "Baseline", "fit_biases"]
 
 #: ``fit_biases`` compiles its passes from this many ratings on (below, numpy takes milliseconds
 #: and loading numba would cost a small cell more than it saves)
@@ -97,8 +101,40 @@ class Baseline:
         return (self.mu + self.user_bias[users] + self.item_bias[items]).astype(np.float32)
 
 
-class Algorithm:
-    """Base class of the built-in algorithms (third-party ones may use it or follow the protocol).
+@runtime_checkable
+class AlgorithmProtocol(Protocol):
+    """What the harness asks of an algorithm object (``AlgorithmSpec.factory`` returns one).
+
+    Built with keyword hyper-parameters plus ``device`` and ``seed``; ``prepare`` is timed apart
+    from training; ``fit`` yields once per epoch (a dict of values to record, callables evaluated
+    off the clock); ``predict`` returns float32 ratings for any pairs; ``recommend`` the top-n
+    items per user; ``state``/``load_state`` round-trip what predictions need. The harness owns
+    the threads; an algorithm whose kernels chose to run on fewer says so in an optional
+    ``threads_used_`` attribute, and the record's ``threads_in_force`` reports it."""
+
+    device: str
+    seed: int
+
+    def params(self) -> dict[str, Any]: ...
+
+    def prepare(self, train: Ratings) -> None: ...
+
+    def fit(self, train: Ratings, valid: Ratings | None = None) -> Iterator[dict[str, Any]]: ...
+
+    def predict(self, users: Any, items: Any) -> np.ndarray: ...
+
+    def recommend(
+        self, users: Any, n: int = 10, exclude_seen: bool = True, train: Ratings | None = None, block: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def state(self) -> dict[str, np.ndarray]: ...
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None: ...
+
+
+class Algorithm(ABC):
+    """Base class of the built-in algorithms (third-party ones may use it or follow
+    ``AlgorithmProtocol``).
 
     Parameters
     ----------
@@ -108,8 +144,12 @@ class Algorithm:
         Seed for every random choice the algorithm makes.
     """
 
-    #: Names of the learned arrays that ``state()`` saves, besides the baseline's.
-    state_attrs: ClassVar[tuple[str, ...]] = ()
+    #: Names of the learned attributes that ``state()`` saves, besides the baseline's: arrays,
+    #: scalars, dicts of arrays (saved as ``name.key``) or ``None``. ``None`` instead of a tuple:
+    #: the model lives in another library's objects and ``state()`` refuses, saying why
+    #: (``state_note``).
+    state_attrs: ClassVar[tuple[str, ...] | None] = ()
+    state_note: ClassVar[str] = ""
     #: What each hyper-parameter accepts (``mfbench.params``): checked by the planner before any
     #: work, and by ``prepare`` for algorithms built directly.
     parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {}
@@ -155,7 +195,7 @@ class Algorithm:
         self._seen_by_user: Any = None
         self._prepare(train)
 
-    def _prepare(self, train: Ratings) -> None:
+    def _prepare(self, train: Ratings) -> None:  # noqa: B027 - an optional hook, empty by default
         """Subclass hook: allocate, transfer, compile. Default: nothing."""
 
     #: the threads the algorithm's kernels ran on, where it chose fewer than numba's count (set in
@@ -169,7 +209,8 @@ class Algorithm:
         free, with the estimate and the free memory in one line."""
         return None
 
-    def fit(self, train: Ratings, valid: Ratings | None = None) -> Iterator[dict[str, float]]:
+    @abstractmethod
+    def fit(self, train: Ratings, valid: Ratings | None = None) -> Iterator[dict[str, Any]]:
         """Train, yielding a dict after each epoch (``{}`` when there is nothing to report).
 
         ``objective`` is the algorithm's own training loss as its docstring defines it (not
@@ -177,7 +218,6 @@ class Algorithm:
         every algorithm (``docs/RECORDS.md``). A value may be a callable of no arguments: the
         runner calls it after it has stopped the epoch's clock, so that monitoring (a loss over
         the training set, say) is not timed as training."""
-        raise NotImplementedError
 
     # -- prediction ----------------------------------------------------------------------------
     def predict(self, users: Any, items: Any) -> np.ndarray:
@@ -192,8 +232,10 @@ class Algorithm:
             out[sel] = devices.to_numpy(self._predict(users[sel], items[sel]))
         return self._clip(out)
 
+    @abstractmethod
     def _predict(self, users: np.ndarray, items: np.ndarray) -> Any:
-        raise NotImplementedError
+        """Raw predictions (the device's array) for pairs whose user and item both have training
+        ratings; the base class clips them and fills the cold pairs."""
 
     def _clip(self, out: np.ndarray) -> np.ndarray:
         if self.rating_scale_ is not None:
@@ -213,86 +255,31 @@ class Algorithm:
         matrix product for factor models). ``None`` (the default) falls back to ``score_users``."""
         return None
 
-    def _ranking_scores(self, users: np.ndarray) -> Any:
-        """Scores of a block of users for every item, with the unseen rule: cold users and cold
-        items score by the training baseline. On the device when the algorithm offers
-        ``_score_block``; otherwise from ``score_users`` (clipped predictions) on the host."""
-        warm = self.seen_users_[users]
-        block = self._score_block(users[warm]) if warm.any() else None
-        if block is None:
-            return self.score_users(users)
-        xp = devices.array_namespace_of(block)
-        cold_items = np.flatnonzero(~self.seen_items_)
-        if warm.all() and not len(cold_items):
-            return xp.asarray(block, dtype=xp.float32)
-        b = self.baseline_
-        base = (
-            xp.asarray(b.mu + b.item_bias, dtype=xp.float32)[None, :]
-            + xp.asarray(b.user_bias[users], dtype=xp.float32)[:, None]
-        )
-        if warm.all():
-            scores = xp.asarray(block, dtype=xp.float32)
-        else:
-            scores = base.copy()
-            scores[xp.asarray(np.flatnonzero(warm))] = block
-        if len(cold_items):
-            cold_items = xp.asarray(cold_items)
-            scores[:, cold_items] = base[:, cold_items]
-        return scores
-
     def recommend(
         self, users: Any, n: int = 10, exclude_seen: bool = True, train: Ratings | None = None, block: int | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``n`` items per user by predicted score, in blocks of users.
+        """Top-``n`` items per user, best first: ``(items, scores)``, each ``(len(users), n)``
+        (``mfbench.ranking.recommend`` explains the protocol). ``train`` holds the ratings whose
+        items are excluded (``exclude_seen``)."""
+        from .ranking import recommend
 
-        Each block is scored at once (on the GPU for a GPU algorithm that offers
-        ``_score_block``), the items rated in ``train`` are masked, and ``argpartition`` picks the
-        top ``n``; only ``(block, n)`` results come back to the host, so all users of a large
-        dataset are ranked without a dense users x items matrix. ``block`` defaults to as many
-        users as fit 2^24 scores (64 MB). Returns ``(items, scores)``, each ``(len(users), n)``,
-        best first: the items are ordered by the model's raw scores (so that predictions above
-        the top of the scale still rank), the scores are the predicted ratings (clipped, as
-        ``predict`` gives them). When fewer than ``n`` items are eligible the rest is ``-1`` /
-        ``-inf``.
-        """
-        users = np.asarray(users, dtype=np.int32)
-        if exclude_seen and train is None:
-            raise ValueError("recommend(exclude_seen=True) needs train= (the ratings whose items to exclude)")
-        n = min(n, self.n_items_)
-        block = block or max(1, (1 << 24) // max(1, self.n_items_))
-        seen = None
-        if exclude_seen and train is not None:
-            from scipy import sparse
-
-            seen = sparse.csr_matrix(
-                (np.ones(len(train), bool), (train.users, train.items)), shape=(train.n_users, train.n_items)
-            )
-        out_items = np.full((len(users), n), -1, np.int32)
-        out_scores = np.full((len(users), n), -np.inf, np.float32)
-        for start in range(0, len(users), block):
-            ub = users[start : start + block]
-            scores = self._ranking_scores(ub)
-            xp = devices.array_namespace_of(scores)
-            if seen is not None:
-                rows = seen[ub]
-                r = np.repeat(np.arange(len(ub)), np.diff(rows.indptr))
-                scores[xp.asarray(r), xp.asarray(rows.indices)] = -xp.inf
-            top = xp.argpartition(-scores, n - 1, axis=1)[:, :n]
-            top_scores = devices.to_numpy(xp.take_along_axis(scores, top, axis=1)).astype(np.float32)
-            top = devices.to_numpy(top).astype(np.int32)
-            order = np.argsort(-top_scores, axis=1, kind="stable")
-            top, top_scores = np.take_along_axis(top, order, 1), np.take_along_axis(top_scores, order, 1)
-            top[~np.isfinite(top_scores)] = -1
-            if self.rating_scale_ is not None:  # report predicted ratings; the order keeps the raw scores' ties broken
-                np.clip(top_scores, *self.rating_scale_, out=top_scores, where=np.isfinite(top_scores))
-            out_items[start : start + len(ub)] = top
-            out_scores[start : start + len(ub)] = top_scores
-        return out_items, out_scores
+        return recommend(self, users, n, exclude_seen, train, block)
 
     # -- state ---------------------------------------------------------------------------------
     def state(self) -> dict[str, np.ndarray]:
-        """Learned arrays by name (host numpy copies), enough to restore predictions."""
-        out = {name: devices.to_numpy(getattr(self, name)).copy() for name in self.state_attrs}
+        """Learned arrays by name (host numpy copies), enough to restore predictions: each of
+        ``state_attrs`` (a dict's arrays as ``name.key``; ``None`` left out) and the baseline."""
+        from .errors import MfbenchError
+
+        if self.state_attrs is None:
+            raise MfbenchError(f"{type(self).__name__} offers no state(): {self.state_note}")
+        out: dict[str, np.ndarray] = {}
+        for name in self.state_attrs:
+            value = getattr(self, name, None)
+            if isinstance(value, dict):
+                out.update({f"{name}.{key}": devices.to_numpy(v).copy() for key, v in value.items()})
+            elif value is not None:
+                out[name] = np.array(devices.to_numpy(value), copy=True)
         out["baseline.mu"] = np.asarray(self.baseline_.mu)
         out["baseline.user_bias"] = self.baseline_.user_bias.copy()
         out["baseline.item_bias"] = self.baseline_.item_bias.copy()
@@ -305,9 +292,15 @@ class Algorithm:
         """Restore what ``state()`` returned (onto this object's device)."""
         xp = getattr(self, "xp", None) or devices.array_namespace(self.device)
         self.xp = xp
-        for name in self.state_attrs:
-            value = state[name]
-            setattr(self, name, xp.asarray(value) if np.ndim(value) else value.item())
+        for name in self.state_attrs or ():
+            prefix = f"{name}."
+            if name in state:
+                value = state[name]
+                setattr(self, name, xp.asarray(value) if np.ndim(value) else value.item())
+            elif any(key.startswith(prefix) for key in state):
+                setattr(self, name, {k[len(prefix) :]: xp.asarray(v) for k, v in state.items() if k.startswith(prefix)})
+            else:
+                setattr(self, name, None)
         self.baseline_ = Baseline(
             float(state["baseline.mu"]), state["baseline.user_bias"].copy(), state["baseline.item_bias"].copy()
         )

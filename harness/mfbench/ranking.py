@@ -17,13 +17,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
 from .data import Ratings
 from .errors import MfbenchError
 
-__all__ = ["TopN", "relevant_items", "parse_metric_name", "DEFAULT_K", "DEFAULT_THRESHOLD"]
+__all__ = ["TopN", "relevant_items", "parse_metric_name", "recommend", "scores", "DEFAULT_K", "DEFAULT_THRESHOLD"]
 
 DEFAULT_K = 10
 DEFAULT_THRESHOLD = 4.0
@@ -100,3 +101,96 @@ def parse_metric_name(name: str) -> tuple[str, int | None]:
     if k is not None and k < 1:
         raise MfbenchError(f"--metrics {name!r}: the cut-off must be at least 1")
     return m.group(1), k
+
+
+# -- ranking an algorithm's items -----------------------------------------------------------------------------------
+
+
+def scores(algo: Any, users: np.ndarray) -> Any:
+    """Scores of a block of users for every item, with the unseen rule: cold users and cold
+    items score by the training baseline. On the algorithm's device from its ``_score_block``
+    (raw scores of warm users, a matrix product for factor models); from ``score_users``
+    (clipped predictions, on the host) where it offers none."""
+    from . import devices
+
+    warm = algo.seen_users_[users]
+    block = algo._score_block(users[warm]) if warm.any() else None
+    if block is None:
+        return algo.score_users(users)
+    xp = devices.array_namespace_of(block)
+    cold_items = np.flatnonzero(~algo.seen_items_)
+    if warm.all() and not len(cold_items):
+        return xp.asarray(block, dtype=xp.float32)
+    b = algo.baseline_
+    base = (
+        xp.asarray(b.mu + b.item_bias, dtype=xp.float32)[None, :]
+        + xp.asarray(b.user_bias[users], dtype=xp.float32)[:, None]
+    )
+    if warm.all():
+        out = xp.asarray(block, dtype=xp.float32)
+    else:
+        out = base.copy()
+        out[xp.asarray(np.flatnonzero(warm))] = block
+    if len(cold_items):
+        cold = xp.asarray(cold_items)
+        out[:, cold] = base[:, cold]
+    return out
+
+
+def recommend(
+    algo: Any,
+    users: Any,
+    n: int = 10,
+    exclude_seen: bool = True,
+    train: Ratings | None = None,
+    block: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``n`` items per user by ``algo``'s predicted score, in blocks of users.
+
+    Each block is scored at once (``scores``: on the GPU for a GPU algorithm that offers
+    ``_score_block``), the items rated in ``train`` are masked, and ``argpartition`` picks the
+    top ``n``; only ``(block, n)`` results come back to the host, so all users of a large
+    dataset are ranked without a dense users x items matrix. ``block`` defaults to as many
+    users as fit 2^24 scores (64 MB). Returns ``(items, scores)``, each ``(len(users), n)``,
+    best first: the items are ordered by the model's raw scores (so that predictions above
+    the top of the scale still rank), the scores are the predicted ratings (clipped, as
+    ``predict`` gives them). When fewer than ``n`` items are eligible the rest is ``-1`` /
+    ``-inf``.
+    """
+    from . import devices
+
+    users = np.asarray(users, dtype=np.int32)
+    if exclude_seen and train is None:
+        raise ValueError("recommend(exclude_seen=True) needs train= (the ratings whose items to exclude)")
+    n_items = algo.n_items_
+    n = min(n, n_items)
+    block = block or max(1, (1 << 24) // max(1, n_items))
+    seen = None
+    if exclude_seen and train is not None:
+        from scipy import sparse
+
+        seen = sparse.csr_matrix(
+            (np.ones(len(train), bool), (train.users, train.items)), shape=(train.n_users, train.n_items)
+        )
+    out_items = np.full((len(users), n), -1, np.int32)
+    out_scores = np.full((len(users), n), -np.inf, np.float32)
+    scale = algo.rating_scale_
+    for start in range(0, len(users), block):
+        ub = users[start : start + block]
+        s = scores(algo, ub)
+        xp = devices.array_namespace_of(s)
+        if seen is not None:
+            rows = seen[ub]
+            r = np.repeat(np.arange(len(ub)), np.diff(rows.indptr))
+            s[xp.asarray(r), xp.asarray(rows.indices)] = -xp.inf
+        top = xp.argpartition(-s, n - 1, axis=1)[:, :n]
+        top_scores = devices.to_numpy(xp.take_along_axis(s, top, axis=1)).astype(np.float32)
+        top = devices.to_numpy(top).astype(np.int32)
+        order = np.argsort(-top_scores, axis=1, kind="stable")
+        top, top_scores = np.take_along_axis(top, order, 1), np.take_along_axis(top_scores, order, 1)
+        top[~np.isfinite(top_scores)] = -1
+        if scale is not None:  # report predicted ratings; the order keeps the raw scores' ties broken
+            np.clip(top_scores, *scale, out=top_scores, where=np.isfinite(top_scores))
+        out_items[start : start + len(ub)] = top
+        out_scores[start : start + len(ub)] = top_scores
+    return out_items, out_scores

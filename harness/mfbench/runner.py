@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from . import devices
+from .algorithm import AlgorithmProtocol
 from .data import Dataset, Split, make_splits, parse_protocol
 from .measure import Stopwatch, TreePeak, current_rss_bytes
 from .ranking import DEFAULT_THRESHOLD, TopN, relevant_items
@@ -183,7 +184,7 @@ def save_checkpoint(directory: str, cell: Cell, state: dict[str, Any]) -> str:
     return path
 
 
-def top_n(algo: Any, split: Split, n: int, threshold: float) -> TopN:
+def top_n(algo: AlgorithmProtocol, split: Split, n: int, threshold: float) -> TopN:
     """The top-``n`` lists of the test users with a relevant test item (see ``mfbench.ranking``)."""
     users, indptr, items = relevant_items(split.test, threshold)
     if len(users) == 0:
@@ -241,7 +242,7 @@ class Training:
 
 
 def train(
-    algo: Any,
+    algo: AlgorithmProtocol,
     split: Split,
     control: Control,
     clock: Stopwatch,
@@ -292,11 +293,13 @@ def train(
                 out.stopped = "time_budget"
                 break
     finally:
-        gen.close()
+        close = getattr(gen, "close", None)  # a generator's cleanup; a plain iterator has none
+        if close is not None:
+            close()
     return out
 
 
-def score(algo: Any, job: Job, clock: Stopwatch) -> dict[str, Any]:
+def score(algo: AlgorithmProtocol, job: Job, clock: Stopwatch) -> dict[str, Any]:
     """Predict the test split and score it (rating metrics; ranking metrics on top-n lists when
     asked for): the record's ``predict_seconds``, ``metrics`` and, with ranking,
     ``recommend_seconds`` and ``ranked_users``."""

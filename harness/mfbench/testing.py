@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-from .algorithm import Algorithm
+from .algorithm import AlgorithmProtocol
 from .data import Ratings, Split
 from .errors import DeviceUnavailable
 from .registry import get_registry
@@ -134,7 +134,7 @@ class AlgorithmChecks:
         return get_registry().algorithm(cls.algorithm).factory
 
     @classmethod
-    def _train(cls, factory: Any, split: Split, device: str, seed: int = 0) -> tuple[Algorithm, list[Any]]:
+    def _train(cls, factory: Any, split: Split, device: str, seed: int = 0) -> tuple[AlgorithmProtocol, list[Any]]:
         algo = factory(**cls.params, device=device, seed=seed)
         algo.prepare(split.train)
         infos = list(algo.fit(split.train, split.valid))
@@ -162,7 +162,7 @@ class AlgorithmChecks:
 
     @pytest.fixture(scope="class")
     @classmethod
-    def trained(cls, device: str, factory: Any, split: Split) -> tuple[str, Algorithm, list[Any]]:
+    def trained(cls, device: str, factory: Any, split: Split) -> tuple[str, AlgorithmProtocol, list[Any]]:
         require_device(device)
         algo, infos = cls._train(factory, split, device)
         return device, algo, infos
@@ -170,6 +170,9 @@ class AlgorithmChecks:
     # -- checks --------------------------------------------------------------------------------
     def test_check_params_round_trip(self, factory: Any) -> None:
         algo = factory(**self.params, device="cpu", seed=0)
+        assert isinstance(algo, AlgorithmProtocol), (
+            f"{type(algo).__name__} lacks a method of mfbench.algorithm.AlgorithmProtocol"
+        )
         params = algo.params()
         again = factory(**params, device="cpu", seed=0)
         assert again.params() == params

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from _cli import run_cli
+from mfbench import ranking
 from mfbench.data import Ratings, Split
 from mfbench.devices import to_numpy
 from mfbench.errors import MfbenchError
@@ -135,7 +136,7 @@ def test_block_scores_rank_like_the_predictions(factory, split):
         pass
     users = np.arange(split.train.n_users, dtype=np.int32)
     warm = users[algo.seen_users_]
-    fast = to_numpy(algo._ranking_scores(warm))
+    fast = to_numpy(ranking.scores(algo, warm))
     slow = algo.score_users(warm)
     inside = (slow > split.train.rating_scale[0] + 1e-3) & (slow < split.train.rating_scale[1] - 1e-3)
     np.testing.assert_allclose(fast[inside], slow[inside], rtol=1e-4, atol=1e-4)  # equal where unclipped

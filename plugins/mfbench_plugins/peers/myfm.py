@@ -9,7 +9,6 @@ import numpy as np
 
 from mfbench.algorithm import Algorithm
 from mfbench.data import Ratings
-from mfbench.errors import MfbenchError
 from mfbench.params import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE_INT
 
 from ._library import library as _library
@@ -24,6 +23,8 @@ class MyFM(Algorithm):
     samples (the last ``epochs - burn_in``, at least one; myFM's default keeps all but 5). The one-hot matrix
     is built in ``prepare``, off the fit's clock."""
 
+    state_attrs = None
+    state_note = "the myfm peer keeps its samples in myFM's objects"
     parameter_constraints = {
         "k": POSITIVE_INT,
         "epochs": POSITIVE_INT,
@@ -80,6 +81,3 @@ class MyFM(Algorithm):
 
     def _predict(self, users: Any, items: Any) -> Any:
         return self.model_.predict(self._one_hot(users, items)).astype(np.float32)
-
-    def state(self) -> dict[str, np.ndarray]:
-        raise MfbenchError("the myfm peer keeps its samples in myFM's objects; no state() is offered")

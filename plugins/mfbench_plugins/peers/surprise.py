@@ -9,7 +9,6 @@ import numpy as np
 
 from mfbench.algorithm import Algorithm
 from mfbench.data import Ratings
-from mfbench.errors import MfbenchError
 from mfbench.params import BOOLEAN, NON_NEGATIVE, POSITIVE, POSITIVE_INT
 
 from ._library import library as _library
@@ -18,7 +17,8 @@ __all__ = ["SurpriseSVD", "SurpriseSVDpp", "SurpriseBaseline"]
 
 
 class _SurprisePeer(Algorithm):
-    state_attrs = ()
+    state_attrs = None
+    state_note = "the Surprise peers keep their state in Surprise objects"
 
     def _model(self, surprise: Any) -> Any:
         raise NotImplementedError
@@ -53,9 +53,6 @@ class _SurprisePeer(Algorithm):
         for raw, inner in ts._raw2inner_id_items.items():
             self._i_inner[raw] = inner
         self.mu_ = float(ts.global_mean)
-
-    def state(self) -> dict[str, np.ndarray]:
-        raise MfbenchError("the Surprise peers keep their state in Surprise objects; no state() is offered")
 
 
 class SurpriseSVD(_SurprisePeer):

@@ -174,7 +174,9 @@ class DeepMF(Algorithm):
         embedding rows per rating.
     """
 
-    state_attrs = ()  # the network's arrays are saved by state() below, by name
+    # the network's weights and batch-norm statistics (dicts of arrays), its rating classes and mean,
+    # and the item genres it embeds
+    state_attrs = ("params_", "running_", "classes_", "mu_", "_genres")
     parameter_constraints = {
         "user_dim": POSITIVE_INT,
         "item_dim": POSITIVE_INT,
@@ -330,27 +332,6 @@ class DeepMF(Algorithm):
                 values = xp.asarray(self.classes_)
                 out.append(p @ values if self.predict_mode == "mean" else values[p.argmax(1)])
         return xp.concatenate(out) if out else xp.zeros(0, xp.float32)
-
-    def state(self) -> dict[str, np.ndarray]:
-        from mfbench import devices
-
-        out = {f"params.{k}": devices.to_numpy(v).copy() for k, v in self.params_.items()}
-        out.update({f"running.{k}": devices.to_numpy(v).copy() for k, v in self.running_.items()})
-        out["classes"], out["mu"] = self.classes_.copy(), np.asarray(self.mu_)
-        if self._genres is not None:
-            out["genres"] = devices.to_numpy(self._genres).copy()
-        out.update(super().state())
-        return out
-
-    def load_state(self, state: dict[str, np.ndarray]) -> None:
-        super().load_state(state)
-        xp = self.xp
-        self.params_ = {k.split(".", 1)[1]: xp.asarray(v) for k, v in state.items() if k.startswith("params.")}
-        self.running_ = {k.split(".", 1)[1]: xp.asarray(v) for k, v in state.items() if k.startswith("running.")}
-        self.classes_, self.mu_ = state["classes"].copy(), np.float32(state["mu"])
-        if not hasattr(self, "_genres"):
-            genres = state.get("genres")
-            self._genres = None if genres is None else xp.asarray(genres)
 
 
 class MFAdam(AdamSGD):
