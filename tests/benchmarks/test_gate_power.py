@@ -4,7 +4,7 @@ it cries wolf, and what a gate costs.
 A scratch clone of this repository gets three commits on top of HEAD:
 
 - ``base``: a fake algorithm ``busywork`` (registered through an entry point, as a plugin
-  package's would be: ``tests/planted.py``) whose epochs multiply float32 matrices, ``work`` products an epoch;
+  package's would be: ``tests/support/planted.py``) whose epochs multiply float32 matrices, ``work`` products an epoch;
 - ``+10%`` and ``+25%``: ``busywork`` doing that much more work an epoch, and ``als`` with the same
   share of busy-waiting added inside each timed epoch (same factors, same RMSE).
 
@@ -28,7 +28,7 @@ from statistics import median
 
 import pytest
 
-from planted import commit, scratch_clone
+from support.planted import commit, scratch_clone
 
 TRIALS = int(os.environ.get("MFBENCH_POWER_TRIALS", "6"))
 

@@ -143,7 +143,7 @@ def test_the_shipped_examples_plan(monkeypatch, data_dir):
 
 
 def test_mfbench_run_grid_example_runs(tmp_path, capsys):
-    from _cli import run_cli
+    from support.cli import run_cli
 
     code, out, err = run_cli(
         [

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from _cli import records, run_cli
+from support.cli import records, run_cli
 
 
 def test_default_run_on_synthetic(tmp_path, capsys):

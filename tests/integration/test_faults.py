@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from _cli import run_cli
+from support.cli import run_cli
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SMALL = [

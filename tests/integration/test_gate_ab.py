@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from _cli import run_cli
-from planted import commit, scratch_clone, sleeper
+from support.cli import run_cli
+from support.planted import commit, scratch_clone, sleeper
 
 RUN = "--algos sleeper,global_mean --dataset synthetic --data-param synthetic.n_ratings=2000 --threads 1"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from _cli import run_cli
+from support.cli import run_cli
 
 pytest.importorskip("matplotlib", reason="the plot extra is part of the test extras")
 

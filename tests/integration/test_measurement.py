@@ -6,8 +6,8 @@ import shutil
 import numpy as np
 import pytest
 
-from _cli import records, run_cli
 from mfbench.cli import main
+from support.cli import records, run_cli
 
 
 @pytest.fixture(scope="module")

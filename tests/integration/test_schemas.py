@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from _cli import records, run_cli
 from mfbench.errors import MfbenchError
 from mfbench.records import SCHEMAS
 from mfbench.results import RunStore
+from support.cli import records, run_cli
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "schemas"
 #: the command that wrote the fixtures (at schema v1), so that a new run has the same cell ids

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from als_check import check_half_sweep, recorded_half_sweeps
 from mfbench.errors import MfbenchError
 from mfbench_datasets.synthetic import generate
 from mfbench_plugins.algorithms.als.als import ALS, als_loss
 from mfbench_plugins.algorithms.svd.svd import FilledMatrix, ImputedSVD, energy_rank
 from mfbench_plugins.metrics import rmse
+from support.als_check import check_half_sweep, recorded_half_sweeps
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,7 @@ def test_numba_solve_equals_numpy_reference(small):
 @pytest.mark.parametrize("solver", ["cholesky", "batched"])
 def test_biased_solve_equals_numpy_reference(small, solver):
     """Every row of a biased half-sweep, both exact solvers, against a float64 solve built from
-    the loss's definition (``tests/als_check.py``); the constant column stays 1."""
+    the loss's definition (``tests/support/als_check.py``); the constant column stays 1."""
     algo = ALS(k=3, biased=True, reg=0.1, reg_bias=0.05, solver=solver, seed=2)
     algo.prepare(small)
     calls = recorded_half_sweeps(algo)

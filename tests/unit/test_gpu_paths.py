@@ -12,7 +12,6 @@ import functools
 import numpy as np
 import pytest
 
-from als_check import check_half_sweep, recorded_half_sweeps, to_host
 from mfbench.errors import MfbenchError
 from mfbench.registry import get_registry
 from mfbench.testing import planted_split
@@ -21,6 +20,7 @@ from mfbench_plugins.algorithms.als.als import ALS
 from mfbench_plugins.algorithms.minibatch.masked_gd import MaskedGD
 from mfbench_plugins.algorithms.minibatch.minibatch import AdamaxSGD, AdamSGD, MomentumSGD
 from mfbench_plugins.algorithms.svd.svd import ImputedSVD
+from support.als_check import check_half_sweep, recorded_half_sweeps, to_host
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from gate_sim import Machine, simulate
 from mfbench.ab import Plan, order
 from mfbench.gate import read_gate_file
 from mfbench.paired import (
@@ -23,6 +22,7 @@ from mfbench.paired import (
     verdict,
     walsh_rank,
 )
+from support.gate_sim import Machine, simulate
 
 REPO = Path(__file__).resolve().parents[2]
 

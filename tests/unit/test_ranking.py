@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 
-from _cli import run_cli
 from mfbench import ranking
 from mfbench.data import Ratings, Split
 from mfbench.devices import to_numpy
@@ -22,6 +21,7 @@ from mfbench_plugins.algorithms.baselines.baselines import Biases
 from mfbench_plugins.algorithms.sgd.sgd import SGD
 from mfbench_plugins.algorithms.svd.svd import ImputedSVD
 from mfbench_plugins.metrics import average_precision, coverage, hit_rate, ndcg, precision, recall
+from support.cli import run_cli
 
 
 def _topn(lists: list[list[int]], relevant: list[list[int]], n_items: int) -> TopN:

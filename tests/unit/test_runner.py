@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from fakes import Dies, Hangs, Raises, Scripted
 from mfbench.data import Dataset, make_splits, parse_protocol
 from mfbench.runner import Cell, Control, Job, run_cell
 from mfbench_datasets.synthetic import generate
 from mfbench_plugins.executors import InlineExecutor, LocalExecutor
 from mfbench_plugins.metrics import mae, rmse
+from support.fakes import Dies, Hangs, Raises, Scripted
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +142,7 @@ def test_compiled_bias_passes_equal_numpy_bit_for_bit(monkeypatch):
 def test_monitoring_is_off_the_epoch_clock(split):
     """A callable in an epoch's info (an objective over the training set) and the runner's
     train_mse are computed after the clock stops: 0.3 s of each per epoch, epochs of ~0 s."""
-    from fakes import SlowMonitor
+    from support.fakes import SlowMonitor
 
     rec = run_cell(job(split, SlowMonitor, sleep=0.3))
     assert rec["status"] == "ok", rec["error"]

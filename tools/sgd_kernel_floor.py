@@ -1,6 +1,6 @@
 """How far ``sgd``'s kernel runs from its in-cache floor, and what a rating costs in instructions.
 
-``python tests/benchmarks/sgd_kernel_floor.py --k 128`` times ``sgd._numba.epoch_blocks`` on one
+``python tools/sgd_kernel_floor.py --k 128`` times ``sgd._numba.epoch_blocks`` on one
 thread (default settings: AdaGrad steps, biases) over two rating sets of the same size:
 
 - ``in L1``: 16 users x 16 items, users in runs of 16 ratings (the 10M set has about 18 a block),
@@ -21,7 +21,7 @@ count from the runs after it::
 
     export NUMBA_CPU_NAME=skylake NUMBA_CACHE_DIR=/tmp/sgd-icount
     for n in 1 1 3; do valgrind --tool=callgrind --callgrind-out-file=/dev/null \
-        python tests/benchmarks/sgd_kernel_floor.py --count-epochs $n 2>&1 | grep refs; done
+        python tools/sgd_kernel_floor.py --count-epochs $n 2>&1 | grep refs; done
 """
 
 import argparse

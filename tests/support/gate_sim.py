@@ -84,7 +84,7 @@ def main() -> None:
     parser.add_argument("--gates", type=int, default=1000, help="simulated gates per scenario and slowdown")
     parser.add_argument("--planted", default="1.0,1.10,1.25", help="als's slowdowns at B, comma-separated")
     opts = parser.parse_args()
-    plan = read_gate_file(Path(__file__).resolve().parents[1] / "results" / "baselines" / "ci.toml").plan
+    plan = read_gate_file(Path(__file__).resolve().parents[2] / "results" / "baselines" / "ci.toml").plan
     cells = {"sgd": 0.25, "als": 0.59, "adam_sgd": 0.37}
     rows = []
     for name, machine in SCENARIOS.items():
