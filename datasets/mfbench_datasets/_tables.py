@@ -115,7 +115,7 @@ def _check_frame(
 INT64_MAX = int(np.iinfo(np.int64).max)
 
 
-def _maybe_int(arr: np.ndarray) -> np.ndarray:
+def _ids_as_int64_or_text(arr: np.ndarray) -> np.ndarray:
     """Ids that are all plain integers (``[+-]digits``) in int64's range store as int64 (they sort
     numerically); any other ids, as text, never wrapped or rounded."""
     import pandas as pd
@@ -216,7 +216,7 @@ def read_ratings(
     Memory stays near the result's: each chunk's columns are kept as typed arrays (no text),
     then joined. On any problem the file is read again as text, chunk by chunk, to name the
     first bad line. Ids the parser would turn into floats or overflowing integers are read
-    again as text (see ``_maybe_int``). A declared ``rating_scale`` is enforced: a rating outside
+    again as text (see ``_ids_as_int64_or_text``). A declared ``rating_scale`` is enforced: a rating outside
     it names its line. Returns the ratings and the number of duplicate (user, item) pairs
     resolved (see ``_from_columns``).
     """
@@ -446,9 +446,9 @@ def _from_columns(
 ) -> tuple[Ratings, int]:
     """Code the ids and resolve duplicate (user, item) pairs: keep the last by timestamp (by file
     order without timestamps, or between equal ones), and count the ratings dropped."""
-    user_ids, u = code_ids(_maybe_int(users))
+    user_ids, u = code_ids(_ids_as_int64_or_text(users))
     del users
-    item_ids, i = code_ids(_maybe_int(items))
+    item_ids, i = code_ids(_ids_as_int64_or_text(items))
     del items
     n = len(values)
     keys = u.astype(np.int64) * len(item_ids) + i

@@ -165,7 +165,7 @@ def _parse_scale(text: str | None) -> tuple[float, float] | None:
     return low, high
 
 
-def _kind(path: Path) -> str:
+def _format_suffix(path: Path) -> str:
     """The format suffix, under any compression suffix: ``ratings.csv.gz`` -> ``.csv``."""
     suffixes = [x.lower() for x in path.suffixes]
     while suffixes and suffixes[-1] in COMPRESSIONS:
@@ -174,11 +174,11 @@ def _kind(path: Path) -> str:
 
 
 def _parse(path: Path, user, item, rating, timestamp, sep, header, scale):
-    if _kind(path) == ".parquet":
+    if _format_suffix(path) == ".parquet":
         return _load_parquet(path, user, item, rating, timestamp, scale)
     lines = _sample(path)
     if sep is None:
-        sep = _detect_sep(lines, SEPARATORS.get(_kind(path)))
+        sep = _detect_sep(lines, SEPARATORS.get(_format_suffix(path)))
         if sep is None:
             raise DataError(
                 f"{path}: cannot find a separator that splits its first lines into the same 3 or more "

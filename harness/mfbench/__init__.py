@@ -17,10 +17,11 @@ Plugin authors need ``hookimpl``, the spec records and, for algorithms, ``Algori
 """
 
 from .algorithm import Algorithm, Baseline
-from .api import Results, load, run
+from .api import load, run
 from .data import Dataset, Ratings, Split
 from .errors import DataError, DeviceUnavailable, MfbenchError, UnknownNameError
 from .registry import get_registry, hookimpl
+from .results import Results
 from .specs import AlgorithmSpec, DatasetSpec, ExecutorSpec, MetricSpec
 
 __version__ = "0.1.0"

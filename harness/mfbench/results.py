@@ -18,6 +18,7 @@ import signal
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from .errors import MfbenchError
 from .records import SCHEMAS, upgrade, upgrade_record
 
 __all__ = [
+    "Results",
     "RunStore",
     "write_json_atomic",
     "capture_environment",
@@ -314,3 +316,139 @@ def capture_environment(devices_used: Iterable[str] = ("cpu",)) -> dict[str, Any
         "gpu": describe_gpu() if "gpu" in devices_used else None,
     }
     return env
+
+
+@dataclass
+class Results:
+    """The records of one run (its latest record of each cell), as tables.
+
+    ``records`` are the dicts of ``runs.jsonl`` (see docs/RECORDS.md); ``metrics`` the metric
+    columns in the order asked."""
+
+    path: Path
+    records: list[dict[str, Any]]
+    metrics: list[str] = field(default_factory=list)
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    @property
+    def ok(self) -> bool:
+        """Whether every cell ended ``ok``."""
+        return all(r.get("status") == "ok" for r in self.records)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __repr__(self) -> str:
+        states: dict[str, int] = {}
+        for r in self.records:
+            states[r.get("status", "?")] = states.get(r.get("status", "?"), 0) + 1
+        return (
+            f"Results({str(self.path)!r}, {len(self.records)} cells: "
+            + ", ".join(f"{n} {s}" for s, n in states.items())
+            + ")"
+        )
+
+    def to_pandas(self) -> Any:
+        """One row per cell (repeats apart): algorithm, params, dataset, split, device, seed,
+        repeat, status, each metric, prepare / median epoch / fit / predict seconds, peak memory,
+        epochs, why training stopped, error."""
+        import pandas as pd
+
+        from .records import TIME_FIELDS
+
+        metrics = self.metrics or sorted({m for r in self.records for m in (r.get("metrics") or {})})
+        rows = []
+        for r in self.records:
+            row = {
+                "cell_id": r["cell_id"],
+                "algorithm": r["algorithm"],
+                "params": r.get("params", {}),
+                "dataset": r["dataset"],
+                "split": (r.get("split") or {}).get("name"),
+                "device": r["device"],
+                "seed": r["seed"],
+                "repeat": r.get("repeat", 0),
+                "status": r["status"],
+            }
+            for m in metrics:
+                row[m] = (r.get("metrics") or {}).get(m)
+            for name, read, _ in TIME_FIELDS:
+                column = "median_epoch_seconds" if name == "epoch_s" else name.replace("_s", "_seconds")
+                row[column] = read(r) if r.get("status") == "ok" or name == "prepare_s" else None
+            row["peak_rss_mb"] = r["peak_rss_bytes"] / 2**20 if r.get("peak_rss_bytes") else None
+            row["peak_gpu_mb"] = r["peak_gpu_bytes"] / 2**20 if r.get("peak_gpu_bytes") is not None else None
+            row["epochs"] = r.get("epochs")
+            row["stopped"] = r.get("stopped")
+            row["best_epoch"] = r.get("best_epoch")
+            row["error"] = r.get("error")
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def curves(self) -> Any:
+        """One row per epoch of every cell: cell_id, algorithm, dataset, device, seed, repeat and
+        the curve's values (epoch, seconds, elapsed_seconds, train_mse, valid_rmse, objective, ...)."""
+        import pandas as pd
+
+        rows = [
+            {
+                "cell_id": r["cell_id"],
+                "algorithm": r["algorithm"],
+                "dataset": r["dataset"],
+                "device": r["device"],
+                "seed": r["seed"],
+                "repeat": r.get("repeat", 0),
+                **point,
+            }
+            for r in self.records
+            for point in (r.get("curve") or [])
+        ]
+        return pd.DataFrame(rows)
+
+    def table(self, fmt: str = "table") -> str:
+        """The comparison table ``mfbench run`` prints (``fmt``: table, md, csv, json)."""
+        from .report import render, summarize
+
+        return render(summarize(self.records, self.metrics or None), fmt, self.metrics or None)
+
+    def compare(self, baseline: Results, threshold: float = 0.10, rmse_tolerance: float = 0.002) -> Any:
+        """How this run differs from ``baseline``, one row per table row, as ``mfbench compare
+        BASELINE THIS`` computes it: a DataFrame with the mark, epoch and fit time ratios
+        (median, min, max over matched cells; ``_lo`` and ``_hi``: the 95% interval where the repeats
+        or the cells allow one, as ``mfbench compare`` prints it) and the RMSE and MAE differences."""
+        import pandas as pd
+
+        from .compare import compare_runs, interval
+
+        rows = []
+        calibrations = (
+            baseline.environment().get("calibration_seconds"),
+            self.environment().get("calibration_seconds"),
+        )
+        for r in compare_runs(baseline.records, self.records, threshold, rmse_tolerance, calibrations):
+            row = {"mark": r["mark"], "algorithm": r["algorithm"], "dataset": r["dataset"], "device": r["device"]}
+            for name in ("epoch", "fit"):
+                v = r[name]
+                row[f"{name}_ratio"] = _median(v)
+                row[f"{name}_ratio_min"] = min(v) if v else None
+                row[f"{name}_ratio_max"] = max(v) if v else None
+                est = interval(r, name)
+                row[f"{name}_ratio_lo"], row[f"{name}_ratio_hi"] = (est.lo, est.hi) if est else (None, None)
+            for m in ("rmse", "mae"):
+                a, b = r[f"{m}_a"], r[f"{m}_b"]
+                row[f"{m}_diff"] = sum(b) / len(b) - sum(a) / len(a) if a else None
+            row.update(new_failures=r["new_failures"], fixed=r["fixed"], unmatched=r["unmatched"])
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def environment(self) -> dict[str, Any]:
+        """The run's ``environment.json``: machine, libraries, calibration."""
+        return read_environment(self.path)
+
+
+def _median(values: list[float]) -> float | None:
+    from statistics import median
+
+    return median(values) if values else None

@@ -251,8 +251,8 @@ def test_results_compare_divides_each_side_by_its_calibration_as_the_cli_does(tm
     worker's): the same code on a machine twice as slow compares as 1.0x, not 2.0x."""
     import json
 
-    from mfbench.api import Results
     from mfbench.compare import compare_runs
+    from mfbench.results import Results
 
     def run(name, fit, run_cal, worker_cal):
         path = tmp_path / name

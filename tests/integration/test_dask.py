@@ -58,7 +58,7 @@ def test_dask_runs_the_cells_local_runs_with_the_same_metrics(tmp_path):
 
 
 def test_a_worker_killed_mid_cell_fails_that_cell_and_the_others_finish(tmp_path):
-    from tests.fakes import KillsItsDaskWorker, Scripted
+    from tests.support.fakes import KillsItsDaskWorker, Scripted
 
     jobs = _jobs(tmp_path)[:4]
     victim = jobs[1]
@@ -142,7 +142,7 @@ def test_gate_and_compare_divide_by_each_workers_calibration(tmp_path):
 
 
 def test_the_cli_takes_executor_params(tmp_path, capsys):
-    from tests._cli import records, run_cli
+    from tests.support.cli import records, run_cli
 
     code, _, err = run_cli(
         [

@@ -49,7 +49,7 @@ def command(run_a: str, run_b: str, out: Path, threshold: float, rmse_tolerance:
         click.echo(f"warning: {warning}", err=True)
     click.echo(render_comparison(c))
     if html_path is not None:
-        from ..html import compare_page, write_page
+        from ..page import compare_page, write_page
 
         page = compare_page(
             c.records_a, c.records_b, c.env_a, c.env_b, c.a.path.name, c.b.path.name, c.rows, c.warnings

@@ -39,7 +39,7 @@ def report_command(run_ref: str, out: Path, fmt: str, html_path: Path | None = N
         raise MfbenchError(f"run {run_ref!r} has no records yet ({store.records_path})")
     click.echo(render(summarize(records), fmt))
     if html_path is not None:
-        from ..html import run_page, write_page
+        from ..page import run_page, write_page
         from ..results import read_environment
 
         command = None

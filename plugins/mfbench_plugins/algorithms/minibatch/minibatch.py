@@ -91,7 +91,7 @@ class _MiniBatchMF(BiasedMF):
         """``(kind, beta1 or momentum, beta2, eps)`` of the numba kernel."""
         raise NotImplementedError
 
-    def _common(
+    def _store_shared_params(
         self,
         k: int,
         epochs: int,
@@ -200,7 +200,7 @@ class _MiniBatchMF(BiasedMF):
             self._batch = (threads, kernel.scratch(self.k, self.batch_size, threads))
         return self._batch[1]
 
-    def _run_epoch(self, kernel: Any) -> float:
+    def _epoch_with_kernel(self, kernel: Any) -> float:
         """One epoch of the numba kernel: shuffle, pack the weights in, run, unpack them."""
         from mfbench_plugins.algorithms.kernels.shuffle import shuffle
 
@@ -217,7 +217,7 @@ class _MiniBatchMF(BiasedMF):
             from . import _numba as kernel
 
             for _ in range(self.epochs):
-                yield {"objective": self._run_epoch(kernel) / len(self._r)}
+                yield {"objective": self._epoch_with_kernel(kernel) / len(self._r)}
             return
         from mfbench_plugins.algorithms.kernels.shuffle import permutation
 
@@ -273,7 +273,7 @@ class MomentumSGD(_MiniBatchMF):
         seed: int = 0,
     ):
         super().__init__(device=device, seed=seed)
-        self._common(k, epochs, batch_size, lr, reg, reg_bias, init_std, biased, backend)
+        self._store_shared_params(k, epochs, batch_size, lr, reg, reg_bias, init_std, biased, backend)
         self.momentum = momentum
 
     def _optimizer(self, xp: Any) -> Any:
@@ -309,7 +309,7 @@ class AdamSGD(_MiniBatchMF):
         seed: int = 0,
     ):
         super().__init__(device=device, seed=seed)
-        self._common(k, epochs, batch_size, lr, reg, reg_bias, init_std, biased, backend)
+        self._store_shared_params(k, epochs, batch_size, lr, reg, reg_bias, init_std, biased, backend)
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
 
     def _optimizer(self, xp: Any) -> Any:

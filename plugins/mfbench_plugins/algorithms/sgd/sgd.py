@@ -217,10 +217,10 @@ class SGD(BiasedMF):
         f = self._init_factors(train)
         inv_u, inv_i = np.argsort(self._perm_u), np.argsort(self._perm_i)
         self._work = Factors(f.P[inv_u], f.Q[inv_i], f.bu[inv_u], f.bi[inv_i], f.mu)
-        self._G = self._accumulators(train)
+        self._adagrad = self._accumulators(train)
         if backend == "numba":
             set_numba_threads(self.threads)
-            self._run_epoch(np.zeros(0, np.int64), 0.0)  # compile (or load from cache) now, not in epoch 1
+            self._epoch_on_cpu(np.zeros(0, np.int64), 0.0)  # compile (or load from cache) now, not in epoch 1
         self._sync()  # and the row gather every CPU epoch ends with
 
     def _prepare_cuda(self, train: Ratings) -> None:
@@ -233,7 +233,7 @@ class SGD(BiasedMF):
         f = self._init_factors(train)
         storage = xp.float16 if self.half else xp.float32
         self._work = Factors(f.P.astype(storage, copy=self.half), f.Q.astype(storage, copy=self.half), f.bu, f.bi, f.mu)
-        self._G = self._accumulators(train)
+        self._adagrad = self._accumulators(train)
         self._device_rng = xp.random.RandomState(self.seed)
         kernel(self.half)  # compile (or load from cupy's cache) now, not in epoch 1
         from mfbench_plugins.algorithms.sgd._cuda import planned_warps, resident_warps
@@ -248,7 +248,7 @@ class SGD(BiasedMF):
             for name, n in (("p", train.n_users), ("q", train.n_items), ("bu", train.n_users), ("bi", train.n_items))
         }
 
-    def _cuda_epoch(self, order: Any, lr: float) -> float:
+    def _epoch_on_gpu(self, order: Any, lr: float) -> float:
         from mfbench_plugins.algorithms.sgd._cuda import epoch
 
         w = self._work
@@ -261,7 +261,7 @@ class SGD(BiasedMF):
             w.Q,
             w.bu,
             w.bi,
-            self._G,
+            self._adagrad,
             w.mu,
             lr,
             self.reg,
@@ -271,8 +271,8 @@ class SGD(BiasedMF):
             warps=self._warps,
         )
 
-    def _run_epoch(self, strata: np.ndarray, lr: float) -> float:
-        G = self._G
+    def _epoch_on_cpu(self, strata: np.ndarray, lr: float) -> float:
+        G = self._adagrad
         if self._backend == "python":
             return python_epoch(
                 self._u,
@@ -330,18 +330,18 @@ class SGD(BiasedMF):
         np.take(w.bu, self._perm_u, out=self.bu_)
         np.take(w.bi, self._perm_i, out=self.bi_)
 
-    def _epoch(self, lr: float) -> float:
+    def _one_epoch(self, lr: float) -> float:
         """One epoch in a fresh seeded order: strata on the CPU, a permutation of the ratings on the GPU."""
         if self._backend == "cuda":
-            return self._cuda_epoch(self._device_rng.permutation(len(self._r)).astype(self.xp.int64, copy=False), lr)
-        return self._run_epoch(self._rng.permutation(self.blocks).astype(np.int64), lr)
+            return self._epoch_on_gpu(self._device_rng.permutation(len(self._r)).astype(self.xp.int64, copy=False), lr)
+        return self._epoch_on_cpu(self._rng.permutation(self.blocks).astype(np.int64), lr)
 
     def fit(self, train: Ratings, valid: Ratings | None = None) -> Iterator[dict[str, float]]:
         if self._backend != "cuda":
             set_numba_threads(self.threads)
         lr = self.lr
         for _ in range(self.epochs):
-            sse = self._epoch(lr)
+            sse = self._one_epoch(lr)
             lr *= self.lr_decay
             self._sync()
             yield {"objective": sse / max(len(self._r), 1)}
