@@ -447,6 +447,15 @@ class Results:
         """The run's ``environment.json``: machine, libraries, calibration."""
         return read_environment(self.path)
 
+    def model(self, cell: str) -> Any:
+        """The fitted model of ``cell`` (a cell id, or an algorithm's name when one cell of it
+        has a checkpoint) from its checkpoint (``mfbench run --checkpoint``): a
+        ``mfbench.fitted.FittedModel`` with ``predict``, ``recommend`` and ``export`` by the
+        dataset's own ids."""
+        from .fitted import load_model
+
+        return load_model(self.records, self.path, cell)
+
 
 def _median(values: list[float]) -> float | None:
     from statistics import median

@@ -170,8 +170,11 @@ def _threads_in_force(used: int | None = None) -> dict[str, Any]:
     return {"numba": threads, "numba_layer": layer, "blas": max(blas) if blas else None}
 
 
-def save_checkpoint(directory: str, cell: Cell, state: dict[str, Any]) -> str:
-    """Write ``state`` to ``directory/<digest>.npz`` atomically; returns the path."""
+def save_checkpoint(
+    directory: str, cell: Cell, state: dict[str, Any], extra: dict[str, np.ndarray] | None = None
+) -> str:
+    """Write ``state`` (and ``extra``: the ids, training pairs and names that ``mfbench.fitted``
+    reads back) to ``directory/<digest>.npz`` atomically; returns the path."""
     import os
     import tempfile
 
@@ -179,7 +182,8 @@ def save_checkpoint(directory: str, cell: Cell, state: dict[str, Any]) -> str:
     path = os.path.join(directory, f"{digest(cell.id)}.npz")
     fd, tmp = tempfile.mkstemp(dir=directory, suffix=".npz.tmp")
     with os.fdopen(fd, "wb") as fh:
-        np.savez(fh, **state)
+        arrays: dict[str, Any] = {**state, **(extra or {})}
+        np.savez(fh, **arrays)
     os.replace(tmp, path)
     return path
 
@@ -356,8 +360,13 @@ def run_cell(job: Job, emit: Emit = lambda e: None) -> dict[str, Any]:
             algo.load_state(best.state)
             rec["best_epoch"] = best.epoch
         if job.checkpoint_dir is not None and training.stopped != "diverged":
+            from .fitted import checkpoint_arrays
+
             rec["checkpoint"] = save_checkpoint(
-                job.checkpoint_dir, cell, best.state if best.state is not None else algo.state()
+                job.checkpoint_dir,
+                cell,
+                best.state if best.state is not None else algo.state(),
+                checkpoint_arrays(cell.algorithm, job.code_version, cell.id, split.train),
             )
         if training.stopped == "diverged":
             rec["status"] = "diverged"

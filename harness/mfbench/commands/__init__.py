@@ -42,10 +42,12 @@ def cli(debug: bool) -> None:
 
 
 # the commands, in the order `mfbench --help` lists them
-from . import ab, compare, describe, gate, listing, plot, report, run  # noqa: E402
+from . import ab, compare, describe, gate, listing, plot, recommend, report, run  # noqa: E402
 
 for _module in (run, listing, describe, report, compare, gate, ab, plot):
     cli.add_command(_module.command)
+cli.add_command(recommend.recommend)
+cli.add_command(recommend.export)
 
 #: whether --debug (or MFBENCH_DEBUG) asked for tracebacks; set by the group's callback
 _DEBUG = [False]

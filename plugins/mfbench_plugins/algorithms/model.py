@@ -227,6 +227,19 @@ class BiasedMF(Algorithm):
         u = self.xp.asarray(users)
         return float(self.mu_) + self.bu_[u][:, None] + self.bi_[None, :] + self.P_[u] @ self.Q_.T
 
+    def export_factors(self) -> dict[str, Any]:
+        """User and item factors and biases (host arrays) and the global mean:
+        ``r_hat = mu + user_bias[u] + item_bias[i] + user_factors[u] . item_factors[i]``."""
+        from mfbench.devices import to_numpy
+
+        return {
+            "user_factors": to_numpy(self.P_),
+            "item_factors": to_numpy(self.Q_),
+            "user_bias": to_numpy(self.bu_),
+            "item_bias": to_numpy(self.bi_),
+            "mu": float(self.mu_),
+        }
+
 
 def set_numba_threads(threads: int) -> None:
     """Run numba's parallel loops on ``threads`` threads; 0 keeps numba's current setting."""

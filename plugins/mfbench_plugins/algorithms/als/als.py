@@ -299,3 +299,19 @@ class ALS(Algorithm):
 
     def _score_block(self, users: Any) -> Any:
         return self.mu_ + self.X_[self.xp.asarray(users)] @ self.Y_.T
+
+    def export_factors(self) -> dict[str, Any]:
+        """User and item factors and biases (host arrays) and the global mean; the rows' bias
+        columns (``X[:, k]`` is ``b_u`` against a column of ones in ``Y``, ``Y[:, k + 1]`` is
+        ``b_i``) come out as the biases."""
+        from mfbench.devices import to_numpy
+
+        X, Y = to_numpy(self.X_), to_numpy(self.Y_)
+        k = self.k
+        return {
+            "user_factors": X[:, :k],
+            "item_factors": Y[:, :k],
+            "user_bias": X[:, k] if self.biased else None,
+            "item_bias": Y[:, k + 1] if self.biased else None,
+            "mu": float(self.mu_),
+        }
