@@ -1,6 +1,6 @@
 """Accuracy on MovieLens 100K, official folds u1..u5, with each algorithm's defaults.
 
-The bars are the ones the field knows for these methods on these folds (see README); the
+The bars are the ones the field knows for these methods on these folds (see docs/guide/algorithms.md); the
 measured values go in the run records, and `mfbench run ... --folds official` reproduces them.
 """
 
