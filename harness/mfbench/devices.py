@@ -167,7 +167,8 @@ class GpuPeakMemory:
     or the data generator left cached are not this block's peak. The hook runs on the pool's own
     allocations from the device (``alloc``), not on every array the pool serves (``malloc``, a
     Python call per array inside timed epochs): the pool grows only by those, so its total at
-    each, the new block included, is the peak.
+    each is the peak. cupy books a new block in the pool's total before it calls the hook
+    (``SingleDeviceMemoryPool._try_malloc``), so the total the hook reads already holds it.
     """
 
     def __init__(self) -> None:
@@ -183,9 +184,8 @@ class GpuPeakMemory:
             name = "mfbench_peak"
 
             def alloc_postprocess(self, **kwargs: Any) -> None:
-                if kwargs.get("mem_ptr"):  # 0: the allocation failed
-                    # the new block joins the pool's books after this hook returns
-                    outer.peak_bytes = max(outer.peak_bytes, int(pool.total_bytes()) + int(kwargs["mem_size"]))
+                if kwargs.get("mem_ptr"):  # 0: the allocation failed (cupy takes it off its books next)
+                    outer.peak_bytes = max(outer.peak_bytes, int(pool.total_bytes()))
 
         self.peak_bytes = int(pool.total_bytes())
         self._hook = _Hook()

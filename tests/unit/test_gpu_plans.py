@@ -260,10 +260,13 @@ def test_device_epochs_wait_once(counting_gpu, name, params):
 
 
 class FakePool:
-    """cupy's memory pool as the probe sees it: bytes held, and the cached ones it can release."""
+    """cupy's memory pool as the probe sees it, booking as cupy 13 and 14 do
+    (``SingleDeviceMemoryPool._try_malloc``): a new block joins the pool's total *before* the
+    hooks' ``alloc_postprocess`` runs, and a failed one leaves it after."""
 
     def __init__(self, used, cached):
         self.used, self.cached = used, cached
+        self.hooks = []
 
     def total_bytes(self):
         return self.used + self.cached
@@ -271,44 +274,53 @@ class FakePool:
     def free_all_blocks(self):
         self.cached = 0
 
+    def allocate(self, size, ok=True):
+        self.used += size  # booked first
+        for hook in self.hooks:
+            hook.alloc_postprocess(device_id=0, mem_size=size, mem_ptr=1 if ok else 0)
+        if not ok:
+            self.used -= size
+
+    def release(self, size):
+        self.used -= size
+        self.cached += size
+
 
 def test_gpu_peak_follows_device_allocations_only(monkeypatch):
     """The probe starts from the pool's held bytes after releasing its cache (the generator's
-    300 cached bytes are not the cell's), adds each device allocation to the pool's total at
-    that moment (cupy books the new block after the hook), and has no per-array callback
-    (``malloc``, or ``free``, which cupy calls as each array goes back to the pool)."""
+    300 cached bytes are not the cell's), reads the pool's total at each device allocation
+    (which cupy has already booked: adding the block again counted it twice), ignores a failed
+    one, and has no per-array callback (``malloc``, or ``free``, which cupy calls as each array
+    goes back to the pool)."""
     import types
 
     import mfbench.devices as devices
 
-    hooks = []
+    pool = FakePool(used=100, cached=300)
 
     class MemoryHook:
         def __enter__(self):
-            hooks.append(self)
+            pool.hooks.append(self)
 
         def __exit__(self, *exc):
-            hooks.remove(self)
+            pool.hooks.remove(self)
 
-    pool = FakePool(used=100, cached=300)
     fake = types.SimpleNamespace(
         get_default_memory_pool=lambda: pool, cuda=types.SimpleNamespace(MemoryHook=MemoryHook)
     )
     monkeypatch.setattr(devices, "_cupy", lambda: fake)
     with devices.GpuPeakMemory() as probe:
-        (hook,) = hooks
+        (hook,) = pool.hooks
         assert probe.peak_bytes == 100 and pool.cached == 0
         assert not any(
             hasattr(hook, f"{name}_{when}process") for name in ("malloc", "free") for when in ("pre", "post")
         )
-        hook.alloc_postprocess(device_id=0, mem_size=1000, mem_ptr=1)
-        pool.used += 1000
-        hook.alloc_postprocess(device_id=0, mem_size=500, mem_ptr=2)
-        pool.used += 500
-        pool.used, pool.cached = 600, 1000  # arrays back to the pool: its total stays 1,600
-        hook.alloc_postprocess(device_id=0, mem_size=4000, mem_ptr=0)  # a failed allocation
-        hook.alloc_postprocess(device_id=0, mem_size=200, mem_ptr=3)
-    assert hooks == [] and probe.peak_bytes == 1800
+        pool.allocate(1000)
+        pool.allocate(500)
+        pool.release(1000)  # arrays back to the pool: its total stays 1,600
+        pool.allocate(4000, ok=False)  # a failed allocation
+        pool.allocate(200)
+    assert pool.hooks == [] and probe.peak_bytes == 1800
 
 
 @pytest.mark.gpu
@@ -325,9 +337,10 @@ def test_gpu_peak_on_the_device():
     big = cupy.zeros(64 << 20, cupy.uint8)
     del big  # 64 MiB cached in the pool
     with GpuPeakMemory() as probe:
-        a = cupy.ones(4 << 20, cupy.float32)  # 16 MiB
+        start = probe.peak_bytes  # what earlier tests' live arrays hold; the cache is released
+        a = cupy.ones(4 << 20, cupy.float32)  # 16 MiB, a new block of exactly that size
         cupy.cuda.get_current_stream().synchronize()
-    assert 16 << 20 <= probe.peak_bytes < 64 << 20
+    assert probe.peak_bytes == start + (16 << 20), "the new block counted once"
     del a
 
 
