@@ -2,7 +2,8 @@
 # Everything a GPU machine must verify, in one run (sized for under 8 minutes on one H100; each
 # step prints its seconds):
 #   bash tests/gpu/check.sh            # from the repository root, with cupy installed
-# 1. installs mfbench into the current python3 without touching its dependencies;
+# 1. installs mfbench into the current python3 without touching its dependencies and without a
+#    build environment (the GPU machine has no network: --no-build-isolation uses its setuptools);
 # 2. says which cupy distributions are installed (exactly one is right: mfbench[gpu12] or [gpu13]);
 # 3. runs every GPU test (pytest -m gpu: parity of each GPU path with the CPU, the CUDA kernel,
 #    the memory probe; with MFBENCH_REQUIRE_GPU=1 a test that cannot reach the GPU fails rather
@@ -30,7 +31,7 @@ step() {
     [ "$rc" -eq 0 ] || status=1
 }
 
-step install "$py" -m pip install --no-deps --quiet -e .
+step install "$py" -m pip install --no-deps --no-build-isolation --quiet -e .
 step cupy "$py" -c "
 import importlib.metadata as md, cupy
 from mfbench.devices import describe_gpu, driver_cuda_major
@@ -39,10 +40,15 @@ print('cupy distributions:', names, '| driver CUDA', driver_cuda_major(), '|', d
 assert len(names) == 1, 'more than one cupy distribution: keep the one of the driver (mfbench[gpu12] or [gpu13])'
 "
 data="${MFBENCH_DATA_DIR:-../shared/data}"
+# platformdirs (the cache folder's default) is not on the GPU machine: name the cache folder
+export MFBENCH_CACHE_DIR="${MFBENCH_CACHE_DIR:-$(mktemp -d)}"
 export MFBENCH_DATA_DIR="$data"
 export MFBENCH_REQUIRE_GPU=1  # a GPU test that cannot reach the GPU fails here instead of skipping
 step gpu-tests "$py" -m pytest -q -p no:cacheprovider -m gpu tests/unit tests/integration
-step conformance-gpu "$py" -m pytest -q -p no:cacheprovider tests/conformance -k "gpu"
+# the conformance cases that run on the device: the parametrized [gpu] ones, and the check that
+# compares the devices (not parametrized; tests/unit/test_gpu_check.py holds this selection)
+conformance_gpu_k="gpu or devices_agree"
+step conformance-gpu "$py" -m pytest -q -p no:cacheprovider tests/conformance -k "$conformance_gpu_k"
 step gpu-paths "$py" -m pytest -q -p no:cacheprovider tests/unit/test_gpu_paths.py tests/unit/test_gpu_plans.py tests/unit/test_gpu_sgd.py
 step benchmarks "$py" -m pytest -q -p no:cacheprovider -s tests/benchmarks/test_gpu_scale.py
 dataset=synthetic

@@ -1,0 +1,44 @@
+"""tests/gpu/check.sh, checked where no GPU is: it installs without a network and selects every
+conformance case that runs on the device."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+CHECK = (REPO / "tests" / "gpu" / "check.sh").read_text()
+
+
+def test_the_install_step_needs_no_network():
+    (install,) = [line for line in CHECK.splitlines() if line.startswith("step install")]
+    assert "--no-deps" in install and "--no-build-isolation" in install
+
+
+def test_the_conformance_step_selects_the_device_comparison():
+    """``-k gpu`` alone never selected ``test_check_devices_agree`` (neither parametrized by
+    device nor marked): the selection check.sh uses must pick it and every ``[gpu]`` case."""
+    (expr,) = re.findall(r'^conformance_gpu_k="([^"]+)"', CHECK, flags=re.M)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/conformance",
+            "-k",
+            expr,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    ).stdout
+    selected = [line for line in out.splitlines() if "::" in line]
+    assert any("test_check_devices_agree" in line for line in selected)
+    assert any(line.endswith("[gpu]") for line in selected)
+    assert not any(line.endswith("[cpu]") for line in selected)
