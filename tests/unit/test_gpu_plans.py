@@ -393,3 +393,45 @@ def test_the_extras_offer_one_build_per_cuda_version():
     ]
     assert extras["gpu12"] == ["cupy-cuda12x>=13"] and extras["gpu13"] == ["cupy-cuda13x>=13.6"]
     assert "gpu" not in extras
+
+
+def test_the_sgd_kernels_occupancy_comes_from_the_driver(monkeypatch):
+    """``RawModule.get_function`` returns a ``RawKernel``, which has no ``.ptr`` (its compiled
+    ``Function``, ``.kernel``, has): the query raised AttributeError, was caught, and the
+    register estimate was always used. A stand-in shaped like cupy's objects holds the driver's
+    answer to be the one used."""
+    import types
+
+    from mfbench_plugins.algorithms.sgd import _cuda
+
+    asked = []
+
+    class RawKernel:  # cupy's: attributes and the compiled Function, no pointer of its own
+        num_regs = 255
+        kernel = types.SimpleNamespace(ptr=0xBEEF)
+
+    def occupancy(ptr, threads, shared):
+        asked.append((ptr, threads, shared))
+        return 3
+
+    fake = types.SimpleNamespace(
+        cuda=types.SimpleNamespace(
+            Device=lambda: types.SimpleNamespace(
+                attributes={
+                    "MultiProcessorCount": 10,
+                    "MaxRegistersPerMultiprocessor": 65536,
+                    "MaxThreadsPerMultiProcessor": 2048,
+                }
+            ),
+            driver=types.SimpleNamespace(occupancyMaxActiveBlocksPerMultiprocessor=occupancy),
+        )
+    )
+    monkeypatch.setitem(__import__("sys").modules, "cupy", fake)
+    monkeypatch.setattr(_cuda, "kernel", lambda half: RawKernel())
+    _cuda.resident_warps.cache_clear()
+    try:
+        warps = _cuda.resident_warps(False)
+    finally:
+        _cuda.resident_warps.cache_clear()
+    assert asked == [(0xBEEF, _cuda.THREADS_PER_BLOCK, 0)]
+    assert warps == 10 * 3 * _cuda.THREADS_PER_BLOCK // 32  # the driver's 3 blocks, not 255 registers' 1

@@ -49,8 +49,9 @@ def resident_warps(half: bool) -> int:
     fn = kernel(half)
     attributes = cupy.cuda.Device().attributes
     try:
-        per_sm = cupy.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(fn.ptr, THREADS_PER_BLOCK, 0)
-    except AttributeError:
+        # a RawKernel has no pointer of its own: its compiled Function (``.kernel``) has
+        per_sm = cupy.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(fn.kernel.ptr, THREADS_PER_BLOCK, 0)
+    except AttributeError:  # a cupy without the driver's occupancy query
         per_sm = blocks_per_sm(
             fn.num_regs,
             THREADS_PER_BLOCK,
