@@ -164,36 +164,30 @@ class GpuPeakMemory:
     """Peak device memory held by cupy's default memory pool while the ``with`` block runs.
 
     On entry the pool hands its cached free blocks back to the device, so blocks an earlier cell
-    or the data generator left cached are not this block's peak. The hook runs on the pool's own
-    allocations from the device (``alloc``), not on every array the pool serves (``malloc``, a
-    Python call per array inside timed epochs): the pool grows only by those, so its total at
-    each is the peak. cupy books a new block in the pool's total before it calls the hook
-    (``SingleDeviceMemoryPool._try_malloc``), so the total the hook reads already holds it.
+    or the data generator left cached are not this block's peak. Then the pool's total is read
+    at each ``sample()`` (the runner calls it after ``prepare`` and after each epoch, off the
+    clock) and on exit. The pool keeps every block it took from the device until it is told to
+    release them, so its total only grows inside a cell and the last reading is the peak (a
+    release the pool makes itself, to retry an allocation the device refused, can hide an
+    earlier, higher total). No memory hook: cupy calls a registered hook for every array the
+    pool serves and takes back, a Python call per array inside the timed epochs.
     """
 
     def __init__(self) -> None:
         self.peak_bytes = 0
 
     def __enter__(self) -> GpuPeakMemory:
-        cupy: Any = _cupy()
-        pool = cupy.get_default_memory_pool()
-        pool.free_all_blocks()
-        outer = self
-
-        class _Hook(cupy.cuda.MemoryHook):
-            name = "mfbench_peak"
-
-            def alloc_postprocess(self, **kwargs: Any) -> None:
-                if kwargs.get("mem_ptr"):  # 0: the allocation failed (cupy takes it off its books next)
-                    outer.peak_bytes = max(outer.peak_bytes, int(pool.total_bytes()))
-
-        self.peak_bytes = int(pool.total_bytes())
-        self._hook = _Hook()
-        self._hook.__enter__()
+        self._pool = _cupy().get_default_memory_pool()
+        self._pool.free_all_blocks()
+        self.peak_bytes = int(self._pool.total_bytes())
         return self
 
+    def sample(self) -> None:
+        """Fold the pool's total now into the peak."""
+        self.peak_bytes = max(self.peak_bytes, int(self._pool.total_bytes()))
+
     def __exit__(self, *exc: Any) -> None:
-        self._hook.__exit__(*exc)
+        self.sample()
 
 
 def nvml_used_bytes() -> int | None:

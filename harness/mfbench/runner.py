@@ -344,9 +344,17 @@ def run_cell(job: Job, emit: Emit = lambda e: None) -> dict[str, Any]:
         t0 = clock.now()
         algo.prepare(split.train)
         rec["prepare_seconds"] = clock.now() - t0
+        epoch_emit = emit
+        if gpu_peak is not None:
+            probe = gpu_peak
+            probe.sample()
+
+            def epoch_emit(event: dict[str, Any]) -> None:  # after each epoch, off its clock
+                probe.sample()
+                emit(event)
 
         rec["curve"] = []
-        training = train(algo, split, control, clock, cell.id, emit, curve=rec["curve"])
+        training = train(algo, split, control, clock, cell.id, epoch_emit, curve=rec["curve"])
         rec.update(
             curve=training.curve,
             stopped=training.stopped,

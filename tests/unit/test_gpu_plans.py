@@ -261,12 +261,13 @@ def test_device_epochs_wait_once(counting_gpu, name, params):
 
 class FakePool:
     """cupy's memory pool as the probe sees it, booking as cupy 13 and 14 do
-    (``SingleDeviceMemoryPool._try_malloc``): a new block joins the pool's total *before* the
-    hooks' ``alloc_postprocess`` runs, and a failed one leaves it after."""
+    (``SingleDeviceMemoryPool._try_malloc``: a new block joins the total before the memory hooks
+    run), and counting the Python calls cupy would make to registered hooks."""
 
     def __init__(self, used, cached):
         self.used, self.cached = used, cached
         self.hooks = []
+        self.hook_calls = 0
 
     def total_bytes(self):
         return self.used + self.cached
@@ -276,6 +277,7 @@ class FakePool:
 
     def allocate(self, size, ok=True):
         self.used += size  # booked first
+        self.hook_calls += 2 * len(self.hooks)  # malloc_pre/postprocess: every array served
         for hook in self.hooks:
             hook.alloc_postprocess(device_id=0, mem_size=size, mem_ptr=1 if ok else 0)
         if not ok:
@@ -284,19 +286,13 @@ class FakePool:
     def release(self, size):
         self.used -= size
         self.cached += size
+        self.hook_calls += 2 * len(self.hooks)  # free_pre/postprocess: every array taken back
 
 
-def test_gpu_peak_follows_device_allocations_only(monkeypatch):
-    """The probe starts from the pool's held bytes after releasing its cache (the generator's
-    300 cached bytes are not the cell's), reads the pool's total at each device allocation
-    (which cupy has already booked: adding the block again counted it twice), ignores a failed
-    one, and has no per-array callback (``malloc``, or ``free``, which cupy calls as each array
-    goes back to the pool)."""
+def _fake_cupy(monkeypatch, pool):
     import types
 
     import mfbench.devices as devices
-
-    pool = FakePool(used=100, cached=300)
 
     class MemoryHook:
         def __enter__(self):
@@ -309,18 +305,59 @@ def test_gpu_peak_follows_device_allocations_only(monkeypatch):
         get_default_memory_pool=lambda: pool, cuda=types.SimpleNamespace(MemoryHook=MemoryHook)
     )
     monkeypatch.setattr(devices, "_cupy", lambda: fake)
+
+
+def test_gpu_peak_reads_the_pool_without_a_hook_in_the_epochs(monkeypatch):
+    """The probe starts from the pool's held bytes after releasing its cache (the generator's
+    300 cached bytes are not the cell's) and reads the pool's total when sampled and on exit:
+    no memory hook, whose callbacks cupy makes for every array inside the timed epochs (and
+    whose total, which cupy books before the hook runs, plus the block counted it twice)."""
+    import mfbench.devices as devices
+
+    pool = FakePool(used=100, cached=300)
+    _fake_cupy(monkeypatch, pool)
     with devices.GpuPeakMemory() as probe:
-        (hook,) = pool.hooks
         assert probe.peak_bytes == 100 and pool.cached == 0
-        assert not any(
-            hasattr(hook, f"{name}_{when}process") for name in ("malloc", "free") for when in ("pre", "post")
-        )
         pool.allocate(1000)
         pool.allocate(500)
+        probe.sample()
         pool.release(1000)  # arrays back to the pool: its total stays 1,600
         pool.allocate(4000, ok=False)  # a failed allocation
         pool.allocate(200)
-    assert pool.hooks == [] and probe.peak_bytes == 1800
+    assert pool.hooks == [] and pool.hook_calls == 0
+    assert probe.peak_bytes == 1800
+
+
+def test_the_runner_samples_the_gpu_peak_after_prepare_and_each_epoch(stand_in_gpu, monkeypatch):
+    import mfbench.devices as devices
+    from mfbench.data import Dataset, make_splits, parse_protocol
+    from mfbench.request import Control
+    from mfbench.runner import Cell, Job, run_cell
+    from mfbench_datasets.synthetic import generate
+    from mfbench_plugins.metrics import rmse
+    from support.fakes import Scripted
+
+    samples = []
+
+    class Probe:
+        peak_bytes = 7
+
+        def __enter__(self):
+            return self
+
+        def sample(self):
+            samples.append("sample")
+
+        def __exit__(self, *exc):
+            samples.append("exit")
+
+    monkeypatch.setattr(devices, "GpuPeakMemory", Probe)
+    ratings, _ = generate(n_users=60, n_items=40, n_ratings=1500, seed=0)
+    split = next(make_splits(Dataset("tiny", ratings), parse_protocol("holdout")))
+    cell = Cell("scripted", {}, "tiny", split.name, "gpu", 0)
+    rec = run_cell(Job("t", cell, split, Scripted, {"rmse": rmse}, Control()))
+    assert rec["status"] == "ok" and rec["peak_gpu_bytes"] == 7
+    assert samples == ["sample"] * (1 + rec["epochs"]) + ["exit"]
 
 
 @pytest.mark.gpu
