@@ -286,3 +286,20 @@ def test_als_refuses_cg_on_the_gpu(small):
     a.xp = np
     with pytest.raises(MfbenchError, match="solver=cg runs on the CPU only"):
         a._prepare(small)
+
+
+def test_the_device_loss_gathers_a_bounded_chunk():
+    """The chunked loss of ``als`` and ``bpmf`` on the device gathered 4M ratings' rows a chunk
+    (2.2 GB at k=64), which set the GPU cell's recorded peak; its chunk now follows the width."""
+    from mfbench_plugins.algorithms.model import LOSS_GATHER_BYTES, loss_chunk, squared_error_chunked
+
+    for k in (8, 64, 256):
+        width = k + 2
+        assert 3 * loss_chunk(width) * width * 4 <= LOSS_GATHER_BYTES
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(50, 6)).astype(np.float32), rng.normal(size=(40, 6)).astype(np.float32)
+    rows, cols = rng.integers(0, 50, 5000), rng.integers(0, 40, 5000)
+    t = rng.normal(size=5000).astype(np.float32)
+    whole = float((((t - (X[rows] * Y[cols]).sum(1)).astype(np.float64)) ** 2).sum())
+    assert squared_error_chunked(np, rows, cols, t, X, Y) == pytest.approx(whole, rel=1e-9)
+    assert squared_error_chunked(np, rows, cols, t, X, Y, chunk=7) == pytest.approx(whole, rel=1e-9)

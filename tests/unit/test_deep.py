@@ -153,3 +153,20 @@ def test_flush_tiny_zeroes_only_what_is_below_the_threshold():
     flush_tiny(np, a, b)
     np.testing.assert_array_equal(a, np.array([0, 0, 0, FLUSH, -2 * FLUSH, 0.5, 0], np.float32))
     np.testing.assert_array_equal(b, [0, 3.0])
+
+
+def test_the_flush_runs_on_the_host_only(stand_in_gpu, monkeypatch):
+    """x86 subnormals need the flush; a GPU does not, where it cost about 50 launches a batch."""
+    from mfbench_plugins.algorithms.deep import deep
+
+    r, _ = generate(n_users=100, n_items=80, n_ratings=3000, seed=2)
+    calls = {"cpu": 0, "gpu": 0}
+    real = deep.flush_tiny
+    for device in ("cpu", "gpu"):
+        monkeypatch.setattr(
+            deep, "flush_tiny", lambda xp, *a, d=device: (calls.__setitem__(d, calls[d] + 1), real(xp, *a))
+        )
+        algo = DeepMF(epochs=1, batch_size=256, seed=0, device=device)
+        algo.prepare(r)
+        list(algo.fit(r))
+    assert calls["cpu"] > 0 and calls["gpu"] == 0

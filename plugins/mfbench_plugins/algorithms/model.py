@@ -153,9 +153,22 @@ def gradient(
     return out
 
 
-def squared_error_chunked(xp, rows, indices, targets, X, Y, chunk: int = 1 << 22) -> float:
-    """``sum (t - x_row . y_col)^2`` in float64, ``chunk`` ratings at a time (bounded gathers)."""
+#: the bytes ``squared_error_chunked`` gathers at a time (the rows of both sides for a chunk of
+#: ratings): 4M ratings a chunk at k=64 gathered 2.2 GB, the GPU cell's recorded peak
+LOSS_GATHER_BYTES = 128 << 20
+
+
+def loss_chunk(width: int, itemsize: int = 4) -> int:
+    """Ratings a chunk of ``squared_error_chunked`` for rows of ``width`` values: as many as keep
+    the chunk's two gathers (and their product) within ``LOSS_GATHER_BYTES``."""
+    return max(1024, LOSS_GATHER_BYTES // (3 * max(width, 1) * itemsize))
+
+
+def squared_error_chunked(xp, rows, indices, targets, X, Y, chunk: int | None = None) -> float:
+    """``sum (t - x_row . y_col)^2`` in float64, ``chunk`` ratings at a time (bounded gathers;
+    default ``loss_chunk`` of the rows' width)."""
     total = 0.0
+    chunk = chunk or loss_chunk(int(X.shape[1]), X.dtype.itemsize)
     for start in range(0, int(targets.shape[0]), chunk):
         sl = slice(start, start + chunk)
         e = targets[sl] - (X[rows[sl]] * Y[indices[sl]]).sum(axis=1)

@@ -149,7 +149,9 @@ def flush_tiny(xp: Any, *arrays: Any) -> None:
     and a deep MF epoch at the ML-20M shape ran 3.5x slower once half of a layer's weights got
     there. A weight or first moment below ``FLUSH`` moves no float32 output of the network (its
     products sit 13 orders of magnitude below a rating's rounding), and a second moment below it
-    changes a step by at most ``sqrt(FLUSH) / eps = 1%`` of an already negligible size."""
+    changes a step by at most ``sqrt(FLUSH) / eps = 1%`` of an already negligible size. Only the
+    CPU needs it: a GPU computes on subnormals at full speed, and the flush would cost about 50
+    launches a batch there, so ``fit`` calls it on the host's arrays alone."""
     for a in arrays:
         xp.copyto(a, 0, where=xp.abs(a) < FLUSH)
 
@@ -298,7 +300,7 @@ class DeepMF(Algorithm):
                     embedding = name in ("U", "V")
                     rows, g = g if embedding else (slice(None), g)  # embeddings: touched rows only
                     self._opt.step(name, self.params_[name], rows, g, self._step)
-                    if not embedding:
+                    if not embedding and xp is np:
                         flush_tiny(xp, self.params_[name], self._opt.m[name], self._opt.v[name])
                 total = total + loss * len(idx)  # summed in xp: one read an epoch, not one a batch
             self._refresh_running()

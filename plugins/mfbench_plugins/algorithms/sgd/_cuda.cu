@@ -70,6 +70,10 @@ extern "C" __global__ void sgd_epoch(
             store_factor(pu + f, a - step_p * (e * b + reg * a));
             store_factor(qi + f, b - step_q * (e * a + reg * b));
         }
+        // every lane has read bu[u], bi[i], Gp[u] and Gq[i] above; without this, lane 0 could
+        // write them while another lane of the warp has yet to read them (independent thread
+        // scheduling), and the lanes would step with different errors
+        __syncwarp();
         if (lane == 0) {
             if (adaptive) {  // |g_p|^2 = e^2 |q|^2 + 2 e reg (p . q) + reg^2 |p|^2, as on the CPU
                 const float cross = 2.f * e * reg * dot;
