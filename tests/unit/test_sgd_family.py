@@ -325,3 +325,23 @@ def test_the_record_says_the_threads_the_minibatch_kernel_ran_on(monkeypatch, sm
             assert algo.threads_used_ == 2
         finally:
             numba.set_num_threads(before)
+
+
+def test_the_gpu_epoch_order_sorts_53_bit_keys():
+    """cupy's ``permutation`` sorts 32-bit keys (about 1.2M ties at 100M ratings, each tie kept in
+    stored order); the device order ranks float64 keys. On numpy, as the device code runs it."""
+    from mfbench_plugins.algorithms.sgd.sgd import device_order
+
+    sorted_keys = []
+
+    class Recording:
+        def __getattr__(self, name):
+            return getattr(np, name)
+
+        def argsort(self, keys):
+            sorted_keys.append(keys.dtype)
+            return np.argsort(keys)
+
+    order = device_order(Recording(), np.random.RandomState(3), 10_000)
+    assert order.dtype == np.int64 and np.array_equal(np.sort(order), np.arange(10_000))
+    assert sorted_keys == [np.float64]
