@@ -28,12 +28,22 @@ class AlgorithmSpec:
         One line for ``mfbench list``.
     devices
         The devices the algorithm runs on, among ``"cpu"`` and ``"gpu"``.
+    reproducible_on
+        The devices on which one seed gives bit-identical results (default: every device in
+        ``devices``). Leave out a device whose path is nondeterministic by design: lock-free
+        updates, atomic scatter-adds, a library's unordered reductions. The conformance suite
+        then holds two runs of one seed to the same test RMSE within a tolerance instead.
     """
 
     name: str
     factory: Callable[..., Any]
     description: str = ""
     devices: tuple[str, ...] = ("cpu",)
+    reproducible_on: tuple[str, ...] | None = None
+
+    @property
+    def reproducible_devices(self) -> tuple[str, ...]:
+        return self.devices if self.reproducible_on is None else self.reproducible_on
 
     @property
     def defaults(self) -> dict[str, Any]:

@@ -82,3 +82,35 @@ def test_recommend_is_the_ranking_function_over_the_model(train):
     np.testing.assert_array_equal(got[0], want[0])
     seen = set(zip(train.users.tolist(), train.items.tolist()))
     assert not any((u, i) in seen for u, row in zip(users.tolist(), got[0].tolist()) for i in row if i >= 0)
+
+
+def test_the_same_seed_check_holds_only_reproducible_devices_to_identical_bits(stand_in_gpu, monkeypatch):
+    """Lock-free or atomic GPU paths cannot give identical bits on a rerun: the conformance check
+    holds them to the same test RMSE instead, where the spec says so (``reproducible_on``)."""
+    import types
+
+    import mfbench.testing as testing
+    from mfbench.specs import AlgorithmSpec
+
+    runs = iter(range(100))
+
+    class Jittery(Means):
+        def _predict(self, users, items):  # each object adds its own rounding-sized noise
+            jitter = 1e-4 * next(runs)
+            return super()._predict(users, items) + np.float32(jitter)
+
+    spec = AlgorithmSpec("jittery", Jittery, devices=("cpu", "gpu"), reproducible_on=("cpu",))
+    monkeypatch.setattr(testing, "get_registry", lambda: types.SimpleNamespace(algorithm=lambda name: spec))
+
+    class Checks(testing.AlgorithmChecks):
+        algorithm = "jittery"
+
+    split = testing.planted_split()
+    checks = Checks()
+    for device in ("cpu", "gpu"):
+        algo, infos = Checks._train(Jittery, split, device)
+        if device == "gpu":
+            checks.test_check_same_seed_same_result((device, algo, infos), Jittery, split)
+        else:
+            with pytest.raises(AssertionError):
+                checks.test_check_same_seed_same_result((device, algo, infos), Jittery, split)
