@@ -13,7 +13,8 @@
 # 5. runs `mfbench run --algos als,adam_sgd --dataset ml-100k --device gpu` when ml-100k is in
 #    MFBENCH_DATA_DIR (default ../shared/data), and on the embedded synthetic dataset otherwise.
 # The output goes to the terminal and to $OUT/gpu-check.log when OUT is set. Exits non-zero
-# when any step fails, after running the others.
+# when any step fails, after running the others. MFBENCH_CHECK_UNTIL=install stops after the
+# install and a CPU smoke run (tests/gpu/rehearse.sh runs that much in CI, without a GPU).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out="${OUT:-}"
@@ -32,6 +33,14 @@ step() {
 }
 
 step install "$py" -m pip install --no-deps --no-build-isolation --quiet -e .
+if [ "${MFBENCH_CHECK_UNTIL:-}" = install ]; then
+    smoke="$(mktemp -d)"
+    MFBENCH_CACHE_DIR="$smoke/cache" step smoke "$py" -m mfbench run --algos biases,sgd --data-param synthetic.n_ratings=20000 \
+        --out "$smoke" --quiet --no-calibrate
+    step conformance-selection "$py" -m pytest -q -p no:cacheprovider --collect-only tests/conformance -k "gpu or devices_agree"
+    echo "### gpu check (until install): $([ $status -eq 0 ] && echo passed || echo FAILED)" | tee -a "$log"
+    exit $status
+fi
 step cupy "$py" -c "
 import importlib.metadata as md, cupy
 from mfbench.devices import describe_gpu, driver_cuda_major
