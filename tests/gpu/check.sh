@@ -10,8 +10,11 @@
 #    than skips), the conformance suite's GPU cases (every GPU algorithm's checks on the device),
 #    then the GPU-path tests that also run on the numpy stand-in;
 # 4. runs the GPU benchmarks: CPU (numba) against GPU in one table, data drawn on the GPU;
-# 5. runs `mfbench run --algos als,adam_sgd --dataset ml-100k --device gpu` when ml-100k is in
-#    MFBENCH_DATA_DIR (default ../shared/data), and on the embedded synthetic dataset otherwise.
+# 5. runs `mfbench run --algos als,adam_sgd --dataset ml-100k --device gpu`.
+# MovieLens comes from MFBENCH_DATA_DIR, else from .gpu-data/ in the checkout (git-ignored: only
+# the checkout travels to a GPU machine, so `bash tests/gpu/carry-data.sh` copies ml-100k there
+# and the run carries it), else ../shared/data. CI=true is set, so a test that needs the data
+# fails instead of skipping when it is missing.
 # The output goes to the terminal and to $OUT/gpu-check.log when OUT is set. Exits non-zero
 # when any step fails, after running the others. MFBENCH_CHECK_UNTIL=install stops after the
 # install and a CPU smoke run (tests/gpu/rehearse.sh runs that much in CI, without a GPU).
@@ -48,7 +51,11 @@ names = sorted({d.metadata['Name'] for d in md.distributions() if d.metadata['Na
 print('cupy distributions:', names, '| driver CUDA', driver_cuda_major(), '|', describe_gpu())
 assert len(names) == 1, 'more than one cupy distribution: keep the one of the driver (mfbench[gpu12] or [gpu13])'
 "
-data="${MFBENCH_DATA_DIR:-../shared/data}"
+data="${MFBENCH_DATA_DIR:-}"
+if [ -z "$data" ]; then
+    if [ -d .gpu-data/ml-100k ]; then data="$PWD/.gpu-data"; else data="../shared/data"; fi
+fi
+export CI="${CI:-true}"  # the real-data tests fail, never skip, when the data is missing
 # platformdirs (the cache folder's default) is not on the GPU machine: name the cache folder
 export MFBENCH_CACHE_DIR="${MFBENCH_CACHE_DIR:-$(mktemp -d)}"
 export MFBENCH_DATA_DIR="$data"

@@ -42,3 +42,13 @@ def test_the_conformance_step_selects_the_device_comparison():
     assert any("test_check_devices_agree" in line for line in selected)
     assert any(line.endswith("[gpu]") for line in selected)
     assert not any(line.endswith("[cpu]") for line in selected)
+
+
+def test_the_check_finds_carried_data_and_never_skips_for_want_of_it():
+    """Only the checkout travels to a GPU machine: the accuracy tests of the lock-free kernel and
+    of half precision skipped there. check.sh reads MovieLens from the carried, git-ignored
+    .gpu-data/ (tests/gpu/carry-data.sh fills it) and sets CI, under which missing data fails."""
+    assert 'export CI="${CI:-true}"' in CHECK
+    assert "if [ -d .gpu-data/ml-100k ]" in CHECK
+    assert "/.gpu-data/" in (REPO / ".gitignore").read_text().splitlines()
+    assert (REPO / "tests" / "gpu" / "carry-data.sh").exists()
