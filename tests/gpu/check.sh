@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Everything a GPU machine must verify, in one run (sized for under 8 minutes on one H100; each
+# Everything a GPU machine must verify, in one run (the steps' time limits add up to 8 minutes; each
 # step prints its seconds):
 #   bash tests/gpu/check.sh            # from the repository root, with cupy installed
 # 1. installs mfbench into the current python3 without touching its dependencies and without a
@@ -25,26 +25,35 @@ log=/dev/null
 if [ -n "$out" ]; then mkdir -p "$out"; log="$out/gpu-check.log"; fi
 py="${PYTHON:-python3}"
 status=0
+table="| step | exit | seconds | limit |"$'\n'"| --- | --- | --- | --- |"
+# step NAME LIMIT_SECONDS COMMAND...: each step with its own time limit (exit 124 when it ran
+# past it), so that one slow step cannot eat the others' time; every step lands in the table
 step() {
-    local name="$1"; shift
+    local name="$1" limit="$2"; shift 2
     echo "### $name: $*" | tee -a "$log"
     local started=$SECONDS
-    "$@" 2>&1 | tee -a "$log"
+    timeout --kill-after=10 "$limit" "$@" 2>&1 | tee -a "$log"
     local rc=${PIPESTATUS[0]}
     echo "### $name: exit $rc in $((SECONDS - started)) s" | tee -a "$log"
+    table+=$'\n'"| $name | $rc | $((SECONDS - started)) | $limit |"
     [ "$rc" -eq 0 ] || status=1
 }
+finish() {
+    echo "$table" | tee -a "$log"
+    if [ -n "$out" ]; then echo "$table" > "$out/gpu-check-table.md"; fi
+    echo "### gpu check$1: $([ $status -eq 0 ] && echo passed || echo FAILED)" | tee -a "$log"
+    exit $status
+}
 
-step install "$py" -m pip install --no-deps --no-build-isolation --quiet -e .
+step install 60 "$py" -m pip install --no-deps --no-build-isolation --quiet -e .
 if [ "${MFBENCH_CHECK_UNTIL:-}" = install ]; then
     smoke="$(mktemp -d)"
-    MFBENCH_CACHE_DIR="$smoke/cache" step smoke "$py" -m mfbench run --algos biases,sgd --data-param synthetic.n_ratings=20000 \
+    MFBENCH_CACHE_DIR="$smoke/cache" step smoke 120 "$py" -m mfbench run --algos biases,sgd --data-param synthetic.n_ratings=20000 \
         --out "$smoke" --quiet --no-calibrate
-    step conformance-selection "$py" -m pytest -q -p no:cacheprovider --collect-only tests/conformance -k "gpu or devices_agree"
-    echo "### gpu check (until install): $([ $status -eq 0 ] && echo passed || echo FAILED)" | tee -a "$log"
-    exit $status
+    step conformance-selection 60 "$py" -m pytest -q -p no:cacheprovider --collect-only tests/conformance -k "gpu or devices_agree"
+    finish " (until install)"
 fi
-step cupy "$py" -c "
+step cupy 30 "$py" -c "
 import importlib.metadata as md, cupy
 from mfbench.devices import describe_gpu, driver_cuda_major
 names = sorted({d.metadata['Name'] for d in md.distributions() if d.metadata['Name'].lower().startswith('cupy')})
@@ -60,16 +69,16 @@ export CI="${CI:-true}"  # the real-data tests fail, never skip, when the data i
 export MFBENCH_CACHE_DIR="${MFBENCH_CACHE_DIR:-$(mktemp -d)}"
 export MFBENCH_DATA_DIR="$data"
 export MFBENCH_REQUIRE_GPU=1  # a GPU test that cannot reach the GPU fails here instead of skipping
-step gpu-tests "$py" -m pytest -q -p no:cacheprovider -m gpu tests/unit tests/integration
+step gpu-tests 120 "$py" -m pytest -q -p no:cacheprovider -m gpu tests/unit tests/integration
 # the conformance cases that run on the device: the parametrized [gpu] ones, and the check that
 # compares the devices (not parametrized; tests/unit/test_gpu_check.py holds this selection)
 conformance_gpu_k="gpu or devices_agree"
-step conformance-gpu "$py" -m pytest -q -p no:cacheprovider tests/conformance -k "$conformance_gpu_k"
-step gpu-paths "$py" -m pytest -q -p no:cacheprovider tests/unit/test_gpu_paths.py tests/unit/test_gpu_plans.py tests/unit/test_gpu_sgd.py
-step benchmarks "$py" -m pytest -q -p no:cacheprovider -s tests/benchmarks/test_gpu_scale.py
+step conformance-gpu 60 "$py" -m pytest -q -p no:cacheprovider tests/conformance -k "$conformance_gpu_k"
+step gpu-paths 45 "$py" -m pytest -q -p no:cacheprovider tests/unit/test_gpu_paths.py tests/unit/test_gpu_plans.py tests/unit/test_gpu_sgd.py
+MFBENCH_BENCH_SCALE="${MFBENCH_BENCH_SCALE:-0.25}" step benchmarks 120 "$py" -m pytest -q -p no:cacheprovider -s \
+    tests/benchmarks/test_gpu_scale.py
 dataset=synthetic
 if [ -d "$data/ml-100k" ]; then dataset=ml-100k; fi
 results="$(mktemp -d)"
-step mfbench-run "$py" -m mfbench run --algos als,adam_sgd --dataset "$dataset" --device gpu --out "$results" --quiet
-echo "### gpu check: $([ $status -eq 0 ] && echo passed || echo FAILED)" | tee -a "$log"
-exit $status
+step mfbench-run 45 "$py" -m mfbench run --algos als,adam_sgd --dataset "$dataset" --device gpu --out "$results" --quiet
+finish ""

@@ -52,3 +52,14 @@ def test_the_check_finds_carried_data_and_never_skips_for_want_of_it():
     assert "if [ -d .gpu-data/ml-100k ]" in CHECK
     assert "/.gpu-data/" in (REPO / ".gitignore").read_text().splitlines()
     assert (REPO / "tests" / "gpu" / "carry-data.sh").exists()
+
+
+def test_the_steps_time_limits_fit_the_device_budget():
+    """Every step runs under a limit of its own, and the GPU run's limits add up to 8 minutes at
+    most, the whole check's budget on one H200; the table of steps goes to $OUT."""
+    limits = dict(re.findall(r"^\s*(?:\S+=\S+ )?step ([a-z-]+) (\d+) ", CHECK, flags=re.M))
+    rehearsal_only = {"smoke", "conformance-selection"}
+    device_run = {name: int(s) for name, s in limits.items() if name not in rehearsal_only}
+    assert {"install", "cupy", "gpu-tests", "conformance-gpu", "benchmarks", "mfbench-run"} <= set(device_run)
+    assert sum(device_run.values()) <= 8 * 60, device_run
+    assert '"$out/gpu-check-table.md"' in CHECK
