@@ -219,3 +219,16 @@ def test_on_a_gpu_the_chain_matches_the_cpu():
     cpu = fitted(train, k=4, epochs=4, burn_in=1, seed=2)
     gpu = fitted(train, k=4, epochs=4, burn_in=1, seed=2, device="gpu")
     np.testing.assert_allclose(cpu.predict(train.users, train.items), gpu.predict(train.users, train.items), atol=1e-3)
+
+
+def test_the_gpu_path_refuses_row_systems_it_cannot_batch(stand_in_gpu):
+    """Past 256 x 256 cupy factors the row systems one at a time (hours at the ML-20M shape):
+    the GPU path refuses such a k in one line before any work, and takes k = 255."""
+    from mfbench.errors import MfbenchError
+    from mfbench_datasets.synthetic import generate
+    from mfbench_plugins.algorithms.bpmf.bpmf import BPMF
+
+    r, _ = generate(n_users=30, n_items=20, n_ratings=300, seed=0)
+    with pytest.raises(MfbenchError, match=r"bpmf: k=256 on the GPU solves \(257 x 257\) row systems"):
+        BPMF(k=256, epochs=1, device="gpu").prepare(r)
+    BPMF(k=255, epochs=1, device="gpu").prepare(r)

@@ -104,6 +104,11 @@ def sample_hyper(rows: Any, rng: np.random.Generator, beta0: float) -> tuple[np.
     return Lam, Lam @ m
 
 
+#: the largest row system (k + 1, the factors and a bias) the GPU path factors in batches: past
+#: it cupy's batched Cholesky and solves fall back to one system at a time
+GPU_MAX_SYSTEM = 256
+
+
 def sample_rows_batched(
     xp: Any,
     indptr: np.ndarray,
@@ -233,6 +238,12 @@ class BPMF(Algorithm):
 
         if self._backend == "numba" and self.device == "gpu":
             raise MfbenchError("bpmf: backend=numba runs on the CPU; on the GPU use backend=auto (batched)")
+        if self.device == "gpu" and self.k + 1 > GPU_MAX_SYSTEM:
+            raise MfbenchError(
+                f"bpmf: k={self.k} on the GPU solves ({self.k + 1} x {self.k + 1}) row systems, past the "
+                f"{GPU_MAX_SYSTEM} that cupy factors in batches (beyond it, one row at a time); use "
+                f"k <= {GPU_MAX_SYSTEM - 1} on the GPU, or the CPU"
+            )
         xp, k = self.xp, self.k
         self.mu_ = np.float32(train.values.mean())
         rng = np.random.default_rng(self.seed)
