@@ -93,7 +93,10 @@ class FittedModel:
         kind = type(next(iter(table), 0))
         codes = []
         for raw in wanted:
-            key = kind(raw) if kind in (int, str) and not isinstance(raw, kind) else raw
+            try:
+                key = kind(raw) if kind in (int, str) and not isinstance(raw, kind) else raw
+            except ValueError:  # text where the ids are numbers: not an id of this model
+                key = None
             code = table.get(key, -1) if not isinstance(key, float) else table.get(int(key), -1)
             if code < 0 and strict:
                 raise MfbenchError(f"{what} {raw!r} is not in the model's training data")

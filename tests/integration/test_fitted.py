@@ -126,3 +126,5 @@ def test_a_damaged_or_foreign_checkpoint_is_refused_in_one_line(run, tmp_path):
         shutil.copy(saved, path)
     with pytest.raises(MfbenchError, match="no cell 'nope' with a checkpoint"):
         run.model("nope")
+    with pytest.raises(MfbenchError, match="user 'abc' is not in the model's training data"):
+        run.model("als").recommend(["abc"])
