@@ -122,6 +122,9 @@ class AlgorithmChecks:
     #: Relative tolerance between two runs' test RMSE of one seed on a device the algorithm does
     #: not declare reproducible (``AlgorithmSpec.reproducible_on``).
     rerun_rmse_rtol: ClassVar[float] = 0.02
+    #: Devices where one seed gives identical bits; ``None``: the registered spec's
+    #: (``AlgorithmSpec.reproducible_on``), or every device for an unregistered factory.
+    reproducible_on: ClassVar[tuple[str, ...] | None] = None
 
     # -- fixtures ------------------------------------------------------------------------------
     @pytest.fixture(scope="class")
@@ -237,6 +240,19 @@ class AlgorithmChecks:
         for a, b in zip(before, (train.users, train.items, train.values)):
             np.testing.assert_array_equal(a, b)
 
+    @classmethod
+    def _reproducible_devices(cls) -> tuple[str, ...]:
+        """``reproducible_on`` of the class, else of the registered algorithm's spec, else every
+        device (a plugin's test class may supply its factory without registering it)."""
+        if cls.reproducible_on is not None:
+            return cls.reproducible_on
+        from .errors import UnknownNameError
+
+        try:
+            return get_registry().algorithm(cls.algorithm).reproducible_devices
+        except UnknownNameError:
+            return ("cpu", "gpu")
+
     def test_check_same_seed_same_result(self, trained: Any, factory: Any, split: Split) -> None:
         """Bit-identical predictions on the devices the algorithm declares reproducible; the
         same test RMSE within ``rerun_rmse_rtol`` on the others (``AlgorithmSpec.reproducible_on``)."""
@@ -244,7 +260,7 @@ class AlgorithmChecks:
         again, _ = self._train(factory, split, device)
         first = algo.predict(split.test.users, split.test.items)
         second = again.predict(split.test.users, split.test.items)
-        if device in get_registry().algorithm(self.algorithm).reproducible_devices:
+        if device in self._reproducible_devices():
             np.testing.assert_array_equal(first, second)
             return
         truth = split.test.values.astype(np.float64)
