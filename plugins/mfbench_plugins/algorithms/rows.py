@@ -47,7 +47,12 @@ def squared_error(indptr, indices, targets, X, Y):
             e = targets[j] - np.dot(x, Y[indices[j]])
             s += e * e
         acc[u] = s
-    return acc.sum()
+    # summed in one order, not as numba's parallel reduction: the total (bpmf's noise draw) must
+    # not depend on the thread count
+    total = 0.0
+    for u in range(n_rows):
+        total += acc[u]
+    return total
 
 
 #: rows go in this many chunks at most, each with its own workspace
