@@ -153,6 +153,9 @@ class Algorithm(ABC):
     #: What each hyper-parameter accepts (``mfbench.params``): checked by the planner before any
     #: work, and by ``prepare`` for algorithms built directly.
     parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {}
+    #: Hyper-parameters added after cells were recorded: a cell that leaves one at its default
+    #: does not list it in its parameters, so it keeps the id (and the history) it had before.
+    added_params: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, *, device: str = "cpu", seed: int = 0):
         self.device = device

@@ -199,7 +199,7 @@ def plan_run(req: RunRequest, registry: Registry, run_id: str, checkpoint_dir: s
             for aname, aspec in algos.items():
                 version = code_version(aspec.factory)
                 for setting in params[aname]:
-                    full = {**aspec.defaults, **setting}
+                    full = aspec.cell_params(setting)
                     for device in req.devices:
                         for seed in req.seeds:
                             for repeat in range(req.repeats):

@@ -50,6 +50,15 @@ class AlgorithmSpec:
         """Hyper-parameters and their defaults, read from the factory's signature."""
         return signature_defaults(self.factory)
 
+    def cell_params(self, setting: dict[str, Any]) -> dict[str, Any]:
+        """A cell's parameters: the defaults with ``setting`` over them, less the factory's
+        ``added_params`` at their defaults, given or not (so that the cells of before a
+        parameter existed keep their ids)."""
+        defaults = self.defaults
+        full = {**defaults, **setting}
+        added = getattr(self.factory, "added_params", ())
+        return {k: v for k, v in full.items() if not (k in added and v == defaults[k])}
+
 
 @dataclass(frozen=True)
 class DatasetSpec:
