@@ -20,6 +20,18 @@ rows: memory is ``S (k + 2) (n_users + n_items)`` floats (ml-100k, k=10, 190 dra
 Before the first kept draw, predictions use the current draw. ``state()`` holds the kept draws,
 so early stopping and checkpoints restore the posterior mean of their epoch.
 
+With ``implicit=true`` each side's rows also carry implicit feedback, the "flipped" SVD++
+features of Rendle, Zhang and Koren (2019): user ``u``'s unknowns are ``x_u + |N(u)|^-1/2
+sum_{j in N(u)} y_j`` over the items ``N(u)`` it rated in training, item ``i``'s are ``x_i +
+|N(i)|^-1/2 sum_{v in N(i)} z_v`` over the users who rated it, and the implicit rows ``y_j``
+(one per item) and ``z_v`` (one per user) are Gibbs-sampled under Normal-Wishart hyperpriors
+of their own. ``X_`` and ``Y_`` then hold the sums (what predicts), and a half-sweep is: the
+rows given their implicit sums (``sample_rows_shifted``: the prior's mean moves by the sum,
+and each row's Gram matrix and residual are kept), then the implicit rows one after another
+(``sample_implicit``), each from its conditional given the rest, costing ``O(D^2)`` per row it
+feeds instead of per rating: the cached per-row statistics that make myFM's relational blocks
+fast. The chain still does not depend on the thread count (the implicit pass is sequential).
+
 On the GPU (and with ``backend=batched`` on the CPU) the rows are drawn in batches by array code
 (``sample_rows_batched``: the padded design rows of a batch, a batched Gram product, batched
 Cholesky and solves in float64), with the same generator: the same chain up to rounding.
@@ -37,10 +49,10 @@ from mfbench import devices
 from mfbench.algorithm import Algorithm
 from mfbench.data import Ratings
 from mfbench.errors import MfbenchError
-from mfbench.params import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, Options
+from mfbench.params import BOOLEAN, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, Options
 from mfbench_plugins.algorithms.model import factor_bytes, set_numba_threads, squared_error_chunked
 
-__all__ = ["BPMF", "draws", "stream_key", "sample_hyper", "sample_rows_batched"]
+__all__ = ["BPMF", "draws", "stream_key", "implicit_key", "sample_hyper", "sample_rows_batched"]
 
 _MASK = (1 << 64) - 1
 #: the Gamma(a, b) prior of the noise precision (shape, rate)
@@ -60,6 +72,12 @@ def _mix(x: int) -> int:
 def stream_key(seed: int, sweep: int, side: int) -> int:
     """The generator key of one side (0 users, 1 items) of one sweep."""
     return _mix(_mix(seed & _MASK) ^ (2 * sweep + side))
+
+
+def implicit_key(seed: int, sweep: int, side: int) -> int:
+    """The generator key of one side's implicit rows (0: the items' ``y``, which feed the users;
+    1: the users' ``z``) in one sweep: a stream apart from ``stream_key``'s."""
+    return _mix(stream_key(seed, sweep, side) ^ 0x5851F42D4C957F2D)
 
 
 def draws(xp: Any, key: int, rows: Any, width: int) -> Any:
@@ -183,9 +201,14 @@ class BPMF(Algorithm):
         CPU) or ``batched`` (array code in batches; numpy on the CPU, cupy on the GPU).
     threads
         numba threads for the rows; 0 uses numba's default (all cores). Results do not depend on it.
+    implicit
+        Add implicit feedback to both sides (the module docstring): each user's row gains the
+        normalized sum of implicit rows of the items it rated, each item's that of the users who
+        rated it. CPU, ``backend=numba``.
     """
 
-    state_attrs = ("X_", "Y_", "samples_X_", "samples_Y_", "kept_", "mu_")
+    state_attrs = ("X_", "Y_", "samples_X_", "samples_Y_", "kept_", "mu_", "item_implicit_", "user_implicit_")
+    added_params = ("implicit",)
     parameter_constraints = {
         "k": POSITIVE_INT,
         "epochs": POSITIVE_INT,
@@ -196,6 +219,7 @@ class BPMF(Algorithm):
         "init_std": NON_NEGATIVE,
         "backend": [Options("auto", "numba", "batched")],
         "threads": NON_NEGATIVE_INT,
+        "implicit": BOOLEAN,
     }
 
     def __init__(
@@ -210,13 +234,14 @@ class BPMF(Algorithm):
         init_std: float = 0.1,
         backend: str = "auto",
         threads: int = 0,
+        implicit: bool = False,
         device: str = "cpu",
         seed: int = 0,
     ):
         super().__init__(device=device, seed=seed)
         self.k, self.epochs, self.burn_in, self.thin = k, epochs, burn_in, thin
         self.noise_precision, self.beta0, self.init_std = noise_precision, beta0, init_std
-        self.backend, self.threads = backend, threads
+        self.backend, self.threads, self.implicit = backend, threads, implicit
 
     @property
     def _backend(self) -> str:
@@ -230,14 +255,24 @@ class BPMF(Algorithm):
         return min(self.burn_in, self.epochs - 1)
 
     def memory_bytes(self, train: Ratings) -> int:
-        """The current draw, the running mean of the predictions' tables and a half-sweep's copies."""
-        return factor_bytes(train, self.k + 2, 4)
+        """The current draw, the running mean of the predictions' tables and a half-sweep's copies;
+        with ``implicit``, the implicit rows and a half-sweep's Gram matrices and residuals."""
+        out = factor_bytes(train, self.k + 2, 4)
+        if self.implicit:
+            D = self.k + 1
+            out += 8 * (max(train.n_users, train.n_items) * (D * D + D) + 2 * (train.n_users + train.n_items) * D)
+        return out
 
     def _prepare(self, train: Ratings) -> None:
         from scipy import sparse
 
         if self._backend == "numba" and self.device == "gpu":
             raise MfbenchError("bpmf: backend=numba runs on the CPU; on the GPU use backend=auto (batched)")
+        if self.implicit and self._backend != "numba":
+            raise MfbenchError(
+                "bpmf: implicit=true draws its implicit rows one after another, a pass for the CPU kernels; "
+                "use backend=numba (the default on the CPU), or implicit=false on the GPU"
+            )
         if self.device == "gpu" and self.k + 1 > GPU_MAX_SYSTEM:
             raise MfbenchError(
                 f"bpmf: k={self.k} on the GPU solves ({self.k + 1} x {self.k + 1}) row systems, past the "
@@ -273,6 +308,9 @@ class BPMF(Algorithm):
             m.sort_indices()
             self._csr[side] = (m.indptr.astype(np.int64), xp.asarray(m.indices.astype(np.int32)), xp.asarray(m.data))
         self._n = len(train)
+        self.item_implicit_ = self.user_implicit_ = None
+        if self.implicit:
+            self._prepare_implicit(train, rng)
         importlib.import_module("scipy.stats")  # sample_hyper's Wishart: imported here, not in the first sweep
         if xp is not np:  # each rating's user, for the chunked loss on the device
             indptr = self._csr["users"][0]
@@ -298,9 +336,72 @@ class BPMF(Algorithm):
                 np.uint64(0),
                 True,
             )
+        if self.implicit:
+            from mfbench_plugins.algorithms.bpmf._numba import sample_implicit, sample_rows_shifted
+
+            two = np.ones((1, 2), np.float32)
+            G, r, eye = np.zeros((1, 3)), np.zeros((1, 2)), np.eye(2)
+            sample_rows_shifted(
+                np.zeros(2, np.int64),
+                np.zeros(0, np.int32),
+                np.zeros(0, np.float32),
+                two,
+                two.copy(),
+                eye,
+                np.zeros(2),
+                np.zeros((1, 2)),
+                1.0,
+                np.uint64(0),
+                G,
+                r,
+            )
+            sample_implicit(
+                np.zeros(2, np.int64),
+                np.zeros(0, np.int32),
+                np.zeros(1),
+                G,
+                r,
+                two.copy(),
+                np.zeros((1, 2)),
+                eye,
+                np.zeros(2),
+                1.0,
+                np.uint64(0),
+            )
         squared_error(np.zeros(2, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32), one, one)
         sample_scores(np.zeros(1, np.int32), np.zeros(1, np.int32), one, one, 3, np.empty(1, np.float32))
         warm_up()
+
+    def _prepare_implicit(self, train: Ratings, rng: np.random.Generator) -> None:
+        """The implicit rows (factors as the rows start, linear weights 0), each side's
+        normalization ``|N|^-1/2`` and the sums they start ``X_`` and ``Y_`` with."""
+        D = self.k + 1
+        implicit = {}
+        for name, n in (("item_implicit_", train.n_items), ("user_implicit_", train.n_users)):
+            V = rng.normal(0, self.init_std, (n, D))
+            V[:, -1] = 0.0
+            implicit[name] = V
+        self.item_implicit_, self.user_implicit_ = implicit["item_implicit_"], implicit["user_implicit_"]
+        self._scale = {}
+        for side in ("users", "items"):
+            counts = np.diff(self._csr[side][0]).astype(np.float64)
+            self._scale[side] = np.divide(1.0, np.sqrt(counts), out=np.zeros_like(counts), where=counts > 0)
+        for side in ("users", "items"):
+            own = self._columns(side)[0]
+            X = self.X_ if side == "users" else self.Y_
+            X[:, own] += self._implicit_sums(side).astype(np.float32)
+
+    def _implicit_sums(self, side: str) -> np.ndarray:
+        """Each row's implicit sum on ``side``: ``|N(u)|^-1/2 sum_{j in N(u)} y_j`` for the users
+        (over their ``N(u)``, the CSR's columns), likewise ``z`` for the items."""
+        from scipy import sparse
+
+        indptr, indices, _ = self._csr[side]
+        V = self.item_implicit_ if side == "users" else self.user_implicit_
+        assert V is not None
+        n_rows = len(indptr) - 1
+        S = sparse.csr_matrix((np.repeat(self._scale[side], np.diff(indptr)), indices, indptr), shape=(n_rows, len(V)))
+        return np.asarray(S @ V)
 
     # -- one sweep ---------------------------------------------------------------------------------
     def _columns(self, side: str) -> tuple[np.ndarray, np.ndarray, int]:
@@ -320,7 +421,16 @@ class BPMF(Algorithm):
 
         return squared_error_chunked(self.xp, self._rows_u, indices, targets, self.X_, self.Y_)
 
-    def _half(self, side: str, hyper: tuple[np.ndarray, np.ndarray], alpha: float, key: int) -> None:
+    def _half(
+        self,
+        side: str,
+        hyper: tuple[np.ndarray, np.ndarray],
+        alpha: float,
+        key: int,
+        implicit: tuple[np.ndarray, tuple[np.ndarray, np.ndarray], int] | None = None,
+    ) -> None:
+        """Draw this side's rows; with ``implicit`` (the rows' current implicit sums, the
+        implicit rows' hyper-parameters and their key), then the implicit rows that feed them."""
         xp = self.xp
         X, Y = (self.X_, self.Y_) if side == "users" else (self.Y_, self.X_)
         own, other, other_bias = self._columns(side)
@@ -330,7 +440,32 @@ class BPMF(Algorithm):
         tgt = (targets - Y[indices, other_bias]).astype(xp.float32)
         rows = xp.empty((X.shape[0], len(own)), xp.float32)
         Lam, Lam_mu = hyper
-        if self._backend == "numba":
+        if implicit is not None:
+            from mfbench_plugins.algorithms.bpmf._numba import sample_implicit, sample_rows_shifted
+
+            sums, (Lam_v, Lam_mu_v), key_v = implicit
+            n_rows, D = rows.shape
+            gram, resid = np.empty((n_rows, D * (D + 1) // 2)), np.empty((n_rows, D))
+            sample_rows_shifted(
+                indptr, indices, tgt, design, rows, Lam, Lam_mu, sums, float(alpha), np.uint64(key), gram, resid
+            )
+            # the implicit rows go to the rows that rated them: the other side's CSR
+            other_indptr, other_indices, _ = self._csr["items" if side == "users" else "users"]
+            V = self.item_implicit_ if side == "users" else self.user_implicit_
+            sample_implicit(
+                other_indptr,
+                other_indices,
+                self._scale[side],
+                gram,
+                resid,
+                rows,
+                V,
+                Lam_v,
+                Lam_mu_v,
+                float(alpha),
+                np.uint64(key_v),
+            )
+        elif self._backend == "numba":
             from mfbench_plugins.algorithms.bpmf._numba import sample_rows
 
             sample_rows(indptr, indices, tgt, design, rows, Lam, Lam_mu, float(alpha), np.uint64(key), True)
@@ -349,10 +484,32 @@ class BPMF(Algorithm):
                 alpha = float(self.noise_precision)
             else:
                 alpha = float(rng.gamma(a0 + self._n / 2, 1.0 / (b0 + self._sse() / 2)))
-            hyper_u = sample_hyper(self.X_[:, self.xp.asarray(self._columns("users")[0])], rng, self.beta0)
-            hyper_i = sample_hyper(self.Y_[:, self.xp.asarray(self._columns("items")[0])], rng, self.beta0)
-            self._half("users", hyper_u, alpha, stream_key(self.seed, sweep, 0))
-            self._half("items", hyper_i, alpha, stream_key(self.seed, sweep, 1))
+            own_u, own_i = self.xp.asarray(self._columns("users")[0]), self.xp.asarray(self._columns("items")[0])
+            if not self.implicit:
+                hyper_u = sample_hyper(self.X_[:, own_u], rng, self.beta0)
+                hyper_i = sample_hyper(self.Y_[:, own_i], rng, self.beta0)
+                self._half("users", hyper_u, alpha, stream_key(self.seed, sweep, 0))
+                self._half("items", hyper_i, alpha, stream_key(self.seed, sweep, 1))
+            else:  # the rows' own parts (the sums less the implicit parts) set the rows' hyperprior
+                sums_u, sums_i = self._implicit_sums("users"), self._implicit_sums("items")
+                hyper_u = sample_hyper(self.X_[:, own_u] - sums_u, rng, self.beta0)
+                hyper_i = sample_hyper(self.Y_[:, own_i] - sums_i, rng, self.beta0)
+                hyper_y = sample_hyper(self.item_implicit_, rng, self.beta0)
+                hyper_z = sample_hyper(self.user_implicit_, rng, self.beta0)
+                self._half(
+                    "users",
+                    hyper_u,
+                    alpha,
+                    stream_key(self.seed, sweep, 0),
+                    (sums_u, hyper_y, implicit_key(self.seed, sweep, 0)),
+                )
+                self._half(
+                    "items",
+                    hyper_i,
+                    alpha,
+                    stream_key(self.seed, sweep, 1),
+                    (sums_i, hyper_z, implicit_key(self.seed, sweep, 1)),
+                )
             if sweep >= self._burn_in and (sweep - self._burn_in) % self.thin == 0:
                 cols = slice(self.kept_ * width, (self.kept_ + 1) * width)
                 self.samples_X_[:, cols] = self.X_
