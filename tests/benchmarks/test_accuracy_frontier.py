@@ -2,6 +2,9 @@
 
 * ``bpmf`` against myFM (``myfm``) at the same rank and sweeps: ``bpmf``'s fit must take at most
   myFM's (median of the per-fold ratios), and its mean RMSE must be at most myFM's + 0.002.
+* ``bpmf implicit=true`` against ``myfm implicit=true`` (the same flipped implicit features,
+  through myFM's relational blocks), same rank and sweeps: the same two holds, and ``bpmf``'s
+  mean RMSE is at most 0.885.
 * ``svdpp`` with Surprise's hyper-parameters against ``surprise_svdpp`` (Surprise's defaults):
   mean RMSE within 0.003, fit at least 20x faster.
 
@@ -72,6 +75,24 @@ def test_bpmf_against_myfm(ml100k, benchmark, k):
     )
     assert np.median(ratios) >= 1.0
     assert acc["bpmf"] <= acc["myfm"] + 0.002
+
+
+def test_bpmf_implicit_against_myfm_implicit(ml100k, benchmark):
+    k, sweeps = 10, 200
+    params = {"k": k, "epochs": sweeps, "implicit": True}
+    by = benchmark.pedantic(lambda: run_pair(ml100k, [("myfm", params), ("bpmf", params)]), rounds=1, iterations=1)
+    fit = {name: [r["fit_seconds"] for r in recs] for name, recs in by.items()}
+    acc = {name: float(np.mean([r["metrics"]["rmse"] for r in recs])) for name, recs in by.items()}
+    ratios = per_round(fit["myfm"], fit["bpmf"])
+    benchmark.extra_info.update({"fit_seconds": fit, "rmse": acc, "myfm_over_bpmf": ratios})
+    print(
+        f"\nimplicit features, k={k}, {sweeps} sweeps, 5 folds: fit s myfm {spread(fit['myfm'])}, bpmf "
+        f"{spread(fit['bpmf'])}; myfm/bpmf {spread(ratios, '.2f')}; mean RMSE myfm {acc['myfm']:.4f}, "
+        f"bpmf {acc['bpmf']:.4f}"
+    )
+    assert acc["bpmf"] <= 0.885
+    assert acc["bpmf"] <= acc["myfm"] + 0.002
+    assert np.median(ratios) >= 1.0
 
 
 def test_svdpp_against_surprise_svdpp(ml100k, benchmark):
