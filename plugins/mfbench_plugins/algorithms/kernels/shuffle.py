@@ -107,7 +107,7 @@ def _shuffle_bucket(key, starts, dst, b):
         dst[lo + i], dst[lo + j] = dst[lo + j], dst[lo + i]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def _offsets(key, n, buckets):
     counts = np.zeros((CHUNKS, buckets), np.int64)
     for c in prange(CHUNKS):
@@ -115,19 +115,19 @@ def _offsets(key, n, buckets):
     return _cursors(counts)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def _scatter(key, cursor, src, dst):
     for c in prange(CHUNKS):
         _scatter_chunk(key, cursor, src, dst, c)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def _fisher_yates(key, starts, dst):
     for b in prange(len(starts) - 1):
         _shuffle_bucket(key, starts, dst, b)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _one_thread(key, buckets, src, dst):
     """The three steps above on one thread, for one array. In a bucket the chunks come in order
     and each chunk's elements in order, so the layout is a stable counting sort by bucket."""

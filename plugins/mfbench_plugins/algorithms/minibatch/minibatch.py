@@ -10,9 +10,12 @@ row and move only when the row is in a batch; bias corrections use the global st
   ``w -= lr m_hat / (sqrt(v_hat) + eps)``
 - Adamax (Kingma & Ba 2015, sec. 7.1): ``u = max(b2 u, |g|)``; ``w -= lr / (1 - b1^t) m / (u + eps)``
 
-Two backends with the same rule: a fused, threaded numba kernel (``minibatch/_numba.py``, the default on
-the CPU) and array code written once against the array namespace (numpy on the CPU with
-``backend=array``, cupy on the GPU). The tests hold them equal to float32 tolerance.
+Three backends with the same rule: a fused, threaded numba kernel (``minibatch/_numba.py``, the
+default on the CPU), two CUDA kernels a batch (``minibatch/_cuda.py``, the default on the GPU)
+and array code written once against the array namespace (``backend=array``: numpy on the CPU,
+cupy on the GPU, about 175 launches a batch there). The tests hold them equal to float32
+tolerance. Every backend takes an epoch's order from the same seeded shuffle
+(``kernels/shuffle.py``); on the GPU the next epoch's is made on the host while the device runs.
 """
 
 from __future__ import annotations
@@ -117,6 +120,10 @@ class _MiniBatchMF(BiasedMF):
             )
         return self.device == "cpu" and self.backend != "array"
 
+    def _fused(self) -> bool:
+        """The CUDA kernels of ``_cuda.py``: on the GPU, unless ``backend=array``."""
+        return self.device != "cpu" and self.backend != "array"
+
     def _prepare(self, train: Ratings) -> None:
         xp = self.xp
         self._init_factors(train)
@@ -140,6 +147,12 @@ class _MiniBatchMF(BiasedMF):
             from mfbench_plugins.algorithms.kernels.shuffle import permutation
 
             permutation(0, 1)  # compiled (or loaded from the cache) here, not in the first epoch
+            if self._fused():
+                from ._cuda import MiniBatchState, kernels
+
+                kernels(xp)  # compiled (or loaded from cupy's cache) here too
+                kind = self._kernel_args()[0]
+                self._steps = MiniBatchState(xp, train.n_users, train.n_items, self.k, self.batch_size, kind)
 
     def _epoch_key(self) -> int:
         """The seed of the next epoch's shuffle (``kernels/shuffle.py``), from the fit's generator."""
@@ -219,14 +232,22 @@ class _MiniBatchMF(BiasedMF):
             for _ in range(self.epochs):
                 yield {"objective": self._epoch_with_kernel(kernel) / len(self._r)}
             return
-        from mfbench_plugins.algorithms.kernels.shuffle import permutation
-
         xp = self.xp
         n = len(self._r)
         f = self.factors
         reg, reg_bias = np.float32(self.reg), np.float32(self.reg_bias)
-        for _ in range(self.epochs):
-            perm = xp.asarray(permutation(self._epoch_key(), n).astype(np.int64))
+        if self._fused():
+            from . import _cuda
+
+            _, b1, b2, eps = self._kernel_args()
+            for perm in self._orders():
+                sse_d, self._t = _cuda.epoch(
+                    xp, self._steps, perm, self._u, self._i, self._r, f, reg, reg_bias, self.biased,
+                    self.lr, b1, b2, eps, self._t,
+                )  # fmt: skip
+                yield {"objective": float(sse_d[0]) / n}
+            return
+        for perm in self._orders():
             sse = xp.zeros((), xp.float64)  # summed on the device: no transfer, no wait, per batch
             for start in range(0, n, self.batch_size):
                 idx = perm[start : start + self.batch_size]
@@ -240,6 +261,23 @@ class _MiniBatchMF(BiasedMF):
                         self._opt.step(name, w, rows, sum_touched(xp, inverse, fill, g) * scale, self._t)
                 sse += (e.astype(xp.float64) ** 2).sum()
             yield {"objective": float(sse) / n}
+
+    def _orders(self) -> Iterator[Any]:
+        """Each epoch's order of the ratings (int64, in the array namespace): the permutation of
+        the CPU kernel's shuffle for the same seed, the next epoch's made on the host, in a
+        thread, while the device runs this one."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from mfbench_plugins.algorithms.kernels.shuffle import permutation
+
+        n = len(self._r)
+        with ThreadPoolExecutor(1) as pool:
+            ahead = pool.submit(permutation, self._epoch_key(), n)
+            for e in range(self.epochs):
+                perm = ahead.result()
+                if e + 1 < self.epochs:
+                    ahead = pool.submit(permutation, self._epoch_key(), n)
+                yield self.xp.asarray(perm).astype(self.xp.int64)
 
     def _sides(self, f: Factors, u: Any, i: Any, dP: Any, dQ: Any, dbu: Any, dbi: Any) -> list[tuple]:
         """The batch's user rows and item rows, each with the arrays stepped on them."""
