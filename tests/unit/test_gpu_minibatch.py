@@ -131,3 +131,31 @@ def test_a_batch_is_two_launches(monkeypatch, stand_in_gpu, small, factory, kw):
     launches = (per_run[100][1] - per_run[300][1]) / extra_batches
     assert launches == 2 and calls == 0, per_run
     assert per_run[100][1] == 2 * 30
+
+
+def test_touched_rows_sums_per_row_without_sorting(stand_in_gpu):
+    """``touched_rows`` gives each entry its row's sum (what a scatter-add per row gives) with
+    no sort and nothing read back: cupy 13 sorts through Thrust's synchronous policy."""
+    import types
+
+    from mfbench_plugins.algorithms.model import sum_touched, touched_rows
+
+    refusing = types.ModuleType("no_sorts")
+    forbidden = {"sort", "argsort", "unique", "lexsort", "bincount", "nonzero"}
+
+    def attribute(name):
+        if name in forbidden:
+            raise AssertionError(f"touched_rows called {name}")
+        return getattr(stand_in_gpu, name)
+
+    refusing.__getattr__ = attribute
+    rng = np.random.default_rng(0)
+    for n_rows, m in ((7, 50), (1000, 64), (3, 1)):
+        index = rng.integers(0, n_rows, m)
+        values = rng.normal(0, 1, (m, 3)).astype(np.float32)
+        rows, inverse, fill = touched_rows(refusing, index, n_rows)
+        summed = sum_touched(stand_in_gpu, inverse, fill, values)
+        per_row = np.zeros((n_rows, 3), np.float32)
+        np.add.at(per_row, index, values)
+        np.testing.assert_array_equal(rows, index)
+        np.testing.assert_allclose(summed, per_row[index], rtol=1e-6, atol=1e-6)

@@ -113,27 +113,23 @@ def scatter_rows(xp: Any, index: Any, rows: Any, n: int) -> Any:
     return np.asarray(agg @ rows)
 
 
-def touched_rows(xp: Any, index: Any) -> tuple[Any, Any, Any]:
-    """The distinct values of ``index`` found without reading anything back from a device.
+def touched_rows(xp: Any, index: Any, n_rows: int) -> tuple[Any, Any, Any]:
+    """The distinct values of ``index`` (rows of a table of ``n_rows``) found without reading
+    anything back from a device, and without sorting.
 
     ``unique`` must learn how many values are distinct before it can size its result, a round
-    trip to the host per call. This keeps the result at ``len(index)`` entries instead: returns
-    ``(rows, inverse, fill)`` where ``rows[:d]`` are the ``d`` distinct values in ascending order
-    and ``rows[d:]`` repeat the last one, ``rows[inverse[j]] == index[j]``, and ``fill`` maps each
-    slot to the distinct value it holds. Sum a per-entry array with ``sum_touched``; a step on
-    ``rows`` then writes the repeated row several times with the same value, which is harmless."""
-    n = len(index)
-    order = xp.argsort(index)
-    ordered = index[order]
-    new = xp.ones(n, dtype=bool)
-    new[1:] = ordered[1:] != ordered[:-1]
-    slot = xp.cumsum(new) - 1
-    inverse = xp.empty(n, dtype=slot.dtype)
-    inverse[order] = slot
-    fill = xp.minimum(xp.arange(n), slot[-1]) if n else slot
-    distinct = xp.empty(n, dtype=index.dtype)
-    distinct[slot] = ordered  # each slot from equal values: any writer wins with the same value
-    return distinct[fill], inverse, fill
+    trip to the host per call; and cupy 13 sorts through Thrust's synchronous policy, a wait per
+    sort. This keeps the result at ``len(index)`` entries and writes a table instead: each entry
+    writes its position into its row's cell of a table of ``n_rows``, one writer per row wins,
+    and each entry reads back its row's winner. Returns ``(rows, inverse, fill)``: ``rows`` is
+    ``index`` itself, ``inverse[j]`` the winning position of ``index[j]``'s row and ``fill ==
+    inverse``. Sum a per-entry array with ``sum_touched``: each entry then gets its row's sum,
+    and a step on ``rows`` writes a repeated row several times with the same value, which is
+    harmless. Four array operations, against a dozen and two sorts for ``unique``'s way."""
+    table = xp.empty(n_rows, dtype=xp.int64)
+    table[index] = xp.arange(len(index))
+    inverse = table[index]
+    return index, inverse, inverse
 
 
 def sum_touched(xp: Any, inverse: Any, fill: Any, values: Any) -> Any:
