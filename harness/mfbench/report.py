@@ -27,6 +27,16 @@ def _params_label(params: dict[str, Any]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(params.items()))
 
 
+def _default(algorithm: str, key: str) -> Any:
+    """What a record that lacks ``key`` ran with: the algorithm's default (a parameter added
+    since, ``Algorithm.added_params``, stays out of a cell's parameters at its default)."""
+    from .registry import get_registry
+
+    entries = get_registry().entries["algorithm"]
+    defaults = entries[algorithm].spec.defaults if algorithm in entries else {}
+    return defaults.get(key, "default")  # "default": not installed here, or a parameter since removed
+
+
 def group_key(records: list[dict[str, Any]]) -> dict[int, tuple[str, str, str, str]]:
     """``(algorithm label, params json, dataset, device)`` for each record (by index).
 
@@ -47,7 +57,8 @@ def group_key(records: list[dict[str, Any]]) -> dict[int, tuple[str, str, str, s
         label = r["algorithm"]
         params = r.get("params", {})
         if r["algorithm"] in varying:
-            label += f" ({_params_label({k: params.get(k) for k in varying[r['algorithm']]})})"
+            shown = {k: params[k] if k in params else _default(r["algorithm"], k) for k in varying[r["algorithm"]]}
+            label += f" ({_params_label(shown)})"
         out[n] = (label, json.dumps(params, sort_keys=True, default=str), r["dataset"], r["device"])
     return out
 

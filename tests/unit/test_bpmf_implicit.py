@@ -227,3 +227,14 @@ def test_the_myfm_peer_gets_the_same_features_as_relational_blocks():
     u, i = np.nonzero(held)
     err = np.sqrt(np.mean((peer.predict(u, i) - truth[u, i]) ** 2))
     assert err < 0.35 * truth[u, i].std(), err  # 0.38 of 1.7 measured; users and items alone: 0.71
+
+
+def test_tables_name_the_default_of_a_parameter_a_cell_leaves_out():
+    from mfbench.report import group_key
+
+    base = {"dataset": "ml-100k", "device": "cpu", "algorithm": "bpmf"}
+    records = [{**base, "params": {"k": 10}}, {**base, "params": {"k": 10, "implicit": True}}]
+    labels = [key[0] for key in group_key(records).values()]
+    assert labels == ["bpmf (implicit=False)", "bpmf (implicit=True)"]
+    gone = [{**r, "algorithm": "gone"} for r in records]
+    assert [key[0] for key in group_key(gone).values()] == ["gone (implicit=default)", "gone (implicit=True)"]
