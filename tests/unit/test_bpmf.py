@@ -240,3 +240,33 @@ def test_the_gpu_path_refuses_row_systems_it_cannot_batch(stand_in_gpu):
     with pytest.raises(MfbenchError, match=r"bpmf: k=256 on the GPU solves \(257 x 257\) row systems"):
         BPMF(k=256, epochs=1, device="gpu").prepare(r)
     BPMF(k=255, epochs=1, device="gpu").prepare(r)
+
+
+def test_row_systems_are_solved_as_triangles_where_cupy_batches_them(monkeypatch):
+    """cupy 14 batches ``solve_triangular`` (cuBLAS trsm, ``D^2`` a system): the batched path
+    takes it there for both of a row's solves, and general solves on cupy 13 and numpy."""
+    import sys
+    import types
+
+    from mfbench_plugins.algorithms.bpmf import bpmf
+
+    calls = []
+    fake_linalg = types.ModuleType("cupyx.scipy.linalg")
+
+    def solve_triangular(L, b, trans, lower):
+        calls.append((trans, lower))
+        return np.linalg.solve(L.transpose(0, 2, 1) if trans == "T" else L, b)
+
+    fake_linalg.solve_triangular = solve_triangular
+    monkeypatch.setitem(sys.modules, "cupyx.scipy.linalg", fake_linalg)
+    monkeypatch.setattr(bpmf, "is_gpu_namespace", lambda xp: True)
+    rng = np.random.default_rng(4)
+    L = np.tril(rng.normal(0, 1, (3, 4, 4))) + 4 * np.eye(4)
+    b = rng.normal(0, 1, (3, 4, 1))
+    for version, expected in (("14.2.0", [("N", True), ("T", True)]), ("13.6.0", [])):
+        calls.clear()
+        fake_cupy = types.SimpleNamespace(__version__=version, linalg=np.linalg)
+        solve = bpmf.lower_solver(fake_cupy)
+        np.testing.assert_allclose(solve(L, b, False), np.linalg.solve(L, b))
+        np.testing.assert_allclose(solve(L, b, True), np.linalg.solve(L.transpose(0, 2, 1), b))
+        assert calls == expected
