@@ -74,7 +74,7 @@ step gpu-tests 120 "$py" -m pytest -q -p no:cacheprovider -m gpu tests/unit test
 # compares the devices (not parametrized; tests/unit/test_gpu_check.py holds this selection)
 conformance_gpu_k="gpu or devices_agree"
 step conformance-gpu 60 "$py" -m pytest -q -p no:cacheprovider tests/conformance -k "$conformance_gpu_k"
-step gpu-paths 45 "$py" -m pytest -q -p no:cacheprovider tests/unit/test_gpu_paths.py tests/unit/test_gpu_plans.py tests/unit/test_gpu_sgd.py
+step gpu-paths 45 "$py" -m pytest -q -p no:cacheprovider tests/unit/test_gpu_paths.py tests/unit/test_gpu_plans.py tests/unit/test_gpu_sgd.py tests/unit/test_gpu_minibatch.py
 MFBENCH_BENCH_SCALE="${MFBENCH_BENCH_SCALE:-0.25}" step benchmarks 120 "$py" -m pytest -q -p no:cacheprovider -s \
     tests/benchmarks/test_gpu_scale.py
 dataset=synthetic
