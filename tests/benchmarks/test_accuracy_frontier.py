@@ -40,6 +40,13 @@ SURPRISE_SVDPP = {
 }
 
 
+def summary(by, peer, ours):
+    """``(fit seconds by side, mean RMSE by side, the peer's fit over ours fold by fold)``."""
+    fit = {name: [r["fit_seconds"] for r in recs] for name, recs in by.items()}
+    acc = {name: float(np.mean([r["metrics"]["rmse"] for r in recs])) for name, recs in by.items()}
+    return fit, acc, per_round(fit[peer], fit[ours])
+
+
 def run_pair(ml100k, sides):
     """Run ``sides`` (``[(name, params), (name, params)]``) on the five folds, alternating which
     goes first; returns ``{name: records}`` in fold order."""
@@ -65,9 +72,7 @@ def test_bpmf_against_myfm(ml100k, benchmark, k):
         rounds=1,
         iterations=1,
     )
-    fit = {name: [r["fit_seconds"] for r in recs] for name, recs in by.items()}
-    acc = {name: float(np.mean([r["metrics"]["rmse"] for r in recs])) for name, recs in by.items()}
-    ratios = per_round(fit["myfm"], fit["bpmf"])
+    fit, acc, ratios = summary(by, "myfm", "bpmf")
     benchmark.extra_info.update({"fit_seconds": fit, "rmse": acc, "myfm_over_bpmf": ratios})
     print(
         f"\nk={k}, {sweeps} sweeps, 5 folds: fit s myfm {spread(fit['myfm'])}, bpmf {spread(fit['bpmf'])}; "
@@ -81,9 +86,7 @@ def test_bpmf_implicit_against_myfm_implicit(ml100k, benchmark):
     k, sweeps = 10, 200
     params = {"k": k, "epochs": sweeps, "implicit": True}
     by = benchmark.pedantic(lambda: run_pair(ml100k, [("myfm", params), ("bpmf", params)]), rounds=1, iterations=1)
-    fit = {name: [r["fit_seconds"] for r in recs] for name, recs in by.items()}
-    acc = {name: float(np.mean([r["metrics"]["rmse"] for r in recs])) for name, recs in by.items()}
-    ratios = per_round(fit["myfm"], fit["bpmf"])
+    fit, acc, ratios = summary(by, "myfm", "bpmf")
     benchmark.extra_info.update({"fit_seconds": fit, "rmse": acc, "myfm_over_bpmf": ratios})
     print(
         f"\nimplicit features, k={k}, {sweeps} sweeps, 5 folds: fit s myfm {spread(fit['myfm'])}, bpmf "
@@ -99,9 +102,7 @@ def test_svdpp_against_surprise_svdpp(ml100k, benchmark):
     by = benchmark.pedantic(
         lambda: run_pair(ml100k, [("surprise_svdpp", {}), ("svdpp", SURPRISE_SVDPP)]), rounds=1, iterations=1
     )
-    fit = {name: [r["fit_seconds"] for r in recs] for name, recs in by.items()}
-    acc = {name: float(np.mean([r["metrics"]["rmse"] for r in recs])) for name, recs in by.items()}
-    ratios = per_round(fit["surprise_svdpp"], fit["svdpp"])
+    fit, acc, ratios = summary(by, "surprise_svdpp", "svdpp")
     benchmark.extra_info.update({"fit_seconds": fit, "rmse": acc, "surprise_over_svdpp": ratios})
     print(
         f"\nSurprise's hyper-parameters, 5 folds: fit s surprise_svdpp {spread(fit['surprise_svdpp'])}, svdpp "

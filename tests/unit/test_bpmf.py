@@ -1,5 +1,7 @@
 """bpmf: the row conditionals, the generator, the chain and what it predicts."""
 
+import functools
+
 import numpy as np
 import pytest
 from scipy import sparse, stats
@@ -8,6 +10,7 @@ from mfbench.data import Ratings
 from mfbench.errors import MfbenchError
 from mfbench_plugins.algorithms.bpmf._numba import normal, sample_rows
 from mfbench_plugins.algorithms.bpmf.bpmf import BPMF, draws, sample_rows_batched, stream_key
+from support.fitting import fitted as fit_to_the_end
 
 
 def csr(n_rows, n_cols, density, rng, empty=0):
@@ -41,12 +44,7 @@ def planted(n_users=120, n_items=90, rank=3, density=0.35, noise=0.1, seed=0):
     return train, truth, mask
 
 
-def fitted(train, **params):
-    algo = BPMF(**params)
-    algo.prepare(train)
-    for _ in algo.fit(train):
-        pass
-    return algo
+fitted = functools.partial(fit_to_the_end, BPMF)
 
 
 def test_the_counter_generator_is_the_same_in_numba_and_in_array_code():

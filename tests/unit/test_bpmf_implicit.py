@@ -1,6 +1,8 @@
 """bpmf implicit=true: the shifted row conditionals, the implicit rows' conditionals, the chain
 and what it recovers."""
 
+import functools
+
 import numpy as np
 import pytest
 from scipy import sparse
@@ -10,6 +12,7 @@ from mfbench.errors import MfbenchError
 from mfbench.registry import get_registry
 from mfbench_plugins.algorithms.bpmf._numba import sample_implicit, sample_rows, sample_rows_shifted
 from mfbench_plugins.algorithms.bpmf.bpmf import BPMF, implicit_key, stream_key
+from support.fitting import fitted as fit_to_the_end
 
 
 def system(rng, D):
@@ -145,12 +148,7 @@ def planted_implicit(n_users=150, n_items=100, rank=3, density=0.25, noise=0.2, 
     return train, truth, held
 
 
-def fitted(train, **params):
-    algo = BPMF(**params)
-    algo.prepare(train)
-    for _ in algo.fit(train):
-        pass
-    return algo
+fitted = functools.partial(fit_to_the_end, BPMF)
 
 
 def test_the_posterior_mean_recovers_planted_implicit_structure():
