@@ -104,9 +104,10 @@ class ALS(Algorithm):
         steps from the current factors), or ``batched`` (exact, batched array code, run here on
         numpy). On the GPU, ``cholesky`` and ``batched`` both solve exactly in batches on the
         device; ``cg`` is CPU-only. From ``k = 64`` three warm-started CG steps reach the exact
-        solver's loss after every sweep (within 0.1% on 10M ratings and ml-100k) at 1.7x (k=64)
-        to 2.6x (k=128) its speed, because a row's exact solve costs ``O(n k^2 + k^3)`` and a
-        CG step ``O(n k)`` (``tests/benchmarks/test_als_throughput.py``).
+        solver's loss after every sweep (within 0.1% on 10M ratings and ml-100k), at about 1.8x
+        its speed at k=128, because a row's exact solve costs ``O(n k^2 + k^3)`` and a CG step
+        ``O(n k)``; at k=64 which of the two is faster depends on the machine
+        (``tests/benchmarks/test_als_throughput.py``, ``docs/benchmarks.md``).
     init_std
         Standard deviation of the normal initial factors.
     threads
