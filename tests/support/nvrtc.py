@@ -30,7 +30,17 @@ def available() -> bool:
 
 
 def compile_ptx(source: Path, options: list[str], arch: str = "compute_80") -> str:
-    """The PTX of ``source``; raises ``RuntimeError`` with NVRTC's log when it does not compile."""
+    """The PTX of ``source``; raises ``RuntimeError`` with NVRTC's log when it does not compile.
+
+    NVRTC runs in a thread of its own: some releases (12.4) switch the calling thread's locale
+    to "C" and leave it so, after which Python reads every text file of the test run as ASCII."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(_compile, source, options, arch).result()
+
+
+def _compile(source: Path, options: list[str], arch: str) -> str:
     nvrtc = _library()
     if nvrtc is None:
         raise RuntimeError("NVRTC is not installed: pip install nvidia-cuda-nvrtc-cu12")

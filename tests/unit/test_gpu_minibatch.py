@@ -2,6 +2,8 @@
 every launch passes the types the CUDA signatures take, a batch is two launches, and the
 emulated kernels give what the array code and the numba kernel give."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -23,8 +25,20 @@ def test_cuda_source_compiles(arch):
         pytest.skip("NVRTC not installed: pip install nvidia-cuda-nvrtc-cu12 (the test extra has it)")
     ptx = nvrtc.compile_ptx(_cuda.SOURCE, [], arch)
     assert ".entry minibatch_gradients" in ptx and ".entry minibatch_step" in ptx
-    assert "atom.global.add.f64" in ptx  # the loss, summed on the device
+    assert re.search(r"(atom|red)\.global\.add\.f64", ptx)  # the loss, summed on the device (red: no result)
     assert "shfl.sync.bfly" in ptx  # the warp's dot product
+
+
+def test_compiling_leaves_the_locale_as_it_was():
+    """NVRTC 12.4 leaves its calling thread in the "C" locale: the test run's later text files
+    would then read as ASCII. ``compile_ptx`` compiles in a thread of its own."""
+    import locale
+
+    if not nvrtc.available():
+        pytest.skip("NVRTC not installed: pip install nvidia-cuda-nvrtc-cu12 (the test extra has it)")
+    before = locale.getpreferredencoding()
+    nvrtc.compile_ptx(_cuda.SOURCE, [])
+    assert locale.getpreferredencoding() == before
 
 
 def test_the_signatures_are_read_from_the_source():
@@ -35,8 +49,6 @@ def test_the_signatures_are_read_from_the_source():
 
 
 def test_the_optimizers_are_numbered_alike_in_cuda_and_numba():
-    import re
-
     from mfbench_plugins.algorithms.minibatch import _numba
 
     defined = dict(re.findall(r"#define (\w+) (\d+)", _cuda.SOURCE.read_text()))
