@@ -165,8 +165,8 @@ def test_touched_rows_sums_per_row_without_sorting(stand_in_gpu):
     for n_rows, m in ((7, 50), (1000, 64), (3, 1)):
         index = rng.integers(0, n_rows, m)
         values = rng.normal(0, 1, (m, 3)).astype(np.float32)
-        rows, inverse, fill = touched_rows(refusing, index, n_rows)
-        summed = sum_touched(stand_in_gpu, inverse, fill, values)
+        rows, inverse = touched_rows(refusing, index, n_rows)
+        summed = sum_touched(stand_in_gpu, inverse, values)
         per_row = np.zeros((n_rows, 3), np.float32)
         np.add.at(per_row, index, values)
         np.testing.assert_array_equal(rows, index)

@@ -113,7 +113,7 @@ def scatter_rows(xp: Any, index: Any, rows: Any, n: int) -> Any:
     return np.asarray(agg @ rows)
 
 
-def touched_rows(xp: Any, index: Any, n_rows: int) -> tuple[Any, Any, Any]:
+def touched_rows(xp: Any, index: Any, n_rows: int) -> tuple[Any, Any]:
     """The distinct values of ``index`` (rows of a table of ``n_rows``) found without reading
     anything back from a device, and without sorting.
 
@@ -121,20 +121,19 @@ def touched_rows(xp: Any, index: Any, n_rows: int) -> tuple[Any, Any, Any]:
     trip to the host per call; and cupy 13 sorts through Thrust's synchronous policy, a wait per
     sort. This keeps the result at ``len(index)`` entries and writes a table instead: each entry
     writes its position into its row's cell of a table of ``n_rows``, one writer per row wins,
-    and each entry reads back its row's winner. Returns ``(rows, inverse, fill)``: ``rows`` is
-    ``index`` itself, ``inverse[j]`` the winning position of ``index[j]``'s row and ``fill ==
-    inverse``. Sum a per-entry array with ``sum_touched``: each entry then gets its row's sum,
+    and each entry reads back its row's winner. Returns ``(rows, inverse)``: ``rows`` is ``index``
+    itself and ``inverse[j]`` the winning position of ``index[j]``'s row. Sum a per-entry array
+    with ``sum_touched``: each entry then gets its row's sum,
     and a step on ``rows`` writes a repeated row several times with the same value, which is
     harmless. Four array operations, against a dozen and two sorts for ``unique``'s way."""
     table = xp.empty(n_rows, dtype=xp.int64)
     table[index] = xp.arange(len(index))
-    inverse = table[index]
-    return index, inverse, inverse
+    return index, table[index]
 
 
-def sum_touched(xp: Any, inverse: Any, fill: Any, values: Any) -> Any:
-    """``values`` summed per distinct row of ``touched_rows``, repeated as its ``rows`` are."""
-    return scatter_rows(xp, inverse, values, len(inverse))[fill]
+def sum_touched(xp: Any, inverse: Any, values: Any) -> Any:
+    """``values`` summed per row of ``touched_rows``, each entry given its row's sum."""
+    return scatter_rows(xp, inverse, values, len(inverse))[inverse]
 
 
 def gradient(

@@ -397,10 +397,19 @@ class BPMF(Algorithm):
             V[:, -1] = 0.0
             implicit[name] = V
         self.item_implicit_, self.user_implicit_ = implicit["item_implicit_"], implicit["user_implicit_"]
-        self._scale = {}
+        from scipy import sparse
+
+        # each side's |N|^-1/2, and its rated matrix scaled by it (the sums are one product a sweep)
+        self._scale, self._normalized = {}, {}
         for side in ("users", "items"):
-            counts = np.diff(self._csr[side][0]).astype(np.float64)
-            self._scale[side] = np.divide(1.0, np.sqrt(counts), out=np.zeros_like(counts), where=counts > 0)
+            indptr, indices, _ = self._csr[side]
+            counts = np.diff(indptr).astype(np.float64)
+            scale = np.divide(1.0, np.sqrt(counts), out=np.zeros_like(counts), where=counts > 0)
+            n_cols = train.n_items if side == "users" else train.n_users
+            self._scale[side] = scale
+            self._normalized[side] = sparse.csr_matrix(
+                (np.repeat(scale, np.diff(indptr)), indices, indptr), shape=(len(indptr) - 1, n_cols)
+            )
         for side in ("users", "items"):
             own = self._columns(side)[0]
             X = self.X_ if side == "users" else self.Y_
@@ -409,14 +418,9 @@ class BPMF(Algorithm):
     def _implicit_sums(self, side: str) -> np.ndarray:
         """Each row's implicit sum on ``side``: ``|N(u)|^-1/2 sum_{j in N(u)} y_j`` for the users
         (over their ``N(u)``, the CSR's columns), likewise ``z`` for the items."""
-        from scipy import sparse
-
-        indptr, indices, _ = self._csr[side]
         V = self.item_implicit_ if side == "users" else self.user_implicit_
         assert V is not None
-        n_rows = len(indptr) - 1
-        S = sparse.csr_matrix((np.repeat(self._scale[side], np.diff(indptr)), indices, indptr), shape=(n_rows, len(V)))
-        return np.asarray(S @ V)
+        return np.asarray(self._normalized[side] @ V)
 
     # -- one sweep ---------------------------------------------------------------------------------
     def _columns(self, side: str) -> tuple[np.ndarray, np.ndarray, int]:

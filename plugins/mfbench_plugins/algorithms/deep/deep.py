@@ -133,10 +133,10 @@ def loss_and_grads(
         loss = loss + 0.5 * weight_decay * (params[k] ** 2).sum()
         grads[k] = grads[k] + weight_decay * params[k]
     for name, index, cols in (("U", users, slice(0, du)), ("V", items, slice(du, du + dv))):
-        rows, inverse, fill = touched_rows(xp, index, params[name].shape[0])
+        rows, inverse = touched_rows(xp, index, params[name].shape[0])
         emb = params[name][index]
         loss = loss + 0.5 * reg * (emb * emb).sum() / n
-        grads[name] = (rows, sum_touched(xp, inverse, fill, dh[:, cols] + (reg / n) * emb))
+        grads[name] = (rows, sum_touched(xp, inverse, dh[:, cols] + (reg / n) * emb))
     return loss, grads
 
 

@@ -256,9 +256,9 @@ class _MiniBatchMF(BiasedMF):
                 scale = np.float32(1.0 / len(idx))
                 self._t += 1
                 for index, groups in self._sides(f, u, i, dP, dQ, dbu, dbi):
-                    rows, inverse, fill = touched_rows(xp, index, groups[0][1].shape[0])  # no wait, no sort
+                    rows, inverse = touched_rows(xp, index, groups[0][1].shape[0])  # no wait, no sort
                     for name, w, g in groups:
-                        self._opt.step(name, w, rows, sum_touched(xp, inverse, fill, g) * scale, self._t)
+                        self._opt.step(name, w, rows, sum_touched(xp, inverse, g) * scale, self._t)
                 sse += (e.astype(xp.float64) ** 2).sum()
             yield {"objective": float(sse) / n}
 
